@@ -1,0 +1,1 @@
+"""Data contracts, one YAML per table; quality suites are generated from them."""

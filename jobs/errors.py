@@ -1,0 +1,37 @@
+"""Errors a user can act on. The CLI prints them as one line and exits non-zero."""
+
+from __future__ import annotations
+
+
+class TracelakeError(Exception):
+    """Base class: the message says what was wrong, where, and what to do."""
+
+    exit_code = 2
+
+
+class ConfigError(TracelakeError):
+    """Settings are missing or invalid."""
+
+
+class InputNotFoundError(TracelakeError):
+    """An input path, glob or prefix matched nothing."""
+
+
+class StorageUnreachableError(TracelakeError):
+    """The object store (S3 endpoint) could not be reached."""
+
+
+class StorageAuthError(TracelakeError):
+    """The object store refused the credentials."""
+
+
+class NotALakeError(TracelakeError):
+    """The lake root holds something that is not a tracelake table where one is expected."""
+
+
+class TableNotFoundError(TracelakeError):
+    """A table that a job reads has not been created yet."""
+
+
+class JobFailedError(TracelakeError):
+    """A job failed; nothing it would have written is visible."""

@@ -1,0 +1,1 @@
+"""Trace ingest: sources, dialect parsers, validation, quarantine."""

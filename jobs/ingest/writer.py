@@ -1,0 +1,150 @@
+"""Commit parsed batches to bronze: deduplicate, quarantine conflicts, append exactly once.
+
+Shared by file ingest and the live OTLP collector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+import pyarrow as pa
+
+from ..context import JobContext
+from ..lake import catalog
+from .model import stable_id
+from .normalize import MAX_RAW_KEPT, ParsedBatch
+
+
+@dataclass
+class CommitOutcome:
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: int = 0  # batches whose app transaction was already committed
+    versions_written: dict[str, int] = field(default_factory=dict)
+
+
+class _Deduplicator:
+    """Keeps the first occurrence of each event_id; the rest are duplicates or conflicts."""
+
+    def __init__(self, existing: pa.Table) -> None:
+        self.seen: dict[str, str] = dict(
+            zip(existing["event_id"].to_pylist(), existing["content_hash"].to_pylist(), strict=True)
+        )
+
+    def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
+        keep: list[int] = []
+        conflicts: list[int] = []
+        duplicates = 0
+        ids = events["event_id"].to_pylist()
+        hashes = events["content_hash"].to_pylist()
+        for i, (event_id, digest) in enumerate(zip(ids, hashes, strict=True)):
+            prev = self.seen.get(event_id)
+            if prev is None:
+                self.seen[event_id] = digest
+                keep.append(i)
+            elif prev == digest:
+                duplicates += 1
+            else:
+                conflicts.append(i)
+        return (
+            events.take(pa.array(keep, pa.int64())),
+            duplicates,
+            events.take(pa.array(conflicts, pa.int64())),
+        )
+
+
+def _conflicts_to_quarantine(conflicts: pa.Table, batch_id: str) -> pa.Table:
+    now = datetime.now(UTC)
+    rows = []
+    for event in conflicts.to_pylist():
+        raw = orjson.dumps(
+            {
+                k: event[k]
+                for k in catalog.BRONZE_EVENTS.schema.names
+                if k not in ("batch_id", "ingested_at", "event_date")
+            },
+            default=str,
+        )
+        rows.append(
+            {
+                "quarantine_id": stable_id(event["source_uri"], event["source_position"], raw),
+                "source_uri": event["source_uri"] or "",
+                "source_position": event["source_position"],
+                "dialect": event["dialect"],
+                "reason_code": "id_conflict",
+                "reason": f"event_id {event['event_id']!r} is already stored with different content; "
+                "events are immutable: emit the changed event under a new event_id",
+                "raw": raw[:MAX_RAW_KEPT].decode("utf-8", "replace"),
+                "raw_bytes": len(raw),
+                "quarantined_at": now,
+                "batch_id": batch_id,
+                "quarantine_date": now.date(),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=catalog.BRONZE_QUARANTINE.schema)
+
+
+def _dedupe_quarantine(ctx: JobContext, quarantine: pa.Table) -> pa.Table:
+    if quarantine.num_rows == 0:
+        return quarantine
+    stored = set(
+        ctx.lake.read(catalog.BRONZE_QUARANTINE, columns=["quarantine_id"])[
+            "quarantine_id"
+        ].to_pylist()
+    )
+    keep, seen = [], set()
+    for i, qid in enumerate(quarantine["quarantine_id"].to_pylist()):
+        if qid not in stored and qid not in seen:
+            seen.add(qid)
+            keep.append(i)
+    return quarantine.take(pa.array(keep, pa.int64()))
+
+
+class BronzeWriter:
+    """Writes batches to bronze.events and bronze.quarantine for one ingest batch id.
+
+    Event ids already stored (or seen earlier in this writer) are duplicates when the content
+    matches and quarantined conflicts when it does not: bronze events are immutable.
+    """
+
+    def __init__(self, ctx: JobContext, batch_id: str) -> None:
+        self.ctx = ctx
+        self.batch_id = batch_id
+        ctx.lake.ensure(catalog.BRONZE_EVENTS)
+        ctx.lake.ensure(catalog.BRONZE_QUARANTINE)
+        self._dedupe = _Deduplicator(
+            ctx.lake.read(catalog.BRONZE_EVENTS, columns=["event_id", "content_hash"])
+        )
+
+    def commit(self, batches: list[ParsedBatch], app_id: str | None) -> CommitOutcome:
+        lake = self.ctx.lake
+        outcome = CommitOutcome()
+        events = pa.concat_tables([b.events for b in batches])
+        quarantine = pa.concat_tables([b.quarantine for b in batches])
+        fresh, outcome.duplicates, conflicts = self._dedupe.split(events)
+        if conflicts.num_rows:
+            quarantine = pa.concat_tables(
+                [quarantine, _conflicts_to_quarantine(conflicts, self.batch_id)]
+            )
+        quarantine = _dedupe_quarantine(self.ctx, quarantine)
+        txn = (app_id, 1) if app_id else None
+        metadata = {"job": "ingest", "batch_id": self.batch_id}
+        if quarantine.num_rows:
+            version = lake.append(
+                catalog.BRONZE_QUARANTINE, quarantine, app_txn=txn, metadata=metadata
+            )
+            if version is not None:
+                outcome.quarantined = quarantine.num_rows
+                outcome.versions_written[catalog.BRONZE_QUARANTINE.qualified_name] = version
+        if fresh.num_rows:
+            version = lake.append(catalog.BRONZE_EVENTS, fresh, app_txn=txn, metadata=metadata)
+            if version is None:
+                outcome.skipped += 1
+                outcome.duplicates += fresh.num_rows
+            else:
+                outcome.stored = fresh.num_rows
+                outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
+        return outcome

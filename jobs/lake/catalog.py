@@ -1,0 +1,95 @@
+"""The table catalog: every lake table's name, location, schema, partitioning and properties.
+
+A table lives at `<lake_root>/<tier>/<name>` and is addressed as `tier.name`. Jobs name tables
+only through this catalog; later layers register their tables here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from tracelake.schemas.arrow import BRONZE_EVENTS_SCHEMA, JOB_RUNS_SCHEMA, QUARANTINE_SCHEMA
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    tier: str
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = ()
+    append_only: bool = False
+    key: tuple[str, ...] = ()
+    description: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.tier}.{self.name}"
+
+    @property
+    def view_name(self) -> str:
+        """Name of the Spark SQL view for analysts: `bronze_events`."""
+        return f"{self.tier}_{self.name}"
+
+    @property
+    def configuration(self) -> dict[str, str]:
+        conf = dict(self.properties)
+        if self.append_only:
+            conf["delta.appendOnly"] = "true"
+        return conf
+
+
+_TABLES: dict[str, TableSpec] = {}
+
+
+def register(spec: TableSpec) -> TableSpec:
+    _TABLES[spec.qualified_name] = spec
+    return spec
+
+
+def get(qualified_name: str) -> TableSpec:
+    try:
+        return _TABLES[qualified_name]
+    except KeyError:
+        known = ", ".join(sorted(_TABLES))
+        raise KeyError(f"unknown table {qualified_name!r}; known tables: {known}") from None
+
+
+def all_tables() -> list[TableSpec]:
+    return [_TABLES[name] for name in sorted(_TABLES)]
+
+
+BRONZE_EVENTS = register(
+    TableSpec(
+        tier="bronze",
+        name="events",
+        schema=BRONZE_EVENTS_SCHEMA,
+        partition_by=("event_date",),
+        append_only=True,
+        key=("event_id",),
+        description="Every agent step as an immutable event (append-only).",
+    )
+)
+BRONZE_QUARANTINE = register(
+    TableSpec(
+        tier="bronze",
+        name="quarantine",
+        schema=QUARANTINE_SCHEMA,
+        partition_by=("quarantine_date",),
+        append_only=True,
+        key=("quarantine_id",),
+        description="Every rejected input record, with its raw text and the reason.",
+    )
+)
+OPS_JOB_RUNS = register(
+    TableSpec(
+        tier="ops",
+        name="job_runs",
+        schema=JOB_RUNS_SCHEMA,
+        append_only=True,
+        key=("job_run_id",),
+        description="One row per job run: versions read and written, counts, timings.",
+    )
+)

@@ -1,0 +1,313 @@
+"""Delta I/O with delta-rs: the storage engine of the embedded default and of every writer
+outside Spark (ingest, collectors).
+
+Appends carry a Delta app transaction (`app_id`, `version`); an append whose transaction the
+table already holds at that version or later is skipped, so a retried batch writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from ..errors import (
+    NotALakeError,
+    StorageAuthError,
+    StorageUnreachableError,
+    TracelakeError,
+)
+from ..settings import Settings
+from .catalog import TableSpec
+
+# Concurrent writers to one table race for the next log version; delta-rs retries appends,
+# and this bounds how often before giving up.
+MAX_COMMIT_RETRIES = 25
+
+
+def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | None:
+    """Map an object-store failure to an actionable error, or None if it is something else."""
+    text = str(exc)
+    lowered = text.lower()
+    if any(
+        s in lowered
+        for s in (
+            "error sending request",
+            "connection refused",
+            "dns error",
+            "tcp connect error",
+            "failed to connect",
+            "timed out",
+            "connect error",
+        )
+    ):
+        return StorageUnreachableError(
+            f"cannot reach the object store for {where}: {_first_line(text)}. "
+            "Check TRACELAKE_S3__ENDPOINT_URL / AWS_ENDPOINT_URL and that the server is up."
+        )
+    if any(
+        s in lowered
+        for s in ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "403", "forbidden")
+    ):
+        return StorageAuthError(
+            f"the object store refused the credentials for {where}: {_first_line(text)}. "
+            "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or TRACELAKE_S3__*)."
+        )
+    if "nosuchbucket" in lowered or "bucket does not exist" in lowered:
+        return StorageUnreachableError(
+            f"bucket for {where} does not exist: {_first_line(text)}. Create it first."
+        )
+    return None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else text
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One Parquet file of a Delta table version, with its partition values."""
+
+    uri: str
+    size_bytes: int
+    num_records: int
+    partition_values: dict[str, Any]
+
+
+def pyarrow_filesystem(uri: str, storage_options: Mapping[str, str]) -> tuple[Any, str]:
+    """A pyarrow filesystem and the path within it for a local path or s3:// URI.
+
+    Reads go through pyarrow's own filesystems: reading through delta-rs's pyarrow dataset
+    bridge aborts the interpreter at exit (delta-rs#2184, pola-rs/polars#24169).
+    """
+    if uri.startswith("s3://"):
+        from ..ingest.sources import s3_filesystem
+
+        return s3_filesystem(dict(storage_options)), uri.removeprefix("s3://")
+    return pafs.LocalFileSystem(), uri.removeprefix("file://")
+
+
+def read_data_file(
+    file: DataFile, spec: TableSpec, columns: list[str], storage_options: Mapping[str, str]
+) -> pa.Table:
+    """Read one data file's columns, adding partition columns from the Delta log."""
+    fs, path = pyarrow_filesystem(file.uri, storage_options)
+    data_cols = [c for c in columns if c not in spec.partition_by]
+    table = pq.read_table(path, columns=data_cols, filesystem=fs)
+    for col in columns:
+        if col in spec.partition_by:
+            field = spec.schema.field(col)
+            value = file.partition_values.get(col)
+            array = (
+                pa.nulls(table.num_rows, field.type)
+                if value is None
+                else pa.array([value] * table.num_rows).cast(field.type)
+            )
+            table = table.append_column(field, array)
+    return table.select(columns)
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The lake: a root (local path or s3:// URI) and the storage options to reach it."""
+
+    root: str
+    storage_options: Mapping[str, str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lake:
+        root = settings.lake_root.rstrip("/")
+        if "://" not in root:
+            root = str(Path(root).expanduser().resolve())
+        return cls(root=root, storage_options=dict(settings.lake_storage_options))
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    def uri(self, spec: TableSpec) -> str:
+        return f"{self.root}/{spec.tier}/{spec.name}"
+
+    def __repr__(self) -> str:  # never print storage options: they hold secrets
+        return f"Lake({self.root!r})"
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _open(self, spec: TableSpec, version: int | None = None) -> DeltaTable | None:
+        uri = self.uri(spec)
+        if self.is_local:
+            path = Path(uri)
+            if Path(self.root).exists() and not Path(self.root).is_dir():
+                raise NotALakeError(
+                    f"lake root {self.root} is a file, not a directory; "
+                    "point TRACELAKE_LAKE_ROOT at a directory"
+                )
+            if not (path / "_delta_log").is_dir():
+                if path.exists() and any(path.iterdir()):
+                    raise NotALakeError(
+                        f"{uri} exists but is not a Delta table (no _delta_log); "
+                        "is TRACELAKE_LAKE_ROOT pointing at the right place?"
+                    )
+                return None
+        try:
+            return DeltaTable(uri, version=version, storage_options=dict(self.storage_options))
+        except TableNotFoundError:
+            return None
+        except (DeltaError, OSError) as exc:
+            translated = translate_storage_error(exc, uri)
+            if translated:
+                raise translated from None
+            if "not a delta table" in str(exc).lower() or "no files in log" in str(exc).lower():
+                return None
+            raise
+
+    def table(self, spec: TableSpec, version: int | None = None) -> DeltaTable | None:
+        """The Delta table, or None if it has not been created yet."""
+        return self._open(spec, version)
+
+    def ensure(self, spec: TableSpec) -> DeltaTable:
+        """Open the table, creating it with its schema, partitioning and properties if needed."""
+        table = self._open(spec)
+        if table is not None:
+            return table
+        if self.is_local:
+            Path(self.uri(spec)).mkdir(parents=True, exist_ok=True)
+        try:
+            return DeltaTable.create(
+                self.uri(spec),
+                schema=spec.schema,
+                mode="ignore",
+                partition_by=list(spec.partition_by) or None,
+                name=spec.qualified_name,
+                description=spec.description,
+                configuration=spec.configuration,
+                storage_options=dict(self.storage_options),
+            )
+        except (DeltaError, OSError) as exc:
+            translated = translate_storage_error(exc, self.uri(spec))
+            if translated:
+                raise translated from None
+            # Another writer created it between our check and our create.
+            table = self._open(spec)
+            if table is None:
+                raise
+            return table
+
+    def version(self, spec: TableSpec) -> int | None:
+        table = self._open(spec)
+        return None if table is None else table.version()
+
+    def txn_version(self, spec: TableSpec, app_id: str) -> int | None:
+        table = self._open(spec)
+        return None if table is None else table.transaction_version(app_id)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        spec: TableSpec,
+        data: pa.Table,
+        *,
+        app_txn: tuple[str, int] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> int | None:
+        """Append `data` in one commit. Returns the new table version, or None when the app
+        transaction shows this batch was already committed (nothing is written then)."""
+        table = self.ensure(spec)
+        if app_txn is not None:
+            seen = table.transaction_version(app_txn[0])
+            if seen is not None and seen >= app_txn[1]:
+                return None
+        data = data.select(spec.schema.names).cast(spec.schema)
+        commit = CommitProperties(
+            custom_metadata={k: json.dumps(v) if not isinstance(v, str) else v
+                             for k, v in (metadata or {}).items()},
+            max_commit_retries=MAX_COMMIT_RETRIES,
+            app_transactions=(
+                [Transaction(app_txn[0], app_txn[1], int(time.time() * 1000))] if app_txn else None
+            ),
+        )
+        try:
+            write_deltalake(
+                table,
+                data,
+                mode="append",
+                partition_by=list(spec.partition_by) or None,
+                commit_properties=commit,
+            )
+        except CommitFailedError as exc:
+            raise TracelakeError(
+                f"could not commit to {self.uri(spec)} after {MAX_COMMIT_RETRIES} retries "
+                f"(too many concurrent writers?): {_first_line(str(exc))}"
+            ) from None
+        except (DeltaError, OSError) as exc:
+            translated = translate_storage_error(exc, self.uri(spec))
+            if translated:
+                raise translated from None
+            raise
+        table.update_incremental()
+        return table.version()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def files(
+        self,
+        spec: TableSpec,
+        *,
+        partitions: list[tuple[str, str, Any]] | None = None,
+        version: int | None = None,
+    ) -> list[DataFile]:
+        """The data files of a table version, pruned by partition filters (delta-rs syntax:
+        `[("event_date", "in", ["2026-01-01"])]`)."""
+        table = self._open(spec, version)
+        if table is None:
+            return []
+        uris = table.file_uris(partition_filters=partitions) if partitions else table.file_uris()
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        by_path = {}
+        for action in actions:
+            by_path[action["path"].rsplit("/", 1)[-1]] = action
+        out = []
+        for uri in uris:
+            action = by_path[uri.rsplit("/", 1)[-1]]
+            values = {
+                col: action.get(f"partition.{col}") for col in spec.partition_by
+            }
+            out.append(DataFile(uri, action["size_bytes"], action["num_records"], values))
+        return out
+
+    def read(
+        self,
+        spec: TableSpec,
+        *,
+        columns: Iterable[str] | None = None,
+        partitions: list[tuple[str, str, Any]] | None = None,
+        version: int | None = None,
+    ) -> pa.Table:
+        """Read a table (or an empty table of its schema if it does not exist yet)."""
+        cols = list(columns) if columns is not None else list(spec.schema.names)
+        schema = pa.schema([spec.schema.field(c) for c in cols])
+        parts = [read_data_file(f, spec, cols, self.storage_options)
+                 for f in self.files(spec, partitions=partitions, version=version)]
+        if not parts:
+            return schema.empty_table()
+        return pa.concat_tables(parts).cast(schema)
+
+    def count(self, spec: TableSpec) -> int:
+        table = self._open(spec)
+        return 0 if table is None else table.count()
+
+    def history(self, spec: TableSpec, limit: int = 10) -> list[dict[str, Any]]:
+        table = self._open(spec)
+        return [] if table is None else table.history(limit)
+
+

@@ -1,0 +1,67 @@
+"""Arrow schemas derived from the pydantic models, plus the columns each table adds."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import datetime
+from enum import Enum
+
+import pyarrow as pa
+from pydantic import BaseModel
+
+from .agent_event import AgentEvent
+from .records import JobRun, QuarantineRecord
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _arrow_type(annotation: typing.Any) -> pa.DataType:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _arrow_type(inner)
+    if origin is typing.Annotated:
+        return _arrow_type(typing.get_args(annotation)[0])
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return pa.map_(_arrow_type(key), _arrow_type(value))
+    if isinstance(annotation, type):
+        if issubclass(annotation, Enum) or annotation is str:
+            return pa.string()
+        if annotation is bool:
+            return pa.bool_()
+        if annotation is int:
+            return pa.int64()
+        if annotation is float:
+            return pa.float64()
+        if annotation is datetime:
+            return TIMESTAMP
+    raise TypeError(f"no Arrow type for annotation {annotation!r}")
+
+
+def model_fields_to_arrow(model: type[BaseModel]) -> list[pa.Field]:
+    fields = []
+    for name, info in model.model_fields.items():
+        fields.append(pa.field(name, _arrow_type(info.annotation), nullable=not info.is_required()))
+    return fields
+
+
+# bronze.events = the event plus what the lake records about storing it.
+EVENT_SCHEMA = pa.schema(model_fields_to_arrow(AgentEvent))
+BRONZE_EVENTS_SCHEMA = pa.schema(
+    [
+        *EVENT_SCHEMA,
+        pa.field("content_hash", pa.string(), nullable=False),
+        pa.field("batch_id", pa.string(), nullable=False),
+        pa.field("ingested_at", TIMESTAMP, nullable=False),
+        pa.field("event_date", pa.date32(), nullable=False),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        *model_fields_to_arrow(QuarantineRecord),
+        pa.field("quarantine_date", pa.date32(), nullable=False),
+    ]
+)
+JOB_RUNS_SCHEMA = pa.schema(model_fields_to_arrow(JobRun))

@@ -1,0 +1,53 @@
+"""Records of the operational tables: quarantined input and job runs.
+
+Like `agent_event`, these models are the source of truth for their tables' shapes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class QuarantineRecord(BaseModel):
+    """An input record that could not be stored as an event, kept with what a person needs to fix it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quarantine_id: str = Field(description="Stable id: hash of (source_uri, source_position, raw).")
+    source_uri: str = Field(description="File or endpoint the record came from.")
+    source_position: str | None = Field(default=None, description="`line:N`, `lines:A-B`, ...")
+    dialect: str = Field(description="Input format it was read as.")
+    reason_code: str = Field(
+        description="Machine-readable class: bad_json, bad_utf8, schema, unknown_event_type, "
+        "oversize, id_conflict, template, unparseable, ..."
+    )
+    reason: str = Field(description="What is wrong and what to do, for a person.")
+    raw: str = Field(description="The raw text (invalid UTF-8 replaced, truncated when oversize).")
+    raw_bytes: int = Field(ge=0, description="Size of the raw record in bytes before truncation.")
+    quarantined_at: datetime = Field(description="When it was quarantined, UTC.")
+    batch_id: str = Field(description="The ingest batch that met it.")
+
+
+class JobRun(BaseModel):
+    """One run of a job (ingest, projection, ...), as appended to `ops.job_runs`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_run_id: str = Field(description="Unique id of this run.")
+    job: str = Field(description="Job name, e.g. `ingest`, `project_runs`.")
+    status: str = Field(description="succeeded, failed or noop (nothing new to do).")
+    started_at: datetime = Field(description="Start, UTC.")
+    finished_at: datetime = Field(description="End, UTC.")
+    duration_s: float = Field(ge=0, description="Wall time in seconds.")
+    params: str = Field(default="{}", description="JSON of the parameters it ran with.")
+    versions_read: str = Field(
+        default="{}", description="JSON: table -> [first, last] source versions consumed."
+    )
+    versions_written: str = Field(default="{}", description="JSON: table -> version committed.")
+    rows_in: int = Field(default=0, ge=0, description="Records read.")
+    rows_out: int = Field(default=0, ge=0, description="Rows written.")
+    rows_duplicate: int = Field(default=0, ge=0, description="Records skipped as already stored.")
+    rows_quarantined: int = Field(default=0, ge=0, description="Records sent to quarantine.")
+    message: str | None = Field(default=None, description="Error or summary text.")
