@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 from tracelake.schemas import JobRun
 
+from .errors import StorageAuthError, StorageUnreachableError
 from .lake import Lake, catalog
 from .settings import Settings, default_settings
 
@@ -101,7 +102,8 @@ def recorded_job_run(ctx: JobContext, job: str, params: dict[str, Any]) -> Itera
     except BaseException as exc:
         result.status = "failed"
         result.message = f"{type(exc).__name__}: {exc}"[:2000]
-        _append_job_run(ctx, result, params, started, time.perf_counter() - t0)
+        if not isinstance(exc, StorageUnreachableError | StorageAuthError):  # can't record there
+            _append_job_run(ctx, result, params, started, time.perf_counter() - t0)
         raise
     _append_job_run(ctx, result, params, started, time.perf_counter() - t0)
 
@@ -128,5 +130,5 @@ def _append_job_run(
     table = pa.Table.from_pylist([row.model_dump()], schema=catalog.OPS_JOB_RUNS.schema)
     try:
         ctx.lake.append(catalog.OPS_JOB_RUNS, table)
-    except Exception:  # the job's own outcome matters more than its bookkeeping
-        log.exception("could not record job run %s for %s", row.job_run_id, result.job)
+    except Exception as exc:  # the job's own outcome matters more than its bookkeeping
+        log.warning("could not record job run %s of %s: %s", row.job_run_id, result.job, exc)

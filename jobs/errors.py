@@ -35,3 +35,11 @@ class TableNotFoundError(TracelakeError):
 
 class JobFailedError(TracelakeError):
     """A job failed; nothing it would have written is visible."""
+
+
+class UnknownFormatError(TracelakeError):
+    """A --format name that no dialect has."""
+
+
+class QueryError(TracelakeError):
+    """A Spark SQL statement failed (bad syntax, unknown column or table)."""

@@ -72,7 +72,6 @@ class SparkSettings(BaseModel):
 class IngestSettings(BaseModel):
     batch_rows: int = Field(default=500_000, ge=1, description="Rows per Delta commit.")
     workers: int = Field(default=0, ge=0, description="Parse processes; 0 = one per core.")
-    max_event_bytes: int = Field(default=1_000_000, ge=1024)
 
 
 class Settings(BaseSettings):

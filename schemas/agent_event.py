@@ -112,7 +112,15 @@ class AgentEvent(BaseModel):
         default=None,
         description="Where in source_uri: `line:N`, `lines:A-B`, `span:<id>` or `record:N`.",
     )
-    event_type: str = Field(description="One of EventType, or a custom `x-` prefixed type.")
+    event_type: str = Field(
+        description="One of EventType, or a custom `x-` prefixed type.",
+        json_schema_extra={
+            "anyOf": [
+                {"enum": [e.value for e in EventType]},
+                {"pattern": _CUSTOM_EVENT_RE.pattern},
+            ]
+        },
+    )
     component_name: str | None = Field(
         default=None, description="Canonical agent/tool name (aliases resolved)."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
+from ...errors import UnknownFormatError
 from ..model import Dialect
 
 # Every module in this package defines DIALECTS, a list of Dialect instances; adding a format
@@ -28,7 +29,9 @@ def registry() -> dict[str, Dialect]:
 def get(name: str) -> Dialect:
     dialects = registry()
     if name not in dialects:
-        raise KeyError(f"unknown format {name!r}; known formats: {', '.join(sorted(dialects))}")
+        raise UnknownFormatError(
+            f"unknown format {name!r}; known formats: {', '.join(sorted(dialects))}"
+        )
     return dialects[name]
 
 

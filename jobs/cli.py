@@ -1,0 +1,302 @@
+"""The `tracelake` command line. Every command calls a job entry point; none holds logic of its own.
+
+User errors (TracelakeError) print as one line on stderr with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from .context import JobContext, JobResult
+from .errors import TracelakeError
+from .settings import load_settings
+
+app = typer.Typer(
+    name="tracelake",
+    help="Turn AI-agent execution traces into Delta tables, training datasets and better agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class RichProgress:
+    """The Progress protocol as a rich progress bar (bytes when `unit` is bytes)."""
+
+    def __init__(self, console: Console, unit: str = "items") -> None:
+        count = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            count,
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: Any = None
+
+    def start(self, description: str, total: float | None) -> None:
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total)
+
+    def advance(self, amount: float = 1) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+    def finish(self) -> None:
+        self._progress.stop()
+        self._task = None
+
+
+def _context(unit: str = "items") -> JobContext:
+    return JobContext.create(load_settings(), progress=RichProgress(err, unit))
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn TracelakeError into a one-line message and its exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TracelakeError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing partial was committed")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress lines.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _print_result(result: JobResult) -> None:
+    colour = {"succeeded": "green", "noop": "yellow", "failed": "red"}.get(result.status, "white")
+    out.print(f"[{colour}]{result.job}: {result.status}[/] — {result.message or ''}", highlight=False)
+
+
+@app.command()
+@user_errors
+def simulate(
+    out_dir: Annotated[str, typer.Option("--out", help="Directory to write JSONL files to.")],
+    runs: Annotated[int, typer.Option(min=1, help="Number of runs to simulate.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 0,
+    corrupt_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Fraction of lines to corrupt.")
+    ] = 0.0,
+) -> None:
+    """Write simulated LLM-OS execution traces as canonical JSONL."""
+    from .simulate import job
+
+    result = job.run(_context(), runs=runs, seed=seed, out=out_dir, corrupt_rate=corrupt_rate)
+    _print_result(result)
+
+
+@app.command()
+@user_errors
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs or s3:// prefixes.")],
+    format: Annotated[  # noqa: A002 - the flag's name
+        str | None, typer.Option("--format", "-f", help="Force a dialect instead of detecting it.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Ingest trace files into bronze.events; bad records go to bronze.quarantine."""
+    from .ingest import job
+
+    ctx = _context(unit="bytes")
+    result = job.run(ctx, list(paths), format=format)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict(), default=str))
+        return
+    _print_result(result)
+    per_dialect = result.details.get("per_dialect", {})
+    if per_dialect:
+        table = Table("dialect", "files", "records", "events", "quarantined", title="per dialect")
+        for name, stats in per_dialect.items():
+            table.add_row(
+                name, *(str(stats[k]) for k in ("files", "records", "events", "quarantined"))
+            )
+        out.print(table)
+    if result.rows_quarantined:
+        out.print(
+            f"quarantined records: {result.details['quarantine_table']} — inspect with "
+            "tracelake sql \"SELECT source_uri, source_position, reason FROM bronze_quarantine\"",
+            highlight=False,
+        )
+
+
+def _status(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
+    from .lake import catalog
+
+    tables = []
+    for spec in catalog.all_tables():
+        version = ctx.lake.version(spec)
+        tables.append(
+            {
+                "table": spec.qualified_name,
+                "uri": ctx.lake.uri(spec),
+                "version": version,
+                "rows": ctx.lake.count(spec) if version is not None else 0,
+            }
+        )
+    runs = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()
+    runs.sort(key=lambda r: r["started_at"], reverse=True)
+    keep = ("job", "status", "started_at", "duration_s", "rows_in", "rows_out", "rows_quarantined")
+    return {
+        "lake_root": ctx.lake.root,
+        "tables": tables,
+        "job_runs": [{k: r[k] for k in keep} for r in runs[:last_runs]],
+    }
+
+
+@app.command()
+@user_errors
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Each table's version and row count, and the last job runs."""
+    report = _status(_context())
+    if as_json:
+        out.print_json(json.dumps(report, default=str))
+        return
+    out.print(f"lake: {report['lake_root']}", highlight=False)
+    tables = Table("table", "version", "rows", title="tables")
+    for t in report["tables"]:
+        version = "—" if t["version"] is None else str(t["version"])
+        tables.add_row(t["table"], version, str(t["rows"]))
+    out.print(tables)
+    runs = Table("job", "status", "started", "seconds", "in", "out", "quarantined", title="job runs")
+    for r in report["job_runs"]:
+        runs.add_row(
+            r["job"],
+            r["status"],
+            str(r["started_at"])[:19],
+            f"{r['duration_s']:.1f}",
+            str(r["rows_in"]),
+            str(r["rows_out"]),
+            str(r["rows_quarantined"]),
+        )
+    out.print(runs)
+
+
+def print_arrow(table: Any, fmt: str = "table", max_rows: int = 50) -> None:
+    """Print a pyarrow table as a readable table, CSV or JSON lines."""
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        sink = sys.stdout.buffer
+        pacsv.write_csv(table, sink)
+        sink.flush()
+        return
+    if fmt == "json":
+        for row in table.to_pylist():
+            sys.stdout.write(json.dumps(row, default=str) + "\n")
+        return
+    view = Table(*table.column_names)
+    for row in table.slice(0, max_rows).to_pylist():
+        view.add_row(*("" if v is None else str(v) for v in row.values()))
+    out.print(view)
+    if table.num_rows > max_rows:
+        out.print(f"... {table.num_rows - max_rows} more rows (use --format csv for all)")
+
+
+@app.command()
+@user_errors
+def sql(
+    statement: Annotated[str, typer.Argument(help='e.g. "SELECT * FROM silver_runs LIMIT 5"')],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+) -> None:
+    """Run Spark SQL over the lake; every table is a view named <tier>_<name>."""
+    from . import sql as sql_job
+
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format must be table, csv or json")
+    print_arrow(sql_job.query(_context(), statement), fmt)
+
+
+@app.command()
+@user_errors
+def build() -> None:
+    """Run the derived-table jobs incrementally (only what bronze added since last time)."""
+    from . import build as build_job
+
+    _print_result(build_job.run(_context()))
+
+
+@app.command()
+@user_errors
+def rebuild() -> None:
+    """Recompute every derived table from bronze."""
+    from . import build as build_job
+
+    _print_result(build_job.rebuild(_context()))
+
+
+@app.command()
+@user_errors
+def collect(
+    port: Annotated[int, typer.Option(help="OTLP/HTTP port.")] = 4318,
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+) -> None:
+    """Receive OpenTelemetry spans over OTLP/HTTP and append them to bronze in micro-batches."""
+    from .collect import server
+
+    server.serve(_context(), host=host, port=port)
+
+
+@app.command()
+@user_errors
+def airflow() -> None:
+    """Start a local Airflow (standalone) with the tracelake DAGs."""
+    from . import airflow_local
+
+    airflow_local.main()
+
+
+@app.command()
+@user_errors
+def demo(
+    runs: Annotated[int, typer.Option(min=1, help="Runs to simulate.")] = 300,
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    data_dir: Annotated[str, typer.Option(help="Where simulated traces go.")] = "demo-data",
+) -> None:
+    """The main job end to end on the embedded default: simulate, ingest, build, query, status."""
+    from .demo import run_demo
+
+    run_demo(_context(), runs=runs, seed=seed, data_dir=data_dir, console=out, printer=print_arrow)
+    status(as_json=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
