@@ -40,8 +40,14 @@ demo: $(STAMPS)/runtime
 test: $(STAMPS)/test
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against
+# a baseline measured in the same process.
 bench: $(STAMPS)/test
-	$(BIN)/python -m pytest tests/benchmarks -q -s -p no:cacheprovider -o testpaths=tests/benchmarks $(PYTEST_ARGS)
+	@for script in tests/benchmarks/bench_*.py; do \
+	  echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
+
+airflow: $(STAMPS)/test
+	$(BIN)/python -m tracelake.jobs.airflow_local $(AIRFLOW_ARGS)
 
 lint: $(STAMPS)/test
 	$(BIN)/ruff check .

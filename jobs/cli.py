@@ -100,7 +100,9 @@ def _main(
 
 def _print_result(result: JobResult) -> None:
     colour = {"succeeded": "green", "noop": "yellow", "failed": "red"}.get(result.status, "white")
-    out.print(f"[{colour}]{result.job}: {result.status}[/] — {result.message or ''}", highlight=False)
+    out.print(
+        f"[{colour}]{result.job}: {result.status}[/] — {result.message or ''}", highlight=False
+    )
 
 
 @app.command()
@@ -112,19 +114,35 @@ def simulate(
     corrupt_rate: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Fraction of lines to corrupt.")
     ] = 0.0,
+    files: Annotated[
+        int | None, typer.Option(min=1, help="Number of files (default: ~5000 runs each).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace files already in --out.")
+    ] = False,
 ) -> None:
     """Write simulated LLM-OS execution traces as canonical JSONL."""
     from .simulate import job
 
-    result = job.run(_context(), runs=runs, seed=seed, out=out_dir, corrupt_rate=corrupt_rate)
+    result = job.run(
+        _context(),
+        runs=runs,
+        seed=seed,
+        out=out_dir,
+        corrupt_rate=corrupt_rate,
+        files=files,
+        overwrite=overwrite,
+    )
     _print_result(result)
 
 
 @app.command()
 @user_errors
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories, globs or s3:// prefixes.")],
-    format: Annotated[  # noqa: A002 - the flag's name
+    paths: Annotated[
+        list[str], typer.Argument(help="Files, directories, globs or s3:// prefixes.")
+    ],
+    format: Annotated[
         str | None, typer.Option("--format", "-f", help="Force a dialect instead of detecting it.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -149,7 +167,7 @@ def ingest(
     if result.rows_quarantined:
         out.print(
             f"quarantined records: {result.details['quarantine_table']} — inspect with "
-            "tracelake sql \"SELECT source_uri, source_position, reason FROM bronze_quarantine\"",
+            'tracelake sql "SELECT source_uri, source_position, reason FROM bronze_quarantine"',
             highlight=False,
         )
 
@@ -192,7 +210,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         version = "—" if t["version"] is None else str(t["version"])
         tables.add_row(t["table"], version, str(t["rows"]))
     out.print(tables)
-    runs = Table("job", "status", "started", "seconds", "in", "out", "quarantined", title="job runs")
+    runs = Table(
+        "job", "status", "started", "seconds", "in", "out", "quarantined", title="job runs"
+    )
     for r in report["job_runs"]:
         runs.add_row(
             r["job"],
@@ -271,13 +291,13 @@ def collect(
     server.serve(_context(), host=host, port=port)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @user_errors
-def airflow() -> None:
-    """Start a local Airflow (standalone) with the tracelake DAGs."""
+def airflow(context: typer.Context) -> None:
+    """Start a local Airflow (standalone) with the tracelake DAGs: [--port N] [--project-dir D]."""
     from . import airflow_local
 
-    airflow_local.main()
+    raise typer.Exit(airflow_local.main(list(context.args)))
 
 
 @app.command()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
+
 from tracelake.schemas import JobRun
 
 from .errors import StorageAuthError, StorageUnreachableError

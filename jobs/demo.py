@@ -31,7 +31,9 @@ def run_demo(
     from .simulate import job as simulate
 
     console.rule("1. simulate")
-    result = simulate.run(ctx, runs=runs, seed=seed, out=data_dir, corrupt_rate=DEMO_CORRUPT_RATE)
+    result = simulate.run(
+        ctx, runs=runs, seed=seed, out=data_dir, corrupt_rate=DEMO_CORRUPT_RATE, overwrite=True
+    )
     console.print(result.message, highlight=False)
 
     console.rule("2. ingest")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class QuarantineRecord(BaseModel):
-    """An input record that could not be stored as an event, kept with what a person needs to fix it."""
+    """An input record that could not be stored as an event, with what a person needs to fix it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -26,7 +26,9 @@ def event(i: int, run: str = "run-1", **overrides: Any) -> dict[str, Any]:
     return base
 
 
-def write_lines(path: Path, lines: list[bytes | dict[str, Any]], compress: str | None = None) -> Path:
+def write_lines(
+    path: Path, lines: list[bytes | dict[str, Any]], compress: str | None = None
+) -> Path:
     data = b"\n".join(orjson.dumps(x) if isinstance(x, dict) else x for x in lines) + b"\n"
     if compress == "gz":
         data = gzip.compress(data)

@@ -24,7 +24,7 @@ from ..context import JobContext, JobResult, recorded_job_run
 from ..lake import catalog
 from . import dialects, sources
 from .model import Dialect, Rejection, SourceDoc, stable_id
-from .normalize import MAX_RAW_KEPT, ParsedBatch, normalize
+from .normalize import MAX_RAW_KEPT, ParsedBatch, normalize, parse_doc
 from .writer import BronzeWriter
 
 JOB_NAME = "ingest"
@@ -68,7 +68,7 @@ def _parse_unit(unit: ParseUnit | ParsedBatch) -> ParsedBatch:
         return unit
     dialect = dialects.get(unit.dialect)
     doc = SourceDoc(unit.uri, unit.data, unit.first_line)
-    batch = normalize(dialect.parse(doc), dialect, doc, unit.batch_id)
+    batch = parse_doc(dialect, doc, unit.batch_id)
     batch.source_bytes = len(unit.data)
     return batch
 

@@ -1,4 +1,10 @@
-"""Turn parser output into validated bronze rows and quarantine rows (columnar, for speed)."""
+"""Turn parser output into validated bronze rows and quarantine rows (columnar, for speed).
+
+Two ways in, one way out: a dialect either yields items (events, dicts, rejections) that are
+validated one by one here, or (canonical JSONL) parses whole blocks into an Arrow table itself
+(`parse_table`). Both end in `_finish`, which fills provenance, computes the content hash and
+adds the lake's own columns, so every dialect's rows are made the same way.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +14,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
+
 from tracelake.schemas import EVENT_FIELDS, AgentEvent
+from tracelake.schemas.arrow import EVENT_SCHEMA
 
 from ..lake import catalog
-from .dialects.canonical import explain
 from .model import Dialect, Rejection, SourceDoc, stable_id
+from .reasons import explain
 
 # Kept in quarantine per record; the full size is recorded in raw_bytes.
 MAX_RAW_KEPT = 64 * 1024
 # Provenance is not content: the same event read from a moved file is a duplicate, not a conflict.
-_NOT_CONTENT = ("source_uri", "source_position")
-
-
-def content_hash(values: dict[str, Any]) -> str:
-    body = {k: v for k, v in values.items() if k not in _NOT_CONTENT}
-    return hashlib.blake2b(
-        orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16
-    ).hexdigest()
+_NOT_CONTENT = frozenset({"source_uri", "source_position"})
+_CONTENT_FIELDS = [f for f in EVENT_SCHEMA if f.name not in _NOT_CONTENT]
+_NULL, _FIELD_SEP, _ENTRY_SEP, _KV_SEP = "\x00", "\x1f", "\x1d", "\x1e"
 
 
 @dataclass
@@ -51,22 +56,71 @@ class ParsedBatch:
 
 
 @dataclass
-class _Columns:
-    names: tuple[str, ...]
-    data: dict[str, list[Any]] = field(init=False)
+class TableParse:
+    """What a block-parsing dialect returns: events (EVENT_SCHEMA) and the rejected parts."""
 
-    def __post_init__(self) -> None:
-        self.data = {n: [] for n in self.names}
+    events: pa.Table
+    rejections: list[Rejection]
+    records_read: int
 
-    def add(self, row: dict[str, Any]) -> None:
-        for name in self.names:
-            self.data[name].append(row[name])
 
-    def table(self, schema: pa.Schema) -> pa.Table:
+@dataclass
+class EventColumns:
+    """Validated events gathered row by row into columns (cheaper than a list of dicts)."""
+
+    data: dict[str, list[Any]] = field(default_factory=lambda: {n: [] for n in EVENT_FIELDS})
+
+    def add(self, values: dict[str, Any]) -> None:
+        for name, column in self.data.items():
+            column.append(values[name])
+
+    def table(self) -> pa.Table:
         return pa.table(
-            {n: pa.array(self.data[n], type=schema.field(n).type) for n in self.names},
-            schema=schema,
+            {n: pa.array(v, type=EVENT_SCHEMA.field(n).type) for n, v in self.data.items()},
+            schema=EVENT_SCHEMA,
         )
+
+
+def _as_text(column: pa.Array, type_: pa.DataType) -> pa.Array:
+    """A column as exact text for hashing: nulls marked, timestamps as integers."""
+    if pa.types.is_map(type_):
+        return _map_as_text(column)
+    if pa.types.is_timestamp(type_):
+        column = column.cast(pa.int64())
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    return pc.fill_null(column, _NULL)
+
+
+def _map_as_text(column: pa.Array) -> pa.Array:
+    """Each map as its entries sorted by key, so entry order is not content."""
+    if column.offset:  # keys/items are relative to unsliced offsets: take a fresh copy
+        column = column.take(pa.array(np.arange(len(column))))
+    offsets = column.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(len(column)), lengths)
+    entries = pa.table({"row": rows, "key": column.keys, "value": column.items})
+    entries = entries.take(pc.sort_indices(entries, [("row", "ascending"), ("key", "ascending")]))
+    joined = pc.binary_join_element_wise(
+        entries["key"], pc.fill_null(entries["value"], _NULL), _KV_SEP
+    ).combine_chunks()
+    lists = pa.ListArray.from_arrays(pa.array(offsets - offsets[0], pa.int32()), joined)
+    return pc.binary_join(lists, _ENTRY_SEP)
+
+
+def content_hashes(events: pa.Table) -> pa.Array:
+    """blake2b-128 of each row's content (every event field but provenance)."""
+    if events.num_rows == 0:
+        return pa.array([], pa.string())
+    texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
+    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).to_pylist()
+    return pa.array(
+        [
+            hashlib.blake2b(r.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            for r in rows
+        ],
+        pa.string(),
+    )
 
 
 def _event_from_dict(raw: dict[str, Any], dialect: Dialect, doc: SourceDoc) -> AgentEvent:
@@ -85,25 +139,44 @@ def _event_from_dict(raw: dict[str, Any], dialect: Dialect, doc: SourceDoc) -> A
     return AgentEvent.model_validate(values)
 
 
-def normalize(
-    items: Iterable[AgentEvent | dict[str, Any] | Rejection],
-    dialect: Dialect,
-    doc: SourceDoc,
-    batch_id: str,
-) -> ParsedBatch:
-    now = datetime.now(UTC)
-    events = _Columns((*EVENT_FIELDS, "content_hash"))
-    rejected: list[dict[str, Any]] = []
+def collect_items(
+    items: Iterable[AgentEvent | dict[str, Any] | Rejection], dialect: Dialect, doc: SourceDoc
+) -> TableParse:
+    """Validate parser items one by one into an event table and a list of rejections."""
+    events = EventColumns()
+    rejections: list[Rejection] = []
     read = 0
+    for item in items:
+        read += 1
+        if isinstance(item, Rejection):
+            rejections.append(item)
+            continue
+        if isinstance(item, dict):
+            try:
+                item = _event_from_dict(item, dialect, doc)
+            except ValidationError as exc:
+                raw = orjson.dumps(item, default=str)
+                why = explain(exc, raw)
+                rejections.append(
+                    Rejection(why.reason_code, why.reason, raw, item.get("source_position"))
+                )
+                continue
+        events.add(item.__dict__)
+    return TableParse(events.table(), rejections, read)
 
-    def reject(r: Rejection) -> None:
+
+def _quarantine_table(
+    rejections: list[Rejection], dialect: str, doc: SourceDoc, batch_id: str, now: datetime
+) -> pa.Table:
+    rows = []
+    for r in rejections:
         raw = r.raw if isinstance(r.raw, bytes) else r.raw.encode("utf-8", "surrogatepass")
-        rejected.append(
+        rows.append(
             {
                 "quarantine_id": stable_id(doc.uri, r.position, raw),
                 "source_uri": doc.uri,
                 "source_position": r.position,
-                "dialect": dialect.name,
+                "dialect": dialect,
                 "reason_code": r.reason_code,
                 "reason": r.reason,
                 "raw": raw[:MAX_RAW_KEPT].decode("utf-8", "replace"),
@@ -113,35 +186,43 @@ def normalize(
                 "quarantine_date": now.date(),
             }
         )
+    return pa.Table.from_pylist(rows, schema=catalog.BRONZE_QUARANTINE.schema)
 
-    for item in items:
-        read += 1
-        if isinstance(item, Rejection):
-            reject(item)
-            continue
-        if isinstance(item, dict):
-            try:
-                item = _event_from_dict(item, dialect, doc)
-            except ValidationError as exc:
-                raw = orjson.dumps(item, default=str)
-                why = explain(exc, raw)
-                reject(Rejection(why.reason_code, why.reason, raw, item.get("source_position")))
-                continue
-        values = item.__dict__
-        row = dict(values)
-        row["content_hash"] = content_hash(values)
-        events.add(row)
 
-    event_table = events.table(
-        pa.schema([catalog.BRONZE_EVENTS.schema.field(n) for n in events.names])
+def _finish(parsed: TableParse, dialect: str, doc: SourceDoc, batch_id: str) -> ParsedBatch:
+    now = datetime.now(UTC)
+    events = parsed.events
+    n = events.num_rows
+    uri_index = events.schema.get_field_index("source_uri")
+    events = events.set_column(
+        uri_index, "source_uri", pc.fill_null(events["source_uri"], pa.scalar(doc.uri))
     )
-    n = event_table.num_rows
-    event_table = event_table.append_column(
-        "batch_id", pa.array([batch_id] * n, pa.string())
-    ).append_column(
-        "ingested_at", pa.array([now] * n, catalog.BRONZE_EVENTS.schema.field("ingested_at").type)
+    schema = catalog.BRONZE_EVENTS.schema
+    events = (
+        events.append_column(schema.field("content_hash"), content_hashes(events))
+        .append_column(schema.field("batch_id"), pa.array([batch_id] * n, pa.string()))
+        .append_column(
+            schema.field("ingested_at"), pa.array([now] * n, schema.field("ingested_at").type)
+        )
+        .append_column(schema.field("event_date"), pc.cast(events["ts"], pa.date32()))
     )
-    dates = pa.compute.cast(event_table["ts"], pa.date32()) if n else pa.array([], pa.date32())
-    event_table = event_table.append_column("event_date", dates)
-    quarantine = pa.Table.from_pylist(rejected, schema=catalog.BRONZE_QUARANTINE.schema)
-    return ParsedBatch(doc.uri, dialect.name, event_table, quarantine, read)
+    quarantine = _quarantine_table(parsed.rejections, dialect, doc, batch_id, now)
+    return ParsedBatch(doc.uri, dialect, events, quarantine, parsed.records_read)
+
+
+def normalize(
+    items: Iterable[AgentEvent | dict[str, Any] | Rejection],
+    dialect: Dialect,
+    doc: SourceDoc,
+    batch_id: str,
+) -> ParsedBatch:
+    """Items from a dialect's `parse` -> bronze rows and quarantine rows."""
+    return _finish(collect_items(items, dialect, doc), dialect.name, doc, batch_id)
+
+
+def parse_doc(dialect: Dialect, doc: SourceDoc, batch_id: str) -> ParsedBatch:
+    """Parse one document with its dialect, through the block path when the dialect has one."""
+    parse_table = getattr(dialect, "parse_table", None)
+    if parse_table is not None:
+        return _finish(parse_table(doc), dialect.name, doc, batch_id)
+    return normalize(dialect.parse(doc), dialect, doc, batch_id)

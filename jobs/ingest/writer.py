@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..context import JobContext
 from ..lake import catalog
@@ -27,33 +28,63 @@ class CommitOutcome:
 
 
 class _Deduplicator:
-    """Keeps the first occurrence of each event_id; the rest are duplicates or conflicts."""
+    """Keeps the first occurrence of each event_id; the rest are duplicates or conflicts.
+
+    The common case (no id seen before, none repeated in the batch) is decided with Arrow
+    kernels; only rows whose id collides are compared one by one.
+    """
 
     def __init__(self, existing: pa.Table) -> None:
-        self.seen: dict[str, str] = dict(
-            zip(existing["event_id"].to_pylist(), existing["content_hash"].to_pylist(), strict=True)
-        )
+        self.ids = [existing["event_id"].combine_chunks()]
+        self.hashes = [existing["content_hash"].combine_chunks()]
+
+    def _seen_ids(self) -> pa.Array:
+        return pa.concat_arrays(self.ids) if self.ids else pa.array([], pa.string())
 
     def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
+        ids = events["event_id"].combine_chunks()
+        seen = self._seen_ids()
+        collides = pc.is_in(ids, value_set=seen) if len(seen) else None
+        unique_in_batch = len(pc.unique(ids)) == len(ids)
+        if unique_in_batch and (collides is None or not pc.any(collides).as_py()):
+            self._remember(ids, events["content_hash"].combine_chunks())
+            return events, 0, events.schema.empty_table()
+        return self._split_slowly(events, ids, seen, collides)
+
+    def _remember(self, ids: pa.Array, hashes: pa.Array) -> None:
+        self.ids.append(ids)
+        self.hashes.append(hashes)
+
+    def _split_slowly(
+        self, events: pa.Table, ids: pa.Array, seen: pa.Array, collides: pa.Array | None
+    ) -> tuple[pa.Table, int, pa.Table]:
+        # Only the stored ids this batch collides with are needed as a dict.
+        stored: dict[str, str] = {}
+        if collides is not None:
+            hit = pc.is_in(seen, value_set=pc.filter(ids, collides))
+            stored = dict(
+                zip(
+                    pc.filter(seen, hit).to_pylist(),
+                    pc.filter(pa.concat_arrays(self.hashes), hit).to_pylist(),
+                    strict=True,
+                )
+            )
         keep: list[int] = []
         conflicts: list[int] = []
         duplicates = 0
-        ids = events["event_id"].to_pylist()
         hashes = events["content_hash"].to_pylist()
-        for i, (event_id, digest) in enumerate(zip(ids, hashes, strict=True)):
-            prev = self.seen.get(event_id)
+        for i, (event_id, digest) in enumerate(zip(ids.to_pylist(), hashes, strict=True)):
+            prev = stored.get(event_id)
             if prev is None:
-                self.seen[event_id] = digest
+                stored[event_id] = digest
                 keep.append(i)
             elif prev == digest:
                 duplicates += 1
             else:
                 conflicts.append(i)
-        return (
-            events.take(pa.array(keep, pa.int64())),
-            duplicates,
-            events.take(pa.array(conflicts, pa.int64())),
-        )
+        fresh = events.take(pa.array(keep, pa.int64()))
+        self._remember(fresh["event_id"].combine_chunks(), fresh["content_hash"].combine_chunks())
+        return fresh, duplicates, events.take(pa.array(conflicts, pa.int64()))
 
 
 def _conflicts_to_quarantine(conflicts: pa.Table, batch_id: str) -> pa.Table:
@@ -75,8 +106,10 @@ def _conflicts_to_quarantine(conflicts: pa.Table, batch_id: str) -> pa.Table:
                 "source_position": event["source_position"],
                 "dialect": event["dialect"],
                 "reason_code": "id_conflict",
-                "reason": f"event_id {event['event_id']!r} is already stored with different content; "
-                "events are immutable: emit the changed event under a new event_id",
+                "reason": (
+                    f"event_id {event['event_id']!r} is already stored with different content; "
+                    "events are immutable: emit the changed event under a new event_id"
+                ),
                 "raw": raw[:MAX_RAW_KEPT].decode("utf-8", "replace"),
                 "raw_bytes": len(raw),
                 "quarantined_at": now,

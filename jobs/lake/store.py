@@ -229,8 +229,10 @@ class Lake:
                 return None
         data = data.select(spec.schema.names).cast(spec.schema)
         commit = CommitProperties(
-            custom_metadata={k: json.dumps(v) if not isinstance(v, str) else v
-                             for k, v in (metadata or {}).items()},
+            custom_metadata={
+                k: json.dumps(v) if not isinstance(v, str) else v
+                for k, v in (metadata or {}).items()
+            },
             max_commit_retries=MAX_COMMIT_RETRIES,
             app_transactions=(
                 [Transaction(app_txn[0], app_txn[1], int(time.time() * 1000))] if app_txn else None
@@ -279,9 +281,7 @@ class Lake:
         out = []
         for uri in uris:
             action = by_path[uri.rsplit("/", 1)[-1]]
-            values = {
-                col: action.get(f"partition.{col}") for col in spec.partition_by
-            }
+            values = {col: action.get(f"partition.{col}") for col in spec.partition_by}
             out.append(DataFile(uri, action["size_bytes"], action["num_records"], values))
         return out
 
@@ -296,8 +296,10 @@ class Lake:
         """Read a table (or an empty table of its schema if it does not exist yet)."""
         cols = list(columns) if columns is not None else list(spec.schema.names)
         schema = pa.schema([spec.schema.field(c) for c in cols])
-        parts = [read_data_file(f, spec, cols, self.storage_options)
-                 for f in self.files(spec, partitions=partitions, version=version)]
+        parts = [
+            read_data_file(f, spec, cols, self.storage_options)
+            for f in self.files(spec, partitions=partitions, version=version)
+        ]
         if not parts:
             return schema.empty_table()
         return pa.concat_tables(parts).cast(schema)
@@ -309,5 +311,3 @@ class Lake:
     def history(self, spec: TableSpec, limit: int = 10) -> list[dict[str, Any]]:
         table = self._open(spec)
         return [] if table is None else table.history(limit)
-
-

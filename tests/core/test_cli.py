@@ -15,12 +15,15 @@ from s3server import free_ports
 TRACELAKE = str(Path(sys.executable).with_name("tracelake"))
 
 
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACELAKE_", "AWS_"))}
     full_env.update(env or {})
     full_env["COLUMNS"] = "200"
-    return subprocess.run([TRACELAKE, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [TRACELAKE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -79,8 +82,11 @@ def test_unreachable_s3_endpoint_is_one_line_and_non_zero(tmp_path):
 @pytest.mark.s3
 def test_bad_credentials_are_one_line_and_non_zero(tmp_path, s3_server):
     bucket = s3_server.create_bucket("creds-test")
-    env = {**s3_server.env(), "AWS_SECRET_ACCESS_KEY": "wrong-secret",
-           "TRACELAKE_LAKE_ROOT": f"s3://{bucket}/lake"}
+    env = {
+        **s3_server.env(),
+        "AWS_SECRET_ACCESS_KEY": "wrong-secret",
+        "TRACELAKE_LAKE_ROOT": f"s3://{bucket}/lake",
+    }
     path = write_lines(tmp_path / "a.jsonl", [event(0)])
     proc = run_cli("ingest", str(path), cwd=tmp_path, env=env)
     assert_one_line_error(proc, "refused the credentials")

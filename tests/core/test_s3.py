@@ -38,13 +38,17 @@ def test_ingest_reads_input_from_an_s3_prefix(s3_settings, tmp_path):
     bucket = s3_settings.lake_root.removeprefix("s3://").split("/")[0]
     for name, run in (("in/a.jsonl", "a"), ("in/sub/b.jsonl", "b")):
         with fs.open_output_stream(f"{bucket}/{name}") as f:
-            f.write(write_lines(tmp_path / name.replace("/", "_"), [event(0, run=run)]).read_bytes())
+            f.write(
+                write_lines(tmp_path / name.replace("/", "_"), [event(0, run=run)]).read_bytes()
+            )
     result = job.run(ctx, [f"s3://{bucket}/in/"])
     assert result.details["files"] == 2
     stored = ctx.lake.read(catalog.BRONZE_EVENTS).to_pylist()
     assert sorted(r["run_id"] for r in stored) == ["a", "b"]
-    assert {r["source_uri"] for r in stored} == {f"s3://{bucket}/in/a.jsonl",
-                                                 f"s3://{bucket}/in/sub/b.jsonl"}
+    assert {r["source_uri"] for r in stored} == {
+        f"s3://{bucket}/in/a.jsonl",
+        f"s3://{bucket}/in/sub/b.jsonl",
+    }
 
 
 def test_four_concurrent_ingest_processes_lose_nothing_and_duplicate_nothing(
@@ -58,15 +62,19 @@ def test_four_concurrent_ingest_processes_lose_nothing_and_duplicate_nothing(
     # Create the tables first so the four writers race on commits, not on table creation.
     JobContext.create(s3_settings).lake.ensure(catalog.BRONZE_EVENTS)
     procs = [
-        subprocess.Popen([TRACELAKE, "ingest", str(f)], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [TRACELAKE, "ingest", str(f)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for f in files
     ]
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (_, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr.decode()
 
-    ids = JobContext.create(s3_settings).lake.read(
-        catalog.BRONZE_EVENTS, columns=["event_id"])["event_id"].to_pylist()
+    ids = (
+        JobContext.create(s3_settings)
+        .lake.read(catalog.BRONZE_EVENTS, columns=["event_id"])["event_id"]
+        .to_pylist()
+    )
     assert len(ids) == 1000
     assert len(set(ids)) == 1000

@@ -58,7 +58,8 @@ def test_json_schema_file_is_current():
 def test_every_field_is_documented_once_in_the_model():
     schema = json.loads(render())
     undocumented = [
-        name for name, prop in schema["properties"].items()
+        name
+        for name, prop in schema["properties"].items()
         if "description" not in prop and "$ref" not in prop and "anyOf" not in prop
     ]
     assert undocumented == []
@@ -80,8 +81,12 @@ def test_json_schema_accepts_what_pydantic_accepts_and_rejects_what_it_rejects()
     jsonschema.validate(FULL_EVENT, schema)
     event = AgentEvent.model_validate(FULL_EVENT)
     jsonschema.validate(json.loads(event.model_dump_json()), schema)
-    for broken in ({**FULL_EVENT, "seq": -1}, {k: v for k, v in FULL_EVENT.items() if k != "run_id"},
-                   {**FULL_EVENT, "component_kind": "robot"}, {**FULL_EVENT, "extra": 1}):
+    for broken in (
+        {**FULL_EVENT, "seq": -1},
+        {k: v for k, v in FULL_EVENT.items() if k != "run_id"},
+        {**FULL_EVENT, "component_kind": "robot"},
+        {**FULL_EVENT, "extra": 1},
+    ):
         with pytest.raises(ValidationError):
             AgentEvent.model_validate(broken)
         with pytest.raises(jsonschema.ValidationError):
@@ -90,12 +95,16 @@ def test_json_schema_accepts_what_pydantic_accepts_and_rejects_what_it_rejects()
 
 def test_bronze_schema_extends_the_event_schema():
     assert BRONZE_EVENTS_SCHEMA.names[: len(EVENT_SCHEMA)] == EVENT_SCHEMA.names
-    assert {"content_hash", "batch_id", "ingested_at", "event_date"} <= set(BRONZE_EVENTS_SCHEMA.names)
+    assert {"content_hash", "batch_id", "ingested_at", "event_date"} <= set(
+        BRONZE_EVENTS_SCHEMA.names
+    )
 
 
 @pytest.mark.parametrize("event_type", [e.value for e in EventType] + ["x-custom.thing"])
 def test_documented_and_custom_event_types_are_accepted(event_type):
-    assert AgentEvent.model_validate({**FULL_EVENT, "event_type": event_type}).event_type == event_type
+    assert (
+        AgentEvent.model_validate({**FULL_EVENT, "event_type": event_type}).event_type == event_type
+    )
 
 
 @pytest.mark.parametrize("bad", ["toolcall", "X-upper", "x-", ""])

@@ -1,53 +1,46 @@
-"""Canonical events: tracelake's own JSONL, one AgentEvent per line (trace-sources.md A)."""
+"""Canonical events: tracelake's own JSONL, one AgentEvent per line (trace-sources.md A).
+
+Blocks of lines go through the Arrow fast path (`fastpath.parse_block`); a block Arrow cannot
+read is split in halves until the bad lines are isolated, and every line the fast path does not
+accept is decided by pydantic, line by line, with a specific reason when it is rejected.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import orjson
+import pyarrow as pa
 from pydantic import ValidationError
-from tracelake.schemas import MAX_EVENT_BYTES, REQUIRED_FIELDS, AgentEvent
 
+from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
+
+from ..fastpath import parse_block
 from ..model import Rejection, SourceDoc
+from ..normalize import EventColumns, TableParse
+from ..reasons import explain
 
 _validate_json = AgentEvent.__pydantic_validator__.validate_json
+# Lines per Arrow block, and the size below which a failing block is decided line by line.
+BLOCK_LINES = 8192
+MIN_SPLIT_LINES = 64
 
 
-def explain(exc: ValidationError, line: bytes) -> Rejection:
-    """Turn a validation error into the most specific reason we can give."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    if first["type"] == "json_invalid":
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            return Rejection(
-                "bad_utf8",
-                f"line is not valid UTF-8 (byte {bad.start}); re-encode the file as UTF-8",
-                line,
-            )
-        return Rejection("bad_json", f"not valid JSON: {first['msg']}", line)
-    if first["type"] == "model_type":
+def parse_line(line: bytes, position: str) -> AgentEvent | Rejection:
+    """Validate one line with pydantic: the reference semantics of the canonical format."""
+    if len(line) > MAX_EVENT_BYTES:
         return Rejection(
-            "schema", "line is JSON but not an object; expected one event per line", line
-        )
-    for err in errors:
-        if tuple(err["loc"]) == ("event_type",) and err["type"] == "value_error":
-            return Rejection(
-                "unknown_event_type", str(err["msg"]).removeprefix("Value error, "), line
-            )
-    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing"]
-    if missing:
-        return Rejection(
-            "schema",
-            f"missing required field(s): {', '.join(missing)} (required: {', '.join(REQUIRED_FIELDS)})",
+            "oversize",
+            f"record is {len(line)} bytes, over the {MAX_EVENT_BYTES}-byte limit; "
+            "store large payloads elsewhere and reference them",
             line,
+            position,
         )
-    parts = []
-    for err in errors[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "(record)"
-        parts.append(f"{where}: {err['msg']}")
-    return Rejection("schema", "invalid field(s): " + "; ".join(parts), line)
+    try:
+        return _validate_json(line)
+    except ValidationError as exc:
+        why = explain(exc, line)
+        return Rejection(why.reason_code, why.reason, why.raw, position)
 
 
 class CanonicalJsonl:
@@ -67,35 +60,67 @@ class CanonicalJsonl:
             return 0.95
         return 0.0
 
+    def _lines(self, doc: SourceDoc) -> list[tuple[int, bytes]]:
+        return [
+            (number, line)
+            for number, line in enumerate(doc.data.split(b"\n"), start=doc.first_line)
+            if line.strip()
+        ]
+
     def parse(self, doc: SourceDoc) -> Iterator[AgentEvent | Rejection]:
-        max_bytes = MAX_EVENT_BYTES
-        for lineno, line in enumerate(doc.data.split(b"\n"), start=doc.first_line):
-            if not line.strip():
-                continue
-            position = f"line:{lineno}"
-            if len(line) > max_bytes:
-                yield Rejection(
-                    "oversize",
-                    f"record is {len(line)} bytes, over the {max_bytes}-byte limit; "
-                    "store large payloads elsewhere and reference them",
-                    line,
-                    position,
+        """Line by line (reference path; `parse_table` is the fast equivalent)."""
+        for number, line in self._lines(doc):
+            item = parse_line(line, f"line:{number}")
+            if isinstance(item, AgentEvent) and item.source_position is None:
+                item = item.model_copy(update={"source_position": f"line:{number}"})
+            yield item
+
+    def parse_table(self, doc: SourceDoc) -> TableParse:
+        lines = self._lines(doc)
+        tables: list[pa.Table] = []
+        slow = EventColumns()
+        rejections: list[Rejection] = []
+
+        def decide_slowly(number: int, line: bytes) -> None:
+            item = parse_line(line, f"line:{number}")
+            if isinstance(item, Rejection):
+                rejections.append(item)
+                return
+            values = item.__dict__
+            if values["source_position"] is None:
+                values = {**values, "source_position": f"line:{number}"}
+            slow.add(values)
+
+        def run_block(block: list[tuple[int, bytes]]) -> None:
+            result = parse_block([line for _, line in block])
+            if result is None:
+                if len(block) <= MIN_SPLIT_LINES:
+                    for number, line in block:
+                        decide_slowly(number, line)
+                    return
+                middle = len(block) // 2
+                run_block(block[:middle])
+                run_block(block[middle:])
+                return
+            if len(result.accepted_rows):
+                positions = pa.array(
+                    [f"line:{block[i][0]}" for i in result.accepted_rows], pa.string()
                 )
-                continue
-            try:
-                event = _validate_json(line)
-            except ValidationError as exc:
-                r = explain(exc, line)
-                yield Rejection(r.reason_code, r.reason, r.raw, position)
-                continue
-            if event.source_uri is None or event.source_position is None:
-                event = event.model_copy(
-                    update={
-                        "source_uri": event.source_uri or doc.uri,
-                        "source_position": event.source_position or position,
-                    }
+                events = result.events
+                index = events.schema.get_field_index("source_position")
+                events = events.set_column(
+                    index,
+                    "source_position",
+                    pa.compute.coalesce(events["source_position"], positions),
                 )
-            yield event
+                tables.append(events)
+            for i in result.rejected_rows:
+                decide_slowly(*block[i])
+
+        for start in range(0, len(lines), BLOCK_LINES):
+            run_block(lines[start : start + BLOCK_LINES])
+        tables.append(slow.table())
+        return TableParse(pa.concat_tables(tables), rejections, len(lines))
 
 
 DIALECTS = [CanonicalJsonl()]

@@ -1,0 +1,230 @@
+"""Vectorised validation of canonical event JSONL with Arrow: the fast path of canonical ingest.
+
+A block of lines is parsed by Arrow's JSON reader and checked column-wise against constraints
+derived from the AgentEvent model (enums, bounds, lengths, required fields), so pydantic stays
+the one source of truth. Only plain rows are accepted here; anything unusual (a parse error, an
+unexpected key, a null where the model has a default, a timestamp in another notation) is
+handed back to the per-line pydantic path, which decides and explains. A test checks that both
+paths store identical rows.
+"""
+
+from __future__ import annotations
+
+import io
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+
+import annotated_types
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
+from tracelake.schemas.agent_event import _CUSTOM_EVENT_RE, EventType
+from tracelake.schemas.arrow import EVENT_SCHEMA
+
+# ISO-8601 with an explicit zone and at most microseconds: what Arrow's cast parses exactly as
+# pydantic does. Other notations go to the per-line path.
+_TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+_EVENT_TYPES = pa.array([e.value for e in EventType])
+_READ_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.string() if f.name == "ts" else f.type)
+        for f in EVENT_SCHEMA
+        if f.name != "attributes"  # a map: read as an inferred struct, converted below
+    ]
+)
+_KNOWN = frozenset(EVENT_SCHEMA.names)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    required: bool  # must be present and non-null
+    has_default: bool  # absent means default: a null must go to pydantic to tell the two apart
+    enum_values: pa.Array | None
+    ge: float | None
+    min_len: int | None
+    max_len: int | None
+
+
+def _rules() -> list[_Rule]:
+    rules = []
+    for name, info in AgentEvent.model_fields.items():
+        annotation = info.annotation
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        enum_values = None
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            enum_values = pa.array([m.value for m in annotation])
+        ge = min_len = max_len = None
+        for meta in info.metadata:
+            if isinstance(meta, annotated_types.Ge):
+                ge = meta.ge
+            elif isinstance(meta, annotated_types.MinLen):
+                min_len = meta.min_length
+            elif isinstance(meta, annotated_types.MaxLen):
+                max_len = meta.max_length
+        nullable_default = not info.is_required() and info.default is None
+        rules.append(
+            _Rule(
+                name,
+                info.is_required(),
+                not info.is_required() and not nullable_default,
+                enum_values,
+                ge,
+                min_len,
+                max_len,
+            )
+        )
+    return rules
+
+
+_RULES = _rules()
+_DEFAULTS = {
+    name: info.get_default(call_default_factory=True)
+    for name, info in AgentEvent.model_fields.items()
+    if not info.is_required()
+}
+
+
+@dataclass
+class FastResult:
+    events: pa.Table  # EVENT_SCHEMA columns, rows that passed
+    accepted_rows: np.ndarray  # row numbers (0-based within the block) of those rows
+    rejected_rows: np.ndarray  # row numbers the per-line path must decide
+
+
+def _and(mask: pa.Array, other: pa.Array) -> pa.Array:
+    return pc.and_kleene(mask, pc.fill_null(other, False))
+
+
+def _struct_to_map(column: pa.Array, n: int) -> pa.Array | None:
+    """An inferred struct of string fields -> map<string, string>; None if not all strings."""
+    if pa.types.is_null(column.type):
+        return pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string()))
+    if not pa.types.is_struct(column.type):
+        return None
+    rows, keys, values = [], [], []
+    for i, field in enumerate(column.type):
+        child = column.field(i)
+        if not pa.types.is_string(child.type) and not pa.types.is_null(child.type):
+            return None
+        present = pc.indices_nonzero(child.is_valid())
+        rows.append(present.to_numpy())
+        keys.append(np.full(len(present), field.name, dtype=object))
+        values.append(child.take(present))
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if rows:
+        row_ids = np.concatenate(rows)
+        order = np.argsort(row_ids, kind="stable")
+        np.add.at(offsets, row_ids + 1, 1)
+        key_array = pa.array(np.concatenate(keys)[order], pa.string())
+        value_array = pa.concat_arrays([v.cast(pa.string()) for v in values]).take(pa.array(order))
+    else:
+        key_array = pa.array([], pa.string())
+        value_array = pa.array([], pa.string())
+    offsets = np.cumsum(offsets, dtype=np.int32)
+    return pa.MapArray.from_arrays(pa.array(offsets), key_array, value_array)
+
+
+def parse_block(lines: list[bytes]) -> FastResult | None:
+    """Parse and validate a block of non-blank lines; None when Arrow cannot read it whole."""
+    n = len(lines)
+    data = b"\n".join(lines)
+    try:  # Arrow does not validate UTF-8 inside strings; pydantic must explain bad bytes
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    try:
+        table = pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(data), 1 << 20)),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_READ_SCHEMA, unexpected_field_behavior="infer"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if table.num_rows != n:
+        return None
+    table = table.combine_chunks()
+    ok = pa.array(np.ones(n, dtype=bool))
+    line_texts: list[pa.Array] = []
+
+    def texts() -> pa.Array:
+        if not line_texts:
+            line_texts.append(pa.array(lines, pa.binary()).cast(pa.string()))
+        return line_texts[0]
+
+    sizes = pa.array(np.fromiter((len(line) for line in lines), dtype=np.int64, count=n))
+    ok = _and(ok, pc.less_equal(sizes, MAX_EVENT_BYTES))
+    for extra in set(table.column_names) - _KNOWN:  # unknown keys: pydantic explains
+        ok = _and(ok, pc.is_null(table[extra].chunk(0)))
+    for rule in _RULES:
+        if rule.name == "attributes" or rule.name not in table.column_names:
+            continue
+        col = table[rule.name].chunk(0)
+        if rule.required:
+            ok = _and(ok, pc.is_valid(col))
+        elif rule.has_default and col.null_count:
+            # Absent takes the default; an explicit null is an error pydantic must explain.
+            explicit_null = pc.match_substring_regex(texts(), rf'"{rule.name}"\s*:\s*null')
+            ok = _and(ok, pc.invert(pc.and_(pc.is_null(col), explicit_null)))
+            table = table.set_column(
+                table.schema.get_field_index(rule.name),
+                rule.name,
+                pc.fill_null(col, pa.scalar(_DEFAULTS[rule.name], type=col.type)),
+            )
+        if rule.enum_values is not None:
+            ok = _and(ok, pc.or_kleene(pc.is_null(col), pc.is_in(col, value_set=rule.enum_values)))
+        if rule.ge is not None:
+            ok = _and(ok, pc.or_kleene(pc.is_null(col), pc.greater_equal(col, rule.ge)))
+        if rule.min_len is not None:
+            ok = _and(ok, pc.greater_equal(pc.utf8_length(col), rule.min_len))
+        if rule.max_len is not None:
+            ok = _and(ok, pc.less_equal(pc.utf8_length(col), rule.max_len))
+    for name in ("event_id", "run_id", "seq", "ts", "source", "event_type"):
+        if name not in table.column_names:
+            return FastResult(EVENT_SCHEMA.empty_table(), np.array([], np.int64), np.arange(n))
+    event_type = table["event_type"].chunk(0)
+    ok = _and(
+        ok,
+        pc.or_kleene(
+            pc.is_in(event_type, value_set=_EVENT_TYPES),
+            pc.match_substring_regex(event_type, _CUSTOM_EVENT_RE.pattern),
+        ),
+    )
+    ts_text = table["ts"].chunk(0)
+    ok = _and(ok, pc.match_substring_regex(ts_text, _TS_PATTERN))
+
+    attributes = None
+    if "attributes" in table.column_names:
+        raw_attrs = table["attributes"].chunk(0)
+        attributes = _struct_to_map(raw_attrs, n)
+        if attributes is None:
+            return FastResult(EVENT_SCHEMA.empty_table(), np.array([], np.int64), np.arange(n))
+        if raw_attrs.null_count:
+            explicit_null = pc.match_substring_regex(texts(), r'"attributes"\s*:\s*null')
+            ok = _and(ok, pc.invert(pc.and_(pc.is_null(raw_attrs), explicit_null)))
+    else:
+        attributes = pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string()))
+
+    accepted = pc.indices_nonzero(ok).to_numpy()
+    rejected = pc.indices_nonzero(pc.invert(ok)).to_numpy()
+    taken = pa.array(accepted)
+    columns = []
+    for field in EVENT_SCHEMA:
+        if field.name == "attributes":
+            columns.append(attributes.take(taken))
+        elif field.name == "ts":
+            columns.append(pc.cast(ts_text.take(taken), field.type))
+        elif field.name in table.column_names:
+            columns.append(table[field.name].chunk(0).take(taken).cast(field.type))
+        else:
+            default = _DEFAULTS.get(field.name)
+            columns.append(pa.array([default] * len(accepted), field.type))
+    return FastResult(pa.Table.from_arrays(columns, schema=EVENT_SCHEMA), accepted, rejected)

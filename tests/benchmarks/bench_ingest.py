@@ -1,0 +1,167 @@
+"""Benchmark: `tracelake ingest` against Spark's own JSON -> Parquet on the same files.
+
+    python tests/benchmarks/bench_ingest.py [--events 1000000] [--spark-master local[2]]
+
+Simulates about --events canonical events into a temporary directory (timing the simulator
+too), ingests them into a fresh local lake with the ingest job's `run()` in this process, then
+runs `spark.read.json(files).write.parquet(tmp)` on the same files as the baseline. Prints
+events/s for both and the ratio. Targets (issue 2): ingest >= 100k events/s on 2 cores and
+>= 3x the Spark baseline.
+
+`--profile` ingests with one worker under cProfile and prints where the time goes (with the
+default worker pool, parse time is spent in child processes that cProfile cannot see).
+Not collected by pytest (the file name does not start with test_); `make bench` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+GOAL_EVENTS_PER_S = 100_000
+GOAL_RATIO = 3.0
+
+
+def simulate(out: Path, events: int, seed: int) -> tuple[int, int, float, list[Path]]:
+    """Write runs until at least `events` events; returns (events, bytes, seconds, files)."""
+    from tracelake.jobs.simulate.job import DEFAULT_RUNS_PER_FILE
+    from tracelake.jobs.simulate.runs import generate_runs
+    from tracelake.jobs.simulate.shards import ShardWriter
+
+    out.mkdir(parents=True)
+    writer = ShardWriter(out)
+    written = 0
+    t0 = time.perf_counter()
+    dumps = orjson.dumps
+    for index, run in enumerate(generate_runs(seed, None)):
+        writer.write_run([dumps(e) for e in run], index // DEFAULT_RUNS_PER_FILE)
+        written += len(run)
+        if written >= events:
+            break
+    writer.close()
+    seconds = time.perf_counter() - t0
+    return written, writer.bytes_written, seconds, sorted(out.glob("events-*.jsonl"))
+
+
+def run_ingest(data: Path, lake: Path, workers: int, profile: bool):
+    from tracelake.jobs.context import JobContext
+    from tracelake.jobs.ingest import job as ingest_job
+    from tracelake.jobs.settings import Settings
+
+    settings = Settings(lake_root=str(lake), ingest={"workers": workers})
+    ctx = JobContext.create(settings)
+    profiler = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = ingest_job.run(ctx, [str(data)])
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - t0
+    return result, seconds, profiler
+
+
+def run_spark(files: list[Path], target: Path, master: str) -> tuple[float, float, int]:
+    """Spark's own JSON -> Parquet; returns (session start s, read+write s, rows written)."""
+    from pyspark.sql import SparkSession
+
+    t0 = time.perf_counter()
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("bench-ingest-baseline")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "4g")
+        .config("spark.sql.session.timeZone", "UTC")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    started = time.perf_counter() - t0
+    try:
+        t1 = time.perf_counter()
+        spark.read.json([str(f) for f in files]).write.parquet(str(target))
+        seconds = time.perf_counter() - t1
+        rows = spark.read.parquet(str(target)).count()
+    finally:
+        spark.stop()
+    return started, seconds, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workers", type=int, default=0, help="ingest workers; 0 = per core")
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark baseline")
+    parser.add_argument("--profile", action="store_true", help="cProfile ingest (1 worker)")
+    parser.add_argument("--workdir", help="where to put data (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+
+    root = Path(args.workdir or tempfile.mkdtemp(prefix="tracelake-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"cores: {os.cpu_count()}  python: {sys.version.split()[0]}  workdir: {root}")
+    try:
+        events, size, sim_s, files = simulate(root / "traces", args.events, args.seed)
+        print(
+            f"simulate  {events:>9} events  {size / 1e6:8.1f} MB  {len(files)} files  "
+            f"{sim_s:7.2f} s  {events / sim_s:>9,.0f} events/s (1 core)"
+        )
+
+        workers = 1 if args.profile else args.workers
+        result, ingest_s, profiler = run_ingest(
+            root / "traces", root / "lake", workers, args.profile
+        )
+        if result.rows_out != events or result.rows_quarantined:
+            print(f"ingest stored {result.rows_out} of {events} events: {result.message}")
+            return 1
+        ingest_rate = events / ingest_s
+        print(
+            f"ingest    {events:>9} events  {size / 1e6:8.1f} MB  "
+            f"{ingest_s:7.2f} s  {ingest_rate:>9,.0f} events/s"
+            f"  (workers={workers or 'per core'})"
+        )
+        if profiler:
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("cumulative").print_stats(30)
+            stats.sort_stats("tottime").print_stats(20)
+            print(out.getvalue())
+
+        verdict = ingest_rate >= GOAL_EVENTS_PER_S
+        if not args.no_spark:
+            start_s, spark_s, rows = run_spark(files, root / "spark-parquet", args.spark_master)
+            if rows != events:
+                print(f"spark wrote {rows} rows for {events} events")
+                return 1
+            spark_rate = events / spark_s
+            ratio = ingest_rate / spark_rate
+            print(
+                f"spark     {events:>9} events  {size / 1e6:8.1f} MB  {spark_s:7.2f} s  "
+                f"{spark_rate:>9,.0f} events/s  ({args.spark_master}, +{start_s:.1f} s start)"
+            )
+            print(f"ratio     ingest / spark = {ratio:.2f}x  (goal >= {GOAL_RATIO:.0f}x)")
+            verdict = verdict and ratio >= GOAL_RATIO
+        print(
+            f"goal      >= {GOAL_EVENTS_PER_S:,} events/s"
+            + ("" if args.no_spark else f" and >= {GOAL_RATIO:.0f}x spark")
+            + f": {'met' if verdict else 'NOT met'}"
+        )
+        return 0
+    finally:
+        if not args.workdir:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":  # ingest's worker pool uses forkserver, which re-imports this module
+    sys.exit(main())
