@@ -2,10 +2,13 @@
 
 Steps, in order:
   ResolveSources     files, directories, globs, s3:// prefixes -> file list
-  ReadAndDetect      bytes (decompressed), content fingerprint, dialect per file
-  Parse              dialect parser -> events and rejections, in parallel for large inputs
+  PlanUnits          dialect per file (content first, path as a hint); large canonical JSONL
+                     files are cut at newlines into ranges that workers read themselves
+  Parse              dialect parser -> events and rejections, in worker processes for large
+                     inputs; each unit also fingerprints the bytes it read
   Commit             BronzeWriter: deduplicate by event_id, quarantine conflicts, then one Delta
-                     commit per table carrying the batch's app transaction (exactly once)
+                     commit per table carrying the batch's app transaction (named by the
+                     fingerprints of its units), in a background thread so parsing goes on
   Record             one ops.job_runs row
 """
 
@@ -13,35 +16,56 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import zstandard
 
 from ..context import JobContext, JobResult, recorded_job_run
 from ..lake import catalog
 from . import dialects, sources
 from .model import Dialect, Rejection, SourceDoc, stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch, normalize, parse_doc
-from .writer import BronzeWriter
+from .writer import BronzeWriter, CommitOutcome
 
 JOB_NAME = "ingest"
-# Canonical JSONL files are split into chunks of about this size so both cores parse one file.
+# Canonical JSONL files are split into ranges of about this size so every core parses.
 CHUNK_BYTES = 8 * 1024 * 1024
 # Below this much input, a process pool costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
+# Files that are commonly found beside traces but are not traces: quarantined with their own
+# reason code so that real format failures stand out.
+NOT_A_TRACE = re.compile(
+    r"(^|/)(readme|license|licence|changelog|contributing)(\.[a-z]+)?$|"
+    r"\.(png|jpe?g|gif|svg|ico|pdf|zip|tar|whl|pyc|so|bin|exe)$|(^|/)\.gitkeep$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
 class ParseUnit:
+    """One piece of work for a parser: a whole file, or a line range of a local JSONL file."""
+
     uri: str
     dialect: str
-    data: bytes
-    first_line: int
     batch_id: str
+    data: bytes | None = None  # None: read [start, end) of the local file `uri`
+    start: int = 0
+    end: int = 0
+    first_line: int = 1
+
+    def read(self) -> bytes:
+        return (
+            self.data
+            if self.data is not None
+            else sources.read_range(self.uri, self.start, self.end)
+        )
 
 
 @dataclass
@@ -62,37 +86,54 @@ class IngestStats:
     skipped_batches: int = 0
     per_dialect: dict[str, DialectStats] = field(default_factory=lambda: defaultdict(DialectStats))
 
+    def add_batch(self, batch: ParsedBatch, first_of_file: bool) -> None:
+        d = self.per_dialect[batch.dialect]
+        d.files += int(first_of_file)
+        d.records += batch.records_read
+        d.events += batch.n_events
+        d.quarantined += batch.n_rejected
+        self.read += batch.records_read
+
+    def add_commit(self, outcome: CommitOutcome) -> None:
+        self.stored += outcome.stored
+        self.duplicates += outcome.duplicates
+        self.quarantined += outcome.quarantined
+        self.skipped_batches += outcome.skipped
+
 
 def _parse_unit(unit: ParseUnit | ParsedBatch) -> ParsedBatch:
     if isinstance(unit, ParsedBatch):  # already decided (unreadable or unrecognised file)
         return unit
-    dialect = dialects.get(unit.dialect)
-    doc = SourceDoc(unit.uri, unit.data, unit.first_line)
-    batch = parse_doc(dialect, doc, unit.batch_id)
-    batch.source_bytes = len(unit.data)
+    data = unit.read()
+    doc = SourceDoc(unit.uri, data, unit.first_line)
+    batch = parse_doc(dialects.get(unit.dialect), doc, unit.batch_id)
+    batch.source_bytes = len(data)
+    batch.fingerprint = sources.fingerprint(data)
     return batch
 
 
-def _unrecognised(uri: str, data: bytes, batch_id: str, why: str) -> ParsedBatch:
+def _rejected_file(uri: str, data: bytes, batch_id: str, code: str, why: str) -> ParsedBatch:
     class _Unknown:
         name = "unknown"
         producer = "unknown"
 
     doc = SourceDoc(uri, data)
-    rejection = Rejection("unrecognised_format", why, data[:MAX_RAW_KEPT], None)
-    return normalize([rejection], _Unknown(), doc, batch_id)  # type: ignore[arg-type]
+    batch = normalize(
+        [Rejection(code, why, data[:MAX_RAW_KEPT], None)],
+        _Unknown(),  # type: ignore[arg-type]
+        doc,
+        batch_id,
+    )
+    batch.fingerprint = sources.fingerprint(data)
+    return batch
 
 
-def _split_lines(data: bytes, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Split at newlines into chunks of about chunk_bytes, with each chunk's first line number."""
-    start, line = 0, 1
-    while start < len(data):
-        end = data.find(b"\n", min(start + chunk_bytes, len(data)) - 1)
-        end = len(data) if end == -1 else end + 1
-        chunk = data[start:end]
-        yield chunk, line
-        line += chunk.count(b"\n")
-        start = end
+def _head(ref: sources.SourceRef, storage_options: dict[str, str]) -> tuple[bytes, bytes | None]:
+    """The first bytes for sniffing, and the whole content when it had to be read anyway."""
+    if ref.uri.startswith("s3://") or sources.is_compressed(ref.uri):
+        data = sources.read_bytes(ref.uri, storage_options)
+        return data[:SNIFF_BYTES], data
+    return sources.read_range(ref.uri, 0, SNIFF_BYTES), None
 
 
 def _units(
@@ -100,38 +141,38 @@ def _units(
     storage_options: dict[str, str],
     forced: Dialect | None,
     batch_id: str,
-    fingerprints: list[str],
 ) -> Iterator[ParseUnit | ParsedBatch]:
     for ref in refs:
         try:
-            raw = sources.read_bytes(ref.uri, storage_options)
-        except (OSError, EOFError, zstandard_error()) as exc:
-            yield _unrecognised(
-                ref.uri, b"", batch_id, f"cannot read or decompress file: {exc}; re-export it"
-            )
-            continue
-        fingerprints.append(sources.fingerprint(raw))
-        dialect = forced or dialects.detect(sources.logical_name(ref.uri), raw[:SNIFF_BYTES])
-        if dialect is None:
-            yield _unrecognised(
+            head, data = _head(ref, storage_options)
+        except (OSError, EOFError, zstandard.ZstdError) as exc:
+            yield _rejected_file(
                 ref.uri,
-                raw,
+                b"",
                 batch_id,
-                "no known trace format recognised this file; pass --format to force one "
-                f"({', '.join(sorted(dialects.registry()))})",
+                "unreadable",
+                f"cannot read or decompress file: {exc}; re-export it",
             )
             continue
-        if dialect.name == "canonical":
-            for chunk, first_line in _split_lines(raw, CHUNK_BYTES):
-                yield ParseUnit(ref.uri, dialect.name, chunk, first_line, batch_id)
+        dialect = forced or dialects.detect(sources.logical_path(ref.uri), head)
+        if dialect is None:
+            if NOT_A_TRACE.search(ref.uri):
+                code, why = "not_a_trace", "a known non-trace file (readme, licence, binary)"
+            else:
+                code = "unrecognised_format"
+                why = (
+                    "no known trace format recognised this file; pass --format to force one "
+                    f"({', '.join(sorted(dialects.registry()))})"
+                )
+            yield _rejected_file(ref.uri, head if data is None else data, batch_id, code, why)
+            continue
+        if dialect.name == "canonical" and data is None:
+            for start, end, first_line in sources.line_chunks(ref.uri, CHUNK_BYTES):
+                yield ParseUnit(ref.uri, dialect.name, batch_id, None, start, end, first_line)
+        elif data is None:
+            yield ParseUnit(ref.uri, dialect.name, batch_id, None, 0, ref.size)
         else:
-            yield ParseUnit(ref.uri, dialect.name, raw, 1, batch_id)
-
-
-def zstandard_error() -> type[Exception]:
-    import zstandard
-
-    return zstandard.ZstdError
+            yield ParseUnit(ref.uri, dialect.name, batch_id, data)
 
 
 def _workers(ctx: JobContext) -> int:
@@ -146,16 +187,46 @@ def _parsed(
         for unit in units:
             yield _parse_unit(unit)
         return
-    # forkserver: safe when the caller also runs threads or a JVM gateway (Airflow, Spark).
+    # forkserver: safe when the caller also runs threads or a JVM gateway (Airflow, Spark),
+    # and delta-rs's runtime does not survive a fork.
     mp = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
         yield from pool.map(_parse_unit, units, chunksize=1)
 
 
+class _Committer:
+    """Commits batches in a background thread, one at a time and in order, so the next batch
+    is parsed while the previous one is written."""
+
+    def __init__(self, writer: BronzeWriter, stats: IngestStats, result: JobResult) -> None:
+        self.writer, self.stats, self.result = writer, stats, result
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
+        self._pending: Future[CommitOutcome] | None = None
+
+    def submit(self, batches: list[ParsedBatch]) -> None:
+        self.wait()
+        # The app transaction names the batch by the content it read: a retried run skips it.
+        app_id = f"ingest-{stable_id(tuple(b.fingerprint for b in batches))}"
+        self._pending = self._thread.submit(self.writer.commit, batches, app_id)
+
+    def wait(self) -> None:
+        if self._pending is not None:
+            outcome = self._pending.result()
+            self._pending = None
+            self.stats.add_commit(outcome)
+            self.result.versions_written.update(outcome.versions_written)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._thread.shutdown(wait=True)
+
+
 def run(
     ctx: JobContext,
     paths: list[str],
-    format: str | None = None,
+    format: str | None = None,  # noqa: A002 - the CLI flag's name
 ) -> JobResult:
     """Ingest trace files. Returns counts; see `result.details` for per-dialect figures."""
     params: dict[str, Any] = {"paths": list(paths), "format": format}
@@ -165,49 +236,30 @@ def run(
         refs = sources.resolve(list(paths), storage_options)
         stats = IngestStats(files=len(refs))
         batch_id = uuid.uuid4().hex
-        writer = BronzeWriter(ctx, batch_id)
-
-        fingerprints: list[str] = []
-        pending: list[ParsedBatch] = []
-        pending_rows = 0
-        commit_no = 0
-        files_seen: set[tuple[str, str]] = set()
+        committer = _Committer(BronzeWriter(ctx, batch_id), stats, result)
         total_bytes = sum(r.size for r in refs)
         ctx.progress.start(f"ingest {len(refs)} file(s)", total_bytes)
 
-        def flush() -> None:
-            nonlocal pending, pending_rows, commit_no
-            batches, pending, pending_rows = pending, [], 0
-            if not batches:
-                return
-            commit_no += 1
-            # The app transaction names this batch by its content; a retried run skips it.
-            outcome = writer.commit(
-                batches, app_id=f"ingest-{stable_id(tuple(fingerprints), commit_no)}"
-            )
-            stats.stored += outcome.stored
-            stats.duplicates += outcome.duplicates
-            stats.quarantined += outcome.quarantined
-            stats.skipped_batches += outcome.skipped
-            result.versions_written.update(outcome.versions_written)
-
-        units = _units(refs, storage_options, forced, batch_id, fingerprints)
-        for batch in _parsed(units, total_bytes, _workers(ctx)):
-            d = stats.per_dialect[batch.dialect]
-            if (batch.uri, batch.dialect) not in files_seen:
-                files_seen.add((batch.uri, batch.dialect))
-                d.files += 1
-            d.records += batch.records_read
-            d.events += batch.n_events
-            d.quarantined += batch.n_rejected
-            stats.read += batch.records_read
-            pending.append(batch)
-            pending_rows += batch.n_events
-            ctx.progress.advance(batch.source_bytes)
-            if pending_rows >= ctx.settings.ingest.batch_rows:
-                flush()
-        flush()
-        ctx.progress.finish()
+        pending: list[ParsedBatch] = []
+        pending_rows = 0
+        files_seen: set[tuple[str, str]] = set()
+        try:
+            units = _units(refs, storage_options, forced, batch_id)
+            for batch in _parsed(units, total_bytes, _workers(ctx)):
+                key = (batch.uri, batch.dialect)
+                stats.add_batch(batch, first_of_file=key not in files_seen)
+                files_seen.add(key)
+                pending.append(batch)
+                pending_rows += batch.n_events
+                ctx.progress.advance(batch.source_bytes)
+                if pending_rows >= ctx.settings.ingest.batch_rows:
+                    committer.submit(pending)
+                    pending, pending_rows = [], 0
+            if pending:
+                committer.submit(pending)
+        finally:
+            committer.close()
+            ctx.progress.finish()
 
         result.rows_in = stats.read
         result.rows_out = stats.stored

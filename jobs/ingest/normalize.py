@@ -45,6 +45,7 @@ class ParsedBatch:
     quarantine: pa.Table
     records_read: int
     source_bytes: int = 0
+    fingerprint: str = ""  # of the bytes parsed: names the commit's app transaction
 
     @property
     def n_events(self) -> int:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import glob
 import gzip
 import hashlib
+import mmap
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pyarrow.fs as pafs
 import zstandard
 
@@ -137,12 +140,42 @@ def decompress(uri: str, raw: bytes) -> bytes:
     return raw
 
 
-def logical_name(uri: str) -> str:
-    """The file name with compression suffixes removed (`a.jsonl.gz` -> `a.jsonl`)."""
-    name = uri.rsplit("/", 1)[-1]
+def logical_path(uri: str) -> str:
+    """The path with compression suffixes removed (`s3://b/x/a.jsonl.gz` -> `s3://b/x/a.jsonl`)."""
     for suffix in COMPRESSED_SUFFIXES:
-        name = name.removesuffix(suffix)
-    return name
+        uri = uri.removesuffix(suffix)
+    return uri
+
+
+def is_compressed(uri: str) -> bool:
+    return uri.endswith(COMPRESSED_SUFFIXES)
+
+
+def read_range(path: str, start: int, end: int) -> bytes:
+    """Bytes [start, end) of a local file."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        return f.read(end - start)
+
+
+def line_chunks(path: str, chunk_bytes: int) -> Iterator[tuple[int, int, int]]:
+    """Split a local file at newlines into (start, end, first_line) ranges of about chunk_bytes,
+    without copying it (memory-mapped)."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        view = np.frombuffer(data, dtype=np.uint8)
+        try:
+            start, line = 0, 1
+            while start < size:
+                end = data.find(b"\n", min(start + chunk_bytes, size) - 1)
+                end = size if end == -1 else end + 1
+                yield start, end, line
+                line += int(np.count_nonzero(view[start:end] == ord("\n")))
+                start = end
+        finally:
+            del view  # the mmap cannot close while a buffer export is alive
 
 
 def fingerprint(data: bytes) -> str:

@@ -217,12 +217,16 @@ def test_app_transaction_makes_a_retried_append_a_noop(ctx):
 
 
 def test_unrecognised_files_are_quarantined(ctx, tmp_path):
-    weird = tmp_path / "notes.bin"
+    weird = tmp_path / "notes.dat"
     weird.write_bytes(b"\x00\x01\x02 not a trace")
-    result = job.run(ctx, [str(weird)])
-    (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
-    assert q["reason_code"] == "unrecognised_format"
-    assert result.rows_quarantined == 1 and result.rows_out == 0
+    (tmp_path / "README.md").write_text("# my traces\n")
+    result = job.run(ctx, [str(weird), str(tmp_path / "README.md")])
+    codes = {
+        q["source_uri"].rsplit("/", 1)[-1]: q["reason_code"]
+        for q in ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
+    }
+    assert codes == {"notes.dat": "unrecognised_format", "README.md": "not_a_trace"}
+    assert result.rows_quarantined == 2 and result.rows_out == 0
 
 
 def test_ingest_reads_relative_paths_and_records_absolute_uris(ctx, tmp_path, monkeypatch):
