@@ -70,6 +70,9 @@ BRONZE_EVENTS = register(
         append_only=True,
         key=("event_id",),
         description="Every agent step as an immutable event (append-only).",
+        # File statistics only where queries filter; stats on every text column double the
+        # cost of a write and skip nothing.
+        properties={"delta.dataSkippingStatsColumns": "run_id,seq,ts,event_type,component_name"},
     )
 )
 BRONZE_QUARANTINE = register(
@@ -91,5 +94,19 @@ OPS_JOB_RUNS = register(
         append_only=True,
         key=("job_run_id",),
         description="One row per job run: versions read and written, counts, timings.",
+    )
+)
+
+
+# -- silver.runs (issue 3: the runs projection) -----------------------------------------------
+from tracelake.schemas.runs import RUNS_SCHEMA  # noqa: E402
+
+SILVER_RUNS = register(
+    TableSpec(
+        tier="silver",
+        name="runs",
+        schema=RUNS_SCHEMA,
+        key=("run_id",),
+        description="One row per run: goal, ordered steps, outcome, metrics (from bronze.events).",
     )
 )
