@@ -41,5 +41,21 @@ class UnknownFormatError(TracelakeError):
     """A --format name that no dialect has."""
 
 
-class QueryError(TracelakeError):
-    """A Spark SQL statement failed (bad syntax, unknown column or table)."""
+class SqlQueryError(TracelakeError):
+    """The SQL text is invalid or refers to something that does not exist."""
+
+
+class AppendOnlyViolationError(TracelakeError):
+    """An overwrite or rewrite was requested for an append-only (bronze) table."""
+
+
+class ConcurrentWriteError(TracelakeError):
+    """Another writer changed the files a rewrite depended on; nothing was committed."""
+
+
+class InvalidSimulationError(TracelakeError):
+    """A simulate parameter is out of range."""
+
+
+class OutputNotEmptyError(TracelakeError):
+    """The output directory already holds simulator shards."""

@@ -26,6 +26,11 @@ def _arrow_type(annotation: typing.Any) -> pa.DataType:
     if origin is dict:
         key, value = typing.get_args(annotation)
         return pa.map_(_arrow_type(key), _arrow_type(value))
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return pa.list_(pa.field("element", _arrow_type(item), nullable=_is_optional(item)))
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return pa.struct(model_fields_to_arrow(annotation))
     if isinstance(annotation, type):
         if issubclass(annotation, Enum) or annotation is str:
             return pa.string()
@@ -38,6 +43,14 @@ def _arrow_type(annotation: typing.Any) -> pa.DataType:
         if annotation is datetime:
             return TIMESTAMP
     raise TypeError(f"no Arrow type for annotation {annotation!r}")
+
+
+def _is_optional(annotation: typing.Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _is_optional(typing.get_args(annotation)[0])
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(
+        None
+    ) in typing.get_args(annotation)
 
 
 def model_fields_to_arrow(model: type[BaseModel]) -> list[pa.Field]:

@@ -62,4 +62,6 @@ def s3_settings(s3_server, tmp_path: Path) -> Settings:
 def spark():
     from tracelake.jobs.spark import get_session
 
-    return get_session(Settings(spark={"master": "local[2]"}))
+    session = get_session(Settings(spark={"master": "local[2]"}))
+    yield session
+    session.stop()  # closes the py4j gateway before interpreter shutdown logs into closed files

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from ..context import JobContext, JobResult, Progress, recorded_job_run
-from ..errors import TracelakeError
+from ..errors import InvalidSimulationError, OutputNotEmptyError
 from .corrupt import CORRUPTION_KINDS, Corruptor
 from .runs import SIMULATOR_VERSION, Event, generate_runs
 from .shards import ShardWriter, existing_shards
@@ -32,14 +32,6 @@ MANIFEST_NAME = ".simulation.json"
 _PROGRESS_EVERY = 250
 
 Lines = tuple[list[Event], list[bytes]]
-
-
-class InvalidSimulationError(TracelakeError):
-    """A simulate parameter is out of range."""
-
-
-class OutputNotEmptyError(TracelakeError):
-    """The output directory already holds simulator shards."""
 
 
 class GenerateRuns:

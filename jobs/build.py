@@ -1,0 +1,75 @@
+"""`tracelake build` / `tracelake rebuild`: run every derived job, in dependency order.
+
+build: each job consumes only the source versions it has not seen (incremental, exactly once).
+rebuild: each job recomputes its table from bronze alone (the lake's derived state is a pure
+function of bronze).
+"""
+
+from __future__ import annotations
+
+from .context import JobContext, JobResult
+from .runner import IncrementalJob, run_job
+
+JOB_NAME = "build"
+
+
+def derived_jobs() -> list[IncrementalJob]:
+    """Every derived job, each after the jobs whose tables it reads. Later layers add theirs."""
+    from . import project_runs
+
+    return [project_runs.JOB]
+
+
+# Example analyst queries (`tracelake demo` prints them; `tracelake sql` runs any of them).
+DEMO_QUERIES: list[tuple[str, str]] = [
+    (
+        "Runs by outcome",
+        "SELECT outcome, count(*) AS runs, round(avg(duration_s), 2) AS avg_duration_s, "
+        "round(sum(total_cost_usd), 4) AS cost_usd "
+        "FROM silver_runs GROUP BY outcome ORDER BY runs DESC",
+    ),
+    (
+        "Success rate by scenario level",
+        "SELECT coalesce(scenario_level, '(none)') AS level, count(*) AS runs, "
+        "round(avg(CASE WHEN outcome LIKE 'success%' THEN 1.0 ELSE 0.0 END), 3) AS success_rate "
+        "FROM silver_runs GROUP BY 1 ORDER BY 1",
+    ),
+    (
+        "Components that fail most",
+        "SELECT s.component, count(*) AS steps, "
+        "sum(CASE WHEN s.status = 'error' THEN 1 ELSE 0 END) AS errors, "
+        "round(avg(s.latency_ms), 1) AS avg_latency_ms "
+        "FROM silver_runs LATERAL VIEW explode(steps) AS s "
+        "WHERE s.component IS NOT NULL GROUP BY s.component ORDER BY errors DESC, steps DESC "
+        "LIMIT 10",
+    ),
+    (
+        "Events per type in bronze",
+        "SELECT event_type, count(*) AS events FROM bronze_events "
+        "GROUP BY event_type ORDER BY events DESC",
+    ),
+]
+
+
+def _combine(results: list[JobResult], full: bool) -> JobResult:
+    combined = JobResult(job="rebuild" if full else JOB_NAME, status="noop")
+    for r in results:
+        combined.rows_in += r.rows_in
+        combined.rows_out += r.rows_out
+        combined.versions_read.update(r.versions_read)
+        combined.versions_written.update(r.versions_written)
+        combined.details[r.job] = {"status": r.status, "message": r.message, **r.details}
+        if r.status == "succeeded":
+            combined.status = "succeeded"
+    combined.message = "; ".join(f"{r.job}: {r.message or r.status}" for r in results)
+    return combined
+
+
+def run(ctx: JobContext, full: bool = False) -> JobResult:
+    """Bring every derived table up to date (full=True: recompute them all from bronze)."""
+    return _combine([run_job(ctx, job, full=full) for job in derived_jobs()], full)
+
+
+def rebuild(ctx: JobContext) -> JobResult:
+    """Recompute every derived table from bronze alone."""
+    return run(ctx, full=True)

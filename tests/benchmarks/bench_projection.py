@@ -1,0 +1,173 @@
+"""Benchmark: project bronze.events into silver.runs, full versus incremental.
+
+    python tests/benchmarks/bench_projection.py [--events 1000000] [--increment 0.01]
+
+Loads `--events` synthetic events (runs of 20 events spread over 30 days, newest runs last)
+into bronze with delta-rs, times the first (full) projection, then appends `--increment` of
+that many events (90% new runs, 10% late events of runs already projected, most of them
+recent) and times the incremental run. Target: incremental <= 10% of full. Finally rebuilds
+and checks that the incremental table equals the rebuilt one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tracelake.jobs import build
+from tracelake.jobs.context import JobContext
+from tracelake.jobs.lake import catalog
+from tracelake.jobs.settings import Settings
+from tracelake.jobs.spark import get_session
+
+TARGET = 0.10
+EVENTS_PER_RUN = 20
+DAYS = 30
+COMMIT_EVENTS = 200_000
+T0 = int(datetime(2026, 2, 1, tzinfo=UTC).timestamp() * 1_000_000)
+TYPES = np.array(
+    ["run_started", "plan_created"]
+    + ["tool_call", "tool_result"] * 8
+    + ["learning_recorded", "run_completed"],
+    dtype=object,
+)
+TOOLS = np.array(["WebFetch", "Read", "Summarizer", "Write", "Grep"], dtype=object)
+
+
+def events_table(
+    run_ids: np.ndarray, seqs: np.ndarray, run_starts: np.ndarray, tag: str
+) -> pa.Table:
+    """bronze.events rows for (run, seq) pairs; run_starts in microseconds since T0."""
+    n = len(run_ids)
+    ts_us = T0 + run_starts + seqs * 5_000_000
+    seq_in_run = seqs % EVENTS_PER_RUN
+    kinds = TYPES[seq_in_run]
+    is_tool = np.isin(kinds, ["tool_call", "tool_result"])
+    errors = (run_ids % 13 == 0) & (seq_in_run == 3)
+    run_text = np.char.add("run-", run_ids.astype(str)).astype(object)
+    event_ids = np.char.add(np.char.add(run_text.astype(str), "-"), seqs.astype(str)).astype(object)
+    ts = pa.array(ts_us, pa.timestamp("us", tz="UTC"))
+    columns = {
+        "event_id": event_ids,
+        "run_id": run_text,
+        "seq": seqs,
+        "ts": ts,
+        "source": np.full(n, "bench", dtype=object),
+        "dialect": np.full(n, "canonical", dtype=object),
+        "event_type": kinds,
+        "component_name": np.where(is_tool, TOOLS[run_ids % 5], None),
+        "component_kind": np.where(is_tool, "tool", None),
+        "component_version": np.where(is_tool, "1.0", None),
+        "action": np.where(is_tool, "fetch", None),
+        "output": np.where(kinds == "learning_recorded", "a learning", None),
+        "reasoning": np.where(kinds == "plan_created", "the plan's reasons", None),
+        "status": np.where(errors, "error", np.where(is_tool, "ok", None)),
+        "tokens_in": np.where(is_tool, seqs % 500, 0),
+        "tokens_out": np.where(is_tool, seqs % 200, 0),
+        "latency_ms": np.where(is_tool, (seqs % 900) / 3.0, 0.0),
+        "cost_usd": np.where(is_tool, (seqs % 50) / 10000.0, 0.0),
+        "mode": np.where(seq_in_run == 0, "SIMULATION", None),
+        "goal": np.where(seq_in_run == 0, "benchmark goal", None),
+        "scenario": np.where(seq_in_run == 0, "bench", None),
+        "scenario_level": np.where(seq_in_run == 0, "single_domain", None),
+        "content_hash": event_ids,
+        "batch_id": np.full(n, tag, dtype=object),
+    }
+    schema = catalog.BRONZE_EVENTS.schema
+    arrays = []
+    for field in schema:
+        if field.name in columns:
+            arrays.append(pa.array(columns[field.name]).cast(field.type))
+        elif field.name == "ingested_at":
+            arrays.append(pa.array(np.full(n, T0), pa.timestamp("us", tz="UTC")))
+        elif field.name == "event_date":
+            arrays.append(pc.cast(ts, pa.date32()))
+        elif field.name == "attributes":
+            arrays.append(pa.array([[]] * n, field.type))
+        elif field.name == "schema_version":
+            arrays.append(pa.array(np.ones(n, np.int64)))
+        else:
+            arrays.append(pa.nulls(n, field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def append(ctx: JobContext, table: pa.Table) -> None:
+    for start in range(0, table.num_rows, COMMIT_EVENTS):
+        ctx.lake.append(catalog.BRONZE_EVENTS, table.slice(start, COMMIT_EVENTS))
+
+
+def timed(action):
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--increment", type=float, default=0.01)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="tracelake-bench-projection-"))
+    ctx = JobContext.create(Settings(lake_root=str(work / "lake")))
+    get_session(ctx.settings)  # start Spark outside the timings
+
+    runs = args.events // EVENTS_PER_RUN
+    rng = np.random.default_rng(7)
+    starts = np.sort(rng.integers(0, DAYS * 86_400_000_000, runs))
+    run_ids = np.repeat(np.arange(runs), EVENTS_PER_RUN)
+    seqs = np.tile(np.arange(EVENTS_PER_RUN), runs)
+    # The newest events of the newest runs arrive late: hold back the last 2 events of 0.5%
+    # of the runs (the most recent ones), so the increment carries late events.
+    late_runs = np.arange(runs - max(1, runs // 200), runs)
+    late_mask = np.isin(run_ids, late_runs) & (seqs >= EVENTS_PER_RUN - 2)
+    table = events_table(run_ids, seqs, starts[run_ids], "base")
+    t_load, _ = timed(lambda: append(ctx, table.filter(pa.array(~late_mask))))
+    print(f"bronze: {int((~late_mask).sum()):,} events, {runs:,} runs ({t_load:.1f}s to load)")
+
+    t_full, full = timed(lambda: build.run(ctx))
+    print(f"full projection:        {t_full:7.2f}s  {full.message}")
+
+    increment = int(args.events * args.increment)
+    late = table.filter(pa.array(late_mask))
+    new_runs = max(1, (increment - late.num_rows) // EVENTS_PER_RUN)
+    new_ids = np.repeat(np.arange(runs, runs + new_runs), EVENTS_PER_RUN)
+    new_seqs = np.tile(np.arange(EVENTS_PER_RUN), new_runs)
+    new_starts = np.full(new_runs, DAYS * 86_400_000_000)[new_ids - runs]
+    fresh = events_table(new_ids, new_seqs, new_starts, "increment")
+    append(ctx, pa.concat_tables([fresh, late]))
+    added = fresh.num_rows + late.num_rows
+    print(f"increment: {added:,} events ({late.num_rows:,} late, for {len(late_runs):,} runs)")
+
+    t_inc, inc = timed(lambda: build.run(ctx))
+    print(f"incremental projection: {t_inc:7.2f}s  {inc.message}")
+    print(f"  details: {inc.details['project_runs']}")
+    t_noop, noop = timed(lambda: build.run(ctx))
+    print(f"re-run (nothing new):   {t_noop:7.2f}s  {noop.status}")
+
+    incremental = ctx.lake.read(catalog.SILVER_RUNS).sort_by("run_id")
+    t_rebuild, _ = timed(lambda: build.rebuild(ctx))
+    rebuilt = ctx.lake.read(catalog.SILVER_RUNS).sort_by("run_id")
+    print(f"full rebuild:           {t_rebuild:7.2f}s")
+    same = incremental.equals(rebuilt)
+    ratio = t_inc / t_full
+    print(
+        f"\nincremental / full: {ratio:.3f} (target <= {TARGET}) "
+        f"{'OK' if ratio <= TARGET else 'ABOVE TARGET'}; "
+        f"incremental == rebuild: {same}"
+    )
+    shutil.rmtree(work, ignore_errors=True)
+    if not same:
+        raise SystemExit("incremental result differs from the full rebuild")
+
+
+if __name__ == "__main__":
+    main()
