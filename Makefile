@@ -38,6 +38,8 @@ demo: $(STAMPS)/runtime
 	$(BIN)/tracelake demo
 
 test: $(STAMPS)/test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against

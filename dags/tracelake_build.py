@@ -9,6 +9,7 @@ downstream of the jobs whose tables it reads.
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+
 from tracelake.jobs.orchestration import tasks
 from tracelake.jobs.orchestration.assets import BRONZE_EVENTS, job_alias
 from tracelake.jobs.orchestration.config import OrchestrationSettings

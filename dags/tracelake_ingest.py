@@ -6,6 +6,7 @@ Thin by design: the tasks call tracelake.jobs.orchestration.tasks; the work live
 from __future__ import annotations
 
 from airflow.sdk import dag, task
+
 from tracelake.jobs.orchestration import tasks
 from tracelake.jobs.orchestration.assets import job_alias
 from tracelake.jobs.orchestration.config import OrchestrationSettings

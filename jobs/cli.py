@@ -282,13 +282,29 @@ def rebuild() -> None:
 @app.command()
 @user_errors
 def collect(
-    port: Annotated[int, typer.Option(help="OTLP/HTTP port.")] = 4318,
+    port: Annotated[int, typer.Option(help="OTLP/HTTP port (0: any free port).")] = 4318,
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    flush_interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between micro-batch commits.")
+    ] = 1.0,
+    max_batch_events: Annotated[int, typer.Option(min=1, help="Events per micro-batch.")] = 10_000,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=1024, help="Largest accepted request body (413 above).")
+    ] = 20 * 1024 * 1024,
 ) -> None:
-    """Receive OpenTelemetry spans over OTLP/HTTP and append them to bronze in micro-batches."""
+    """Receive OpenTelemetry spans over OTLP/HTTP (/v1/traces) into bronze, until Ctrl-C."""
     from .collect import server
 
-    server.serve(_context(), host=host, port=port)
+    result = server.serve(
+        _context(),
+        host=host,
+        port=port,
+        flush_interval_s=flush_interval,
+        max_batch_events=max_batch_events,
+        max_body_bytes=max_body_bytes,
+        on_listening=lambda url: out.print(f"listening on {url}", highlight=False),
+    )
+    _print_result(result)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -94,7 +94,11 @@ class AgentEvent(BaseModel):
         "(source, run, position, content). Re-ingesting the same event yields the same id.",
     )
     run_id: str = Field(min_length=1, max_length=200, description="The run this step belongs to.")
-    seq: int = Field(ge=0, description="Position of the event within its run, from 0.")
+    seq: int = Field(
+        ge=0,
+        description="Orders the events of a run: the step number where the producer numbers "
+        "steps (from 0), else an ordering key (OTel: microseconds since epoch x 4 + rank).",
+    )
     parent_event_id: str | None = Field(
         default=None, description="The event this one is nested under (delegations, tool results)."
     )

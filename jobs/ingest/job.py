@@ -226,7 +226,7 @@ class _Committer:
 def run(
     ctx: JobContext,
     paths: list[str],
-    format: str | None = None,  # noqa: A002 - the CLI flag's name
+    format: str | None = None,
 ) -> JobResult:
     """Ingest trace files. Returns counts; see `result.details` for per-dialect figures."""
     params: dict[str, Any] = {"paths": list(paths), "format": format}

@@ -29,8 +29,9 @@ from .reasons import explain
 
 # Kept in quarantine per record; the full size is recorded in raw_bytes.
 MAX_RAW_KEPT = 64 * 1024
-# Provenance is not content: the same event read from a moved file is a duplicate, not a conflict.
-_NOT_CONTENT = frozenset({"source_uri", "source_position"})
+# Provenance is not content: the same event read from a moved file, or received live and then
+# read from an exported file (another dialect), is a duplicate, not a conflict.
+_NOT_CONTENT = frozenset({"source_uri", "source_position", "dialect"})
 _CONTENT_FIELDS = [f for f in EVENT_SCHEMA if f.name not in _NOT_CONTENT]
 _NULL, _FIELD_SEP, _ENTRY_SEP, _KV_SEP = "\x00", "\x1f", "\x1d", "\x1e"
 

@@ -152,7 +152,11 @@ class BronzeWriter:
             ctx.lake.read(catalog.BRONZE_EVENTS, columns=["event_id", "content_hash"])
         )
 
-    def commit(self, batches: list[ParsedBatch], app_id: str | None) -> CommitOutcome:
+    def commit(
+        self, batches: list[ParsedBatch], app_id: str | None, app_version: int = 1
+    ) -> CommitOutcome:
+        """Commit batches; `app_id`/`app_version` is the Delta app transaction that makes a
+        retry a no-op (a stream may keep one app_id and raise the version per commit)."""
         lake = self.ctx.lake
         outcome = CommitOutcome()
         events = pa.concat_tables([b.events for b in batches])
@@ -163,7 +167,7 @@ class BronzeWriter:
                 [quarantine, _conflicts_to_quarantine(conflicts, self.batch_id)]
             )
         quarantine = _dedupe_quarantine(self.ctx, quarantine)
-        txn = (app_id, 1) if app_id else None
+        txn = (app_id, app_version) if app_id else None
         metadata = {"job": "ingest", "batch_id": self.batch_id}
         if quarantine.num_rows:
             version = lake.append(

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 import orjson
+
 from tracelake.schemas import REQUIRED_FIELDS
 
 # kind -> the reason_code canonical ingest records for it in bronze.quarantine

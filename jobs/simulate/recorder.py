@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
 from tracelake.schemas import SCHEMA_VERSION
 
 from .clock import IsoFormatter

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tracelake.jobs import airflow_local
 
 pytestmark = pytest.mark.airflow

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.settings import load_settings

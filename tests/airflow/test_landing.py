@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+
 from tracelake.jobs.ingest import job as ingest_job
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.landing import LANDING_FILES, LandingZone

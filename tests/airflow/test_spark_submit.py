@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from tracelake.jobs.errors import ConfigError
 from tracelake.jobs.orchestration.config import (
     HADOOP_VERSION,

@@ -130,6 +130,7 @@ def test_fast_and_reference_paths_agree(records):
         (r.position, r.reason_code) for r in reference.rejections
     )
     assert fast.records_read == reference.records_read == len(records)
+
     def by_pos(t):
         return dict(
             zip(
@@ -138,6 +139,7 @@ def test_fast_and_reference_paths_agree(records):
                 strict=True,
             )
         )
+
     assert by_pos(fast.events) == by_pos(reference.events)
 
 

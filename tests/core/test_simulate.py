@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from tracelake.jobs.errors import TracelakeError
 from tracelake.jobs.ingest import job as ingest_job
 from tracelake.jobs.lake import catalog

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tracelake.jobs.ingest import markdown as md
 from tracelake.jobs.ingest.component_names import normalise_version, resolve
 from tracelake.jobs.ingest.dialects._build import goal_signature

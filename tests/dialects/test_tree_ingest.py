@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from dialects.dialect_support import LLMUNIX, PROJECT, text_at
+
 from tracelake.jobs.ingest import job
 from tracelake.jobs.lake import catalog
 
