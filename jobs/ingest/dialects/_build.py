@@ -174,6 +174,21 @@ class WorkspaceRun:
     goal: str | None = None
 
 
+def stray_text(
+    lines: list[md.Line], blocks: list[md.Section], all_sections: list[md.Section], why: str
+) -> Iterator[Rejection]:
+    """A rejection for the non-blank lines outside every parsed block and the title, if any."""
+    covered = {ln.no for s in blocks for ln in s.all_lines}
+    covered |= {ln.no for s in all_sections if s.level == 1 for ln in s.heading}
+    stray = [
+        ln for ln in lines if ln.no not in covered and ln.text.strip() and not md.is_rule(ln.text)
+    ]
+    if stray:
+        yield Rejection(
+            "unparseable", why, md.raw_text(stray), md.position(stray[0].no, stray[-1].no)
+        )
+
+
 def _metadata_of_markdown(path: Path) -> dict[str, str]:
     lines = md.lines_of(path.read_text("utf-8", errors="replace"))
     return {kv.key: kv.value for kv in md.key_values(lines[:80]) if kv.value}

@@ -11,7 +11,7 @@ from .. import markdown as md
 from ..component_names import resolve
 from ..model import Rejection, SourceDoc
 from ..units import parse_cost, parse_duration, parse_int, parse_status, parse_timestamp
-from ._build import SEQ_BASE, RunBuilder, derived_run_id, file_name, workspace_run
+from ._build import SEQ_BASE, RunBuilder, derived_run_id, file_name, stray_text, workspace_run
 
 PRODUCER = "llmunix"
 _BLOCK_RE = re.compile(r"^[A-Z][A-Z0-9_]{3,}$")
@@ -231,18 +231,13 @@ class KernelHistory:
             if kernel_type in _PARENT_OF.values():
                 open_parents.setdefault(kernel_type, []).append(event)
             yield event
-        covered = {ln.no for s in blocks for ln in s.all_lines}
-        covered |= {ln.no for s in all_sections if s.level == 1 for ln in s.heading}
-        stray = [ln for ln in lines if ln.no not in covered and ln.text.strip()]
-        stray = [ln for ln in stray if not md.is_rule(ln.text)]
-        if stray:
-            yield Rejection(
-                "unparseable",
-                "text outside any `### <EVENT_TYPE>` block (event types are UPPER_SNAKE_CASE "
-                "headings); it was not stored",
-                md.raw_text(stray),
-                md.position(stray[0].no, stray[-1].no),
-            )
+        yield from stray_text(
+            lines,
+            blocks,
+            all_sections,
+            "text outside any `### <EVENT_TYPE>` block (event types are UPPER_SNAKE_CASE "
+            "headings); it was not stored",
+        )
 
 
 DIALECTS = [KernelHistory()]

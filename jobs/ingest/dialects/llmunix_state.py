@@ -20,6 +20,7 @@ from ._build import (
     RunBuilder,
     derived_run_id,
     file_name,
+    stray_text,
     template_rejection,
     workspace_run,
 )
@@ -477,18 +478,13 @@ class StateHistoryFile:
         b = RunBuilder(run_id, ts=near.start_time, seq=SEQ_BASE["history"])
         entries = _exec_sections(all_sections)
         yield from execution_entries(b, entries, "history")
-        covered = {ln.no for s in entries for ln in s.all_lines}
-        covered |= {ln.no for s in all_sections if s.level == 1 for ln in s.heading}
-        stray = [ln for ln in lines if ln.no not in covered and ln.text.strip()]
-        stray = [ln for ln in stray if not md.is_rule(ln.text)]
-        if stray:
-            yield Rejection(
-                "unparseable",
-                "text outside any `### Step N Execution - <timestamp>` block; "
-                "history entries must start with that heading",
-                md.raw_text(stray),
-                md.position(stray[0].no, stray[-1].no),
-            )
+        yield from stray_text(
+            lines,
+            entries,
+            all_sections,
+            "text outside any `### Step N Execution - <timestamp>` block; "
+            "history entries must start with that heading",
+        )
 
 
 DIALECTS = [ExecutionStateFile(), StatePlanFile(), StateHistoryFile()]
