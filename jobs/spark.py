@@ -161,6 +161,9 @@ def _quiet_python_loggers(level: str) -> None:
 
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).disabled = True
+    # py4j logs "Closing down clientserver connection" at INFO from __del__, which can run at
+    # interpreter exit after the log streams are closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def _is_alive(session: SparkSession) -> bool:
