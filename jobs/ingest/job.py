@@ -14,9 +14,11 @@ Steps, in order:
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import re
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -190,8 +192,18 @@ def _parsed(
     # forkserver: safe when the caller also runs threads or a JVM gateway (Airflow, Spark),
     # and delta-rs's runtime does not survive a fork.
     mp = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
-        yield from pool.map(_parse_unit, units, chunksize=1)
+    with (
+        tempfile.TemporaryDirectory(prefix="tracelake-ingest-") as spill,
+        ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool,
+    ):
+        for batch in pool.map(_parse_spilled, units, itertools.repeat(spill), chunksize=1):
+            yield batch.unspill()
+
+
+def _parse_spilled(unit: ParseUnit | ParsedBatch, spill_dir: str) -> ParsedBatch:
+    """Parse in a worker and hand the events back through an Arrow file, which the parent maps
+    without copying (pickling the tables through a pipe costs several copies)."""
+    return _parse_unit(unit).spill(spill_dir)
 
 
 class _Committer:

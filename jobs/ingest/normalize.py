@@ -9,6 +9,8 @@ adds the lake's own columns, so every dialect's rows are made the same way.
 from __future__ import annotations
 
 import hashlib
+import os
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc
 from pydantic import ValidationError
 
 from tracelake.schemas import EVENT_FIELDS, AgentEvent
@@ -48,9 +51,31 @@ class ParsedBatch:
     source_bytes: int = 0
     fingerprint: str = ""  # of the bytes parsed: names the commit's app transaction
 
+    spilled_to: str | None = None  # events live in this Arrow IPC file until unspill()
+    n_spilled: int = 0
+
     @property
     def n_events(self) -> int:
-        return self.events.num_rows
+        return self.n_spilled if self.spilled_to else self.events.num_rows
+
+    def spill(self, directory: str) -> ParsedBatch:
+        """Move the events to an Arrow IPC file in `directory` (for cross-process hand-off)."""
+        path = os.path.join(directory, f"{uuid.uuid4().hex}.arrow")
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, self.events.schema) as writer:
+            writer.write_table(self.events)
+        self.spilled_to, self.n_spilled = path, self.events.num_rows
+        self.events = self.events.schema.empty_table()
+        return self
+
+    def unspill(self) -> ParsedBatch:
+        """Map the spilled events back (zero-copy) and remove the file's name."""
+        if self.spilled_to:
+            # Not closed here: the table's buffers point into the mapping, which is released
+            # with them; unlinking only removes the name.
+            self.events = pa.ipc.open_file(pa.memory_map(self.spilled_to)).read_all()
+            os.unlink(self.spilled_to)
+            self.spilled_to = None
+        return self
 
     @property
     def n_rejected(self) -> int:
