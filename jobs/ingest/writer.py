@@ -166,7 +166,11 @@ class BronzeWriter:
             quarantine = pa.concat_tables(
                 [quarantine, _conflicts_to_quarantine(conflicts, self.batch_id)]
             )
-        quarantine = _dedupe_quarantine(self.ctx, quarantine)
+        fresh_quarantine = _dedupe_quarantine(self.ctx, quarantine)
+        # Already quarantined by an earlier run: counted as duplicates, so that every record
+        # read is stored, a duplicate or quarantined.
+        outcome.duplicates += quarantine.num_rows - fresh_quarantine.num_rows
+        quarantine = fresh_quarantine
         txn = (app_id, app_version) if app_id else None
         metadata = {"job": "ingest", "batch_id": self.batch_id}
         if quarantine.num_rows:

@@ -44,7 +44,7 @@ def test_ingest_prints_counts_and_where_to_look(tmp_path):
     assert "bronze_quarantine" in proc.stdout
     again = run_cli("ingest", "--json", str(path), cwd=tmp_path)
     result = json.loads(again.stdout)
-    assert (result["rows_out"], result["rows_duplicate"], result["status"]) == (0, 2, "noop")
+    assert (result["rows_out"], result["rows_duplicate"], result["status"]) == (0, 3, "noop")
 
 
 def test_status_json_reports_tables_and_job_runs(tmp_path):
