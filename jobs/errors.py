@@ -59,3 +59,7 @@ class InvalidSimulationError(TracelakeError):
 
 class OutputNotEmptyError(TracelakeError):
     """The output directory already holds simulator shards."""
+
+
+class WriterFenceError(TracelakeError):
+    """Another writer committed to the table after this one read it; decide again and retry."""

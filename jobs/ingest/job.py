@@ -5,22 +5,25 @@ Steps, in order:
   PlanUnits          dialect per file (content first, path as a hint); large canonical JSONL
                      files are cut at newlines into ranges that workers read themselves
   Parse              dialect parser -> events and rejections, in worker processes for large
-                     inputs; each unit also fingerprints the bytes it read
+                     inputs; each unit also fingerprints what it would write
   Commit             BronzeWriter: deduplicate by event_id, quarantine conflicts, then one Delta
                      commit per table carrying the batch's app transaction (named by the
-                     fingerprints of its units), in a background thread so parsing goes on
+                     fingerprints of its units), in a background thread so parsing goes on.
+                     Every events commit also carries the writers' shared fence, so writers
+                     racing on overlapping input cannot both store an event
   Record             one ops.job_runs row
 """
 
 from __future__ import annotations
 
-import itertools
+import gzip
 import multiprocessing
 import os
 import re
 import tempfile
 import uuid
-from collections import defaultdict
+import zlib
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +32,9 @@ from typing import Any
 import zstandard
 
 from ..context import JobContext, JobResult, recorded_job_run
+from ..errors import TracelakeError
 from ..lake import catalog
+from ..lake.store import translate_storage_error
 from . import dialects, sources
 from .model import Dialect, Rejection, SourceDoc, stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch, normalize, parse_doc
@@ -110,8 +115,7 @@ def _parse_unit(unit: ParseUnit | ParsedBatch) -> ParsedBatch:
     doc = SourceDoc(unit.uri, data, unit.first_line)
     batch = parse_doc(dialects.get(unit.dialect), doc, unit.batch_id)
     batch.source_bytes = len(data)
-    batch.fingerprint = sources.fingerprint(data)
-    return batch
+    return batch.compute_fingerprint()
 
 
 def _rejected_file(uri: str, data: bytes, batch_id: str, code: str, why: str) -> ParsedBatch:
@@ -126,8 +130,7 @@ def _rejected_file(uri: str, data: bytes, batch_id: str, code: str, why: str) ->
         doc,
         batch_id,
     )
-    batch.fingerprint = sources.fingerprint(data)
-    return batch
+    return batch.compute_fingerprint()
 
 
 def _head(ref: sources.SourceRef, storage_options: dict[str, str]) -> tuple[bytes, bytes | None]:
@@ -147,15 +150,18 @@ def _units(
     for ref in refs:
         try:
             head, data = _head(ref, storage_options)
-        except (OSError, EOFError, zstandard.ZstdError) as exc:
+        except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+            # The bytes are there but broken: a permanent property of the file, so quarantine.
             yield _rejected_file(
-                ref.uri,
-                b"",
-                batch_id,
-                "unreadable",
-                f"cannot read or decompress file: {exc}; re-export it",
+                ref.uri, b"", batch_id, "unreadable", f"cannot decompress file: {exc}; re-export it"
             )
             continue
+        except OSError as exc:
+            # Transient or access problems must fail the run (and be retried), never be
+            # recorded as if the file had been consumed.
+            raise translate_storage_error(exc, ref.uri) or TracelakeError(
+                f"cannot read {ref.uri}: {exc}"
+            ) from None
         dialect = forced or dialects.detect(sources.logical_path(ref.uri), head)
         if dialect is None:
             if NOT_A_TRACE.search(ref.uri):
@@ -196,8 +202,14 @@ def _parsed(
         tempfile.TemporaryDirectory(prefix="tracelake-ingest-") as spill,
         ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool,
     ):
-        for batch in pool.map(_parse_spilled, units, itertools.repeat(spill), chunksize=1):
-            yield batch.unspill()
+        # A bounded window of units in flight (Executor.map would read every input up front).
+        window: deque[Future[ParsedBatch]] = deque()
+        for unit in units:
+            window.append(pool.submit(_parse_spilled, unit, spill))
+            if len(window) >= 2 * workers:
+                yield window.popleft().result().unspill()
+        while window:
+            yield window.popleft().result().unspill()
 
 
 def _parse_spilled(unit: ParseUnit | ParsedBatch, spill_dir: str) -> ParsedBatch:

@@ -49,7 +49,7 @@ class ParsedBatch:
     quarantine: pa.Table
     records_read: int
     source_bytes: int = 0
-    fingerprint: str = ""  # of the bytes parsed: names the commit's app transaction
+    fingerprint: str = ""  # of what it would write: names the commit's app transaction
 
     spilled_to: str | None = None  # events live in this Arrow IPC file until unspill()
     n_spilled: int = 0
@@ -57,6 +57,25 @@ class ParsedBatch:
     @property
     def n_events(self) -> int:
         return self.n_spilled if self.spilled_to else self.events.num_rows
+
+    def compute_fingerprint(self) -> ParsedBatch:
+        """Fingerprint what this batch would write (event ids and content, quarantine ids), not
+        the bytes it came from: the same bytes at another path can make other events."""
+        digest = hashlib.blake2b(digest_size=16)
+        for column in (
+            self.events["event_id"],
+            self.events["content_hash"],
+            self.quarantine["quarantine_id"],
+        ):
+            values = column.combine_chunks().cast(pa.string())
+            joined = pc.binary_join(
+                pa.ListArray.from_arrays(pa.array([0, len(values)], pa.int32()), values),
+                _FIELD_SEP,
+            )[0]
+            digest.update(joined.as_buffer() or b"")
+            digest.update(b"\x1e")
+        self.fingerprint = digest.hexdigest()
+        return self
 
     def spill(self, directory: str) -> ParsedBatch:
         """Move the events to an Arrow IPC file in `directory` (for cross-process hand-off)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import hashlib
 import mmap
 import os
 from collections.abc import Iterator
@@ -176,7 +175,3 @@ def line_chunks(path: str, chunk_bytes: int) -> Iterator[tuple[int, int, int]]:
                 start = end
         finally:
             del view  # the mmap cannot close while a buffer export is alive
-
-
-def fingerprint(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()

@@ -22,6 +22,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from ..errors import (
     NotALakeError,
+    WriterFenceError,
     StorageAuthError,
     StorageUnreachableError,
     TracelakeError,
@@ -219,14 +220,21 @@ class Lake:
         *,
         app_txn: tuple[str, int] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        fence: tuple[str, int] | None = None,
     ) -> int | None:
         """Append `data` in one commit. Returns the new table version, or None when the app
-        transaction shows this batch was already committed (nothing is written then)."""
+        transaction shows this batch was already committed (nothing is written then).
+
+        `fence` is a second app transaction shared by cooperating writers: when another writer
+        commits the same fence first, this append fails with WriterFenceError and writes
+        nothing, so the caller can re-read and decide again."""
         table = self.ensure(spec)
         if app_txn is not None:
             seen = table.transaction_version(app_txn[0])
             if seen is not None and seen >= app_txn[1]:
                 return None
+        if fence is not None and (table.transaction_version(fence[0]) or 0) != fence[1] - 1:
+            raise WriterFenceError(f"another writer committed to {self.uri(spec)} first")
         data = data.select(spec.schema.names).cast(spec.schema)
         commit = CommitProperties(
             custom_metadata={
@@ -234,9 +242,10 @@ class Lake:
                 for k, v in (metadata or {}).items()
             },
             max_commit_retries=MAX_COMMIT_RETRIES,
-            app_transactions=(
-                [Transaction(app_txn[0], app_txn[1], int(time.time() * 1000))] if app_txn else None
-            ),
+            app_transactions=[
+                Transaction(t[0], t[1], int(time.time() * 1000)) for t in (app_txn, fence) if t
+            ]
+            or None,
         )
         try:
             write_deltalake(
@@ -247,6 +256,10 @@ class Lake:
                 commit_properties=commit,
             )
         except CommitFailedError as exc:
+            if fence is not None and "concurrent transaction" in str(exc).lower():
+                raise WriterFenceError(
+                    f"another writer committed to {self.uri(spec)} first"
+                ) from None
             raise TracelakeError(
                 f"could not commit to {self.uri(spec)} after {MAX_COMMIT_RETRIES} retries "
                 f"(too many concurrent writers?): {_first_line(str(exc))}"

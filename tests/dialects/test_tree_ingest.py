@@ -122,3 +122,20 @@ def test_messy_files_store_their_readable_parts_and_quarantine_the_rest(ctx):
     }
     stored = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["goal", "run_id"]).to_pylist()
     assert not any("[Goal Title]" in (e["goal"] or "") for e in stored)
+
+
+def test_same_bytes_at_two_paths_are_two_sources(ctx, tmp_path):
+    """Run ids derived from paths differ, so the second file is not a retry of the first."""
+    source = next(PROJECT.rglob("workspace/state/history.md"))
+    copies = []
+    for project in ("ProjectA", "ProjectB"):
+        target = tmp_path / "projects" / project / "workspace" / "state" / "history.md"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(source.read_bytes())
+        copies.append(target)
+    first = job.run(ctx, [str(copies[0])])
+    second = job.run(ctx, [str(copies[1])])
+    assert first.rows_out > 0
+    assert second.rows_out == first.rows_out
+    runs = {r["run_id"] for r in ctx.lake.read(catalog.BRONZE_EVENTS).to_pylist()}
+    assert len(runs) == 2
