@@ -135,7 +135,9 @@ def run_job(
         result.rows_in = sum(_rows_in(ctx, r) for r in stale.values())
         ctx.progress.start(f"{job.name}: {'full' if full else 'incremental'} run", None)
         output = job.compute(JobInput(spark, ctx, ranges, full))
-        txns = [(bookmark_app_id(job, r.spec), r.upto) for r in ranges.values()]
+        # Bookmarks of the sources that moved: an unchanged source's bookmark is already there
+        # and must not make the writer think this run was committed before.
+        txns = [(bookmark_app_id(job, r.spec), r.upto) for r in stale.values()]
         outcome = spark_io.write(
             output.data,
             job.output,

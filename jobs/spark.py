@@ -111,6 +111,9 @@ def _confs(settings: Settings) -> dict[str, str]:
         confs["spark.pyspark.driver.python"] = sys.executable
         log4j = f"-Dlog4j2.configurationFile=file:{_log4j_config(settings.spark.log_level)}"
         confs["spark.driver.extraJavaOptions"] = log4j
+        # Tables live in the lake, not a metastore: keep Spark's empty warehouse folder out of
+        # the user's working directory.
+        confs["spark.sql.warehouse.dir"] = str(Path(tempfile.gettempdir()) / "tracelake-warehouse")
     confs.update(REQUIRED_DEFAULTS)
     confs.update(settings.spark.conf)
     return confs

@@ -236,18 +236,19 @@ class Collector:
 
     def _commit(self, batches: list[ParsedBatch]) -> None:
         number = self.stats.next_micro_batch()
-        # Retries reuse the app id, so a micro-batch whose commit landed before the error
-        # surfaced is not written twice.
-        app_id = f"{JOB_NAME}-{self.session_id}-{number}"
+        # One app id per session with the micro-batch number as its version: retries reuse it,
+        # so a micro-batch whose commit landed before the error surfaced is not written twice,
+        # and the Delta log holds one transaction entry per session, not one per flush.
+        app_id = f"{JOB_NAME}-{self.session_id}"
         rows = sum(b.n_events + b.n_rejected for b in batches)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 if self._writer is None:
                     self._writer = BronzeWriter(self.ctx, self.session_id)
-                outcome = self._writer.commit(batches, app_id=app_id)
+                outcome = self._writer.commit(batches, app_id=app_id, app_version=number)
                 break
             except Exception as exc:
-                # The writer marked these event ids as seen; a fresh one re-reads the lake.
+                # A fresh writer re-reads what the lake holds now.
                 self._writer = None
                 if attempt == COMMIT_ATTEMPTS:
                     self.stats.add_failure()

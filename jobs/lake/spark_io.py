@@ -229,7 +229,9 @@ def write(
     # Marks our commit in the log, so the outcome is ours even if others commit meanwhile.
     write_id = uuid.uuid4().hex
     try:
-        if _native(df.sparkSession) and not replace_files and len(txns) <= 1:
+        # Delta's native idempotent write skips a txn version it has seen, which a rebuild
+        # (force) must not do: that case, and multi-bookmark commits, take the embedded path.
+        if _native(df.sparkSession) and not replace_files and len(txns) <= 1 and not force:
             write_id = ""
             _write_native(df, spec, lake, mode, txns)
         else:

@@ -8,6 +8,7 @@ table already holds at that version or later is skipped, so a retried batch writ
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,8 +58,14 @@ def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | 
         )
     if any(
         s in lowered
-        for s in ("invalidaccesskeyid", "signaturedoesnotmatch", "accessdenied", "403", "forbidden")
-    ):
+        for s in (
+            "invalidaccesskeyid",
+            "signaturedoesnotmatch",
+            "accessdenied",
+            "access_denied",
+            "forbidden",
+        )
+    ) or re.search(r"status(?: code)?\W{0,3}403\b", lowered):
         return StorageAuthError(
             f"the object store refused the credentials for {where}: {_first_line(text)}. "
             "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or TRACELAKE_S3__*)."
