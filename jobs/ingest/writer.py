@@ -234,4 +234,9 @@ class BronzeWriter:
             else:
                 outcome.stored = fresh.num_rows
                 outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
+                self._dedupe.remember(fresh["event_id"], fresh["content_hash"])
+                if version == table.version() + 1:  # nobody else committed: no need to
+                    self._known_files = {  # read back the files we just wrote
+                        f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
+                    }
         return outcome
