@@ -189,8 +189,10 @@ class OtlpHandler(BaseHTTPRequestHandler):
         mapped = map_spans(spans, dialect=RECEIVER_DIALECT.name, source_uri=collector.url)
         doc = SourceDoc(collector.url, b"")
         batch = normalize(mapped.items, RECEIVER_DIALECT, doc, collector.session_id)
-        # Spans whose events fail validation in normalize are rejected too.
-        rejected = mapped.rejected_spans + max(0, batch.n_rejected - mapped.rejected_spans)
+        # A span is rejected when any record it produced was (events failing validation in
+        # normalize included): count distinct spans, never records.
+        rejected_positions = set(batch.quarantine["source_position"].to_pylist())
+        rejected = min(mapped.spans, max(mapped.rejected_spans, len(rejected_positions)))
         ticket = collector.batcher.submit(batch)
         log.debug("queued %d row(s) from %d span(s)", ticket.rows, mapped.spans)
         if not ticket.wait(collector.ack_timeout_s):
