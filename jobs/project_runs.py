@@ -18,11 +18,13 @@ versions' files hold exactly the new events):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.sql.datasource import Filter, In
 
 from .context import JobContext, JobResult
 from .lake import catalog, spark_io
@@ -212,7 +214,11 @@ class ProjectRuns:
             rows = project(events(version=bronze.upto))
             return JobOutput(_by_time(rows.repartitionByRange(*ORDER)), mode="overwrite")
 
-        new_events = events(version=bronze.upto, after_version=bronze.after)
+        new_events = _read_small(
+            job, catalog.BRONZE_EVENTS, EVENT_COLUMNS, version=bronze.upto, after=bronze.after
+        )
+        if new_events is None:
+            new_events = events(version=bronze.upto, after_version=bronze.after)
         affected = self._affected_runs(job, new_events)
         if not affected:  # nothing but the bookmark to commit
             return JobOutput(_empty(spark), details={"runs_affected": 0})
@@ -225,17 +231,27 @@ class ProjectRuns:
         if existing:
             known = sorted(r.run_id for r in existing)
             days = sorted({d for r in existing for d in _days(r.first_day, r.last_day)})
-            prior = _restrict(events(version=bronze.after), "run_id", known)
-            if len(days) <= MAX_PRIOR_DAYS:
-                prior = prior.where(prior.event_date.isin(days))
+            prior = self._prior_events(job, known, days)
+            if prior is None:  # too many to read here: let Spark read them
+                prior = _restrict(events(version=bronze.after), "run_id", known)
+                if len(days) <= MAX_PRIOR_DAYS:
+                    prior = prior.where(prior.event_date.isin(days))
             all_events = new_events.unionByName(prior)
         rows = project(all_events)
 
         touched = sorted({r.file for r in existing})
         if touched:
-            kept = spark_io.read(
-                spark, catalog.SILVER_RUNS, lake=lake, version=silver_version, files=touched
+            kept = _read_small(
+                job,
+                catalog.SILVER_RUNS,
+                catalog.SILVER_RUNS.schema.names,
+                version=silver_version,
+                only_files=touched,
             )
+            if kept is None:
+                kept = spark_io.read(
+                    spark, catalog.SILVER_RUNS, lake=lake, version=silver_version, files=touched
+                )
             rows = _exclude(kept, "run_id", sorted(r.run_id for r in existing)).unionByName(rows)
         return JobOutput(
             _by_time(rows.repartition(1)),
@@ -245,6 +261,23 @@ class ProjectRuns:
                 "runs_updated": len(existing),
                 "files_rewritten": len(touched),
             },
+        )
+
+    def _prior_events(
+        self, job: JobInput, run_ids: list[str], days: list[dt.date]
+    ) -> DataFrame | None:
+        """The already-stored events of `run_ids` (file statistics on run_id and the runs'
+        days prune the files), or None when there are too many to read in this process."""
+        filters: list[Filter] = [In(("run_id",), tuple(run_ids))]
+        if len(days) <= MAX_PRIOR_DAYS:
+            filters.append(In(("event_date",), tuple(days)))
+        return _read_small(
+            job,
+            catalog.BRONZE_EVENTS,
+            EVENT_COLUMNS,
+            version=job.range(catalog.BRONZE_EVENTS).after,
+            filters=filters,
+            expression=pc.field("run_id").isin(pa.array(run_ids, pa.string())),
         )
 
     def _affected_runs(self, job: JobInput, new_events: DataFrame) -> list[str]:
@@ -308,6 +341,37 @@ class ProjectRuns:
             .collect()
         )
         return [ExistingRun(*r) for r in rows]
+
+
+def _read_small(
+    job: JobInput,
+    spec: catalog.TableSpec,
+    columns: Sequence[str],
+    *,
+    version: int | None,
+    after: int | None = None,
+    only_files: Sequence[str] | None = None,
+    filters: Sequence[Filter] = (),
+    expression: pc.Expression | None = None,
+) -> DataFrame | None:
+    """Rows of a small read, read in this process and handed to Spark as one Arrow table (a
+    Spark scan through Python workers costs seconds for a few thousand rows); None when the
+    planned files hold more than LOCAL_READ_MAX_ROWS, so the caller lets Spark read them."""
+    lake = job.ctx.lake
+    uri = lake.uri(spec)
+    plan = plan_scan(
+        uri,
+        lake.storage_options,
+        version=version,
+        after_version=after,
+        only_files=only_files,
+        filters=filters,
+    )
+    if sum(f.num_records or 0 for f in plan.files) > LOCAL_READ_MAX_ROWS:
+        return None
+    schema = pa.schema([spec.schema.field(c) for c in columns])
+    rows = read_arrow(uri, lake.storage_options, plan.files, schema, expression=expression)
+    return job.spark.createDataFrame(rows, schema=spark_io.spark_schema(schema))
 
 
 def _by_time(rows: DataFrame) -> DataFrame:

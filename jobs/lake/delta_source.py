@@ -460,12 +460,14 @@ def read_arrow(
     files: Sequence[ScanFile],
     schema: pa.Schema,
     file_column: str | None = None,
+    expression: pc.Expression | None = None,
 ) -> pa.Table:
-    """Read files of a plan in this process (small reads where a Spark job costs more)."""
+    """Read files of a plan in this process (small reads where a Spark job costs more),
+    keeping the rows that match `expression`."""
     fs, root = _filesystem(table_uri, storage_options)
     if file_column:
         schema = schema.append(pa.field(file_column, pa.string()))
-    batches = [b for f in files for b in _read_file(fs, root, f, schema, file_column, None)]
+    batches = [b for f in files for b in _read_file(fs, root, f, schema, file_column, expression)]
     return pa.Table.from_batches(batches, schema=schema)
 
 

@@ -77,7 +77,12 @@ def test_a_run_row_holds_goal_ordered_steps_outcome_and_totals(ctx, tmp_path, rn
     assert rows["open"]["ended_at"] is None and rows["open"]["duration_s"] is None
 
 
-def test_late_events_update_the_run_and_a_rerun_writes_nothing(ctx, tmp_path, rng):
+@pytest.mark.parametrize("reads", ["in-process", "spark"])
+def test_late_events_update_the_run_and_a_rerun_writes_nothing(
+    ctx, tmp_path, rng, reads, monkeypatch
+):
+    if reads == "spark":  # every small read goes through Spark, as large ones do
+        monkeypatch.setattr(project_runs, "LOCAL_READ_MAX_ROWS", -1)
     run = make_run("late", BASE_TS, rng, steps=2)
     other = make_run("other", BASE_TS + timedelta(days=2), rng, steps=2)
     ingest_events(ctx, tmp_path / "in", run[:3] + other, "first")
