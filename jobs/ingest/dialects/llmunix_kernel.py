@@ -64,10 +64,8 @@ _PARENT_OF = {
     "DELEGATION_TIMEOUT": "DELEGATION_STARTED",
     "DELEGATION_ERROR": "DELEGATION_STARTED",
 }
-_CONSUMED = {
-    "timestamp",
-    "execution_id",
-    "goal",
+# Keys that name the component a block is about, most specific first.
+_COMPONENT_KEYS = (
     "agent",
     "agent_name",
     "target_agent",
@@ -76,6 +74,12 @@ _CONSUMED = {
     "tool",
     "tool_name",
     "component",
+)
+_CONSUMED = {
+    "timestamp",
+    "execution_id",
+    "goal",
+    *_COMPONENT_KEYS,
     "version",
     "cost",
     "actual_cost",
@@ -176,17 +180,7 @@ class KernelHistory:
             if ts is not None:
                 b.ts = ts  # blocks without a time inherit the previous block's
             component = resolve(
-                _val(
-                    kvs,
-                    "agent",
-                    "agent_name",
-                    "target_agent",
-                    "to_agent",
-                    "delegated_to",
-                    "tool",
-                    "tool_name",
-                    "component",
-                ),
+                _val(kvs, *_COMPONENT_KEYS),
                 version=_val(kvs, "version"),
             )
             status = parse_status(_val(kvs, "status")) or status
