@@ -45,6 +45,12 @@ def airflow_env(
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         }
     )
+    # `airflow standalone` starts its components as `airflow ...` subprocesses: the venv's
+    # bin folder must be on PATH even when nobody activated the venv (make airflow).
+    venv_bin = str(Path(sys.executable).parent)
+    path = env.get("PATH", "")
+    if venv_bin not in path.split(os.pathsep):
+        env["PATH"] = os.pathsep.join([venv_bin, path]) if path else venv_bin
     return env
 
 
