@@ -1,7 +1,8 @@
 """Canonical events: tracelake's own JSONL, one AgentEvent per line (trace-sources.md A).
 
-Blocks of lines go through the Arrow fast path (`fastpath.parse_block`); a block Arrow cannot
-read is split in halves until the bad lines are isolated, and every line the fast path does not
+Lines are found with numpy and handed to the Arrow fast path (`fastpath.parse_block`) in
+blocks, without copying; a block Arrow cannot read is split in halves until the bad lines are
+isolated, and every line the fast path does not
 accept is decided by pydantic, line by line, with a specific reason when it is rejected.
 """
 
@@ -11,11 +12,12 @@ from collections.abc import Iterator
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import ValidationError
 
 from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 
-from ..fastpath import parse_block
+from ..fastpath import LineBlock, parse_block
 from ..model import Rejection, SourceDoc
 from ..normalize import EventColumns, TableParse
 from ..reasons import explain
@@ -46,6 +48,7 @@ def parse_line(line: bytes, position: str) -> AgentEvent | Rejection:
 class CanonicalJsonl:
     name = "canonical"
     producer = "tracelake"
+    releases_gil = True  # parse_table's work is Arrow and numpy: parse it in threads
 
     def sniff(self, uri: str, head: bytes) -> float:
         first = head.lstrip()[:1]
@@ -76,13 +79,15 @@ class CanonicalJsonl:
             yield item
 
     def parse_table(self, doc: SourceDoc) -> TableParse:
-        lines = self._lines(doc)
+        lines, index = LineBlock.of_document(doc.data)
+        numbers = index + doc.first_line
         tables: list[pa.Table] = []
         slow = EventColumns()
         rejections: list[Rejection] = []
 
-        def decide_slowly(number: int, line: bytes) -> None:
-            item = parse_line(line, f"line:{number}")
+        def decide_slowly(i: int) -> None:
+            number = int(numbers[i])
+            item = parse_line(lines.line(i), f"line:{number}")
             if isinstance(item, Rejection):
                 rejections.append(item)
                 return
@@ -91,34 +96,32 @@ class CanonicalJsonl:
                 values = {**values, "source_position": f"line:{number}"}
             slow.add(values)
 
-        def run_block(block: list[tuple[int, bytes]]) -> None:
-            result = parse_block([line for _, line in block])
+        def run_block(lo: int, hi: int) -> None:
+            result = parse_block(lines.rows(lo, hi))
             if result is None:
-                if len(block) <= MIN_SPLIT_LINES:
-                    for number, line in block:
-                        decide_slowly(number, line)
+                if hi - lo <= MIN_SPLIT_LINES:
+                    for i in range(lo, hi):
+                        decide_slowly(i)
                     return
-                middle = len(block) // 2
-                run_block(block[:middle])
-                run_block(block[middle:])
+                middle = (lo + hi) // 2
+                run_block(lo, middle)
+                run_block(middle, hi)
                 return
             if len(result.accepted_rows):
-                positions = pa.array(
-                    [f"line:{block[i][0]}" for i in result.accepted_rows], pa.string()
+                positions = pc.binary_join_element_wise(
+                    "line:", pa.array(numbers[lo + result.accepted_rows]).cast(pa.string()), ""
                 )
                 events = result.events
                 index = events.schema.get_field_index("source_position")
                 events = events.set_column(
-                    index,
-                    "source_position",
-                    pa.compute.coalesce(events["source_position"], positions),
+                    index, "source_position", pc.coalesce(events["source_position"], positions)
                 )
                 tables.append(events)
             for i in result.rejected_rows:
-                decide_slowly(*block[i])
+                decide_slowly(lo + int(i))
 
-        for start in range(0, len(lines), BLOCK_LINES):
-            run_block(lines[start : start + BLOCK_LINES])
+        for lo in range(0, len(lines), BLOCK_LINES):
+            run_block(lo, min(lo + BLOCK_LINES, len(lines)))
         tables.append(slow.table())
         return TableParse(pa.concat_tables(tables), rejections, len(lines))
 
