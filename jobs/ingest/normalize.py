@@ -9,6 +9,7 @@ adds the lake's own columns, so every dialect's rows are made the same way.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import Iterable
@@ -21,6 +22,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc
+import xxhash
 from pydantic import ValidationError
 
 from tracelake.schemas import EVENT_FIELDS, AgentEvent
@@ -155,17 +157,20 @@ def _map_as_text(column: pa.Array) -> pa.Array:
 
 
 def content_hashes(events: pa.Table) -> pa.Array:
-    """blake2b-128 of each row's content (every event field but provenance)."""
+    """xxh3-128 of each row's content (every event field but provenance), as 32 hex digits.
+
+    Not a cryptographic hash: it tells a re-sent event from a changed one under the same id,
+    where a 2^-128 accident is the risk, not an adversary (who could simply send a new id)."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
     texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
-    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).to_pylist()
+    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).cast(pa.large_string())
+    # Hash each row's bytes in place: no Python string per row.
+    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
+    data = memoryview(rows.buffers()[2] or b"")
+    digest = xxhash.xxh3_128_hexdigest
     return pa.array(
-        [
-            hashlib.blake2b(r.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-            for r in rows
-        ],
-        pa.string(),
+        [digest(data[a:b]) for a, b in itertools.pairwise(offsets.tolist())], pa.string()
     )
 
 
@@ -246,9 +251,10 @@ def _finish(parsed: TableParse, dialect: str, doc: SourceDoc, batch_id: str) -> 
     schema = catalog.BRONZE_EVENTS.schema
     events = (
         events.append_column(schema.field("content_hash"), content_hashes(events))
-        .append_column(schema.field("batch_id"), pa.array([batch_id] * n, pa.string()))
+        .append_column(schema.field("batch_id"), pa.repeat(pa.scalar(batch_id), n))
         .append_column(
-            schema.field("ingested_at"), pa.array([now] * n, schema.field("ingested_at").type)
+            schema.field("ingested_at"),
+            pa.repeat(pa.scalar(now, schema.field("ingested_at").type), n),
         )
         .append_column(schema.field("event_date"), pc.cast(events["ts"], pa.date32()))
     )
