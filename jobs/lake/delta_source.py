@@ -27,13 +27,11 @@ import base64
 import datetime as dt
 import json
 import logging
-import math
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +58,16 @@ from pyspark.sql.datasource import (
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import StructType
 
+from .files import (
+    STATS_STRING_PREFIX,
+    ParquetOptions,
+    StagedFiles,
+    WrittenFile,
+    add_actions,
+    delete_files,
+    partition_string,
+)
+
 log = logging.getLogger("tracelake.delta_source")
 
 SOURCE_NAME = "tracelake_delta"
@@ -81,8 +89,6 @@ OPT_FORCE = "force"  # commit even if the app transactions are already there (re
 
 DEFAULT_MAX_PARTITION_BYTES = 128 * 1024 * 1024
 DEFAULT_TARGET_FILE_ROWS = 1_000_000
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-STATS_STRING_PREFIX = 32  # Delta convention: string min/max truncated to a prefix
 MAX_COMMIT_RETRIES = 25
 READ_BATCH_ROWS = 65_536
 
@@ -521,128 +527,8 @@ def _read_file(
 
 
 @dataclass
-class WrittenFile:
-    path: str  # relative to the table, URL-encoded as the Delta log wants it
-    size: int
-    partition_values: dict[str, str | None]
-    num_records: int
-    stats: str
-    modification_time: int
-
-
-@dataclass
 class DeltaCommitMessage(WriterCommitMessage):
     files: list[WrittenFile] = field(default_factory=list)
-
-
-def _hive_escape(value: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.:+ " else f"%{ord(c):02X}" for c in value)
-
-
-def _partition_string(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _stat_value(value: Any, upper: bool) -> Any:
-    if isinstance(value, dt.datetime):
-        value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        if upper and value.microsecond % 1000:
-            value = value + dt.timedelta(microseconds=1000 - value.microsecond % 1000)
-        else:
-            value = value - dt.timedelta(microseconds=value.microsecond % 1000)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, bytes):
-        return None
-    return value
-
-
-def file_stats(metadata: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
-    """Delta statistics (numRecords, minValues, maxValues, nullCount) for top-level primitive
-    columns, merged from the Parquet row-group statistics."""
-    mins: dict[str, Any] = {}
-    maxs: dict[str, Any] = {}
-    nulls: dict[str, int] = {}
-    column_index = {metadata.schema.column(i).path: i for i in range(metadata.num_columns)}
-    for fld in schema:
-        if pa.types.is_nested(fld.type) or fld.name not in column_index:
-            continue
-        i = column_index[fld.name]
-        lo = hi = None
-        null_count = 0
-        exact = True
-        for rg in range(metadata.num_row_groups):
-            st = metadata.row_group(rg).column(i).statistics
-            if st is None:
-                exact = False
-                break
-            null_count += st.null_count or 0
-            if st.has_min_max:
-                lo = st.min if lo is None or st.min < lo else lo
-                hi = st.max if hi is None or st.max > hi else hi
-        if not exact:
-            continue
-        nulls[fld.name] = null_count
-        if lo is not None and _stat_value(lo, False) is not None:
-            if isinstance(lo, str):
-                lo = lo[:STATS_STRING_PREFIX]
-            mins[fld.name] = _stat_value(lo, False)
-        truncated = isinstance(hi, str) and len(hi) > STATS_STRING_PREFIX
-        if hi is not None and not truncated and _stat_value(hi, True) is not None:
-            maxs[fld.name] = _stat_value(hi, True)
-    return {
-        "numRecords": metadata.num_rows,
-        "minValues": mins,
-        "maxValues": maxs,
-        "nullCount": nulls,
-    }
-
-
-class _PartitionFile:
-    """One open Parquet file of one partition value within a task."""
-
-    def __init__(self, fs: Any, root: str, rel_dir: str, schema: pa.Schema) -> None:
-        name = f"part-{uuid.uuid4()}-c000.snappy.parquet"
-        self.rel_path = f"{rel_dir}/{name}" if rel_dir else name
-        self.full_path = f"{root}/{self.rel_path}"
-        if rel_dir:
-            fs.create_dir(f"{root}/{rel_dir}", recursive=True)
-        self.collector: list[pq.FileMetaData] = []
-        self.schema = schema
-        self.writer = pq.ParquetWriter(
-            self.full_path,
-            schema,
-            filesystem=fs,
-            compression="snappy",
-            metadata_collector=self.collector,
-        )
-        self.rows = 0
-
-    def write(self, table: pa.Table) -> None:
-        self.writer.write_table(table)
-        self.rows += table.num_rows
-
-    def close(self, fs: Any, partition_values: dict[str, str | None]) -> WrittenFile:
-        self.writer.close()
-        metadata = self.collector[0]
-        size = fs.get_file_info(self.full_path).size
-        return WrittenFile(
-            path=quote(self.rel_path, safe="/=-_.+:"),
-            size=size,
-            partition_values=partition_values,
-            num_records=metadata.num_rows,
-            stats=json.dumps(file_stats(metadata, self.schema)),
-            modification_time=int(time.time() * 1000),
-        )
 
 
 class DeltaWriter(DataSourceArrowWriter):
@@ -674,42 +560,28 @@ class DeltaWriter(DataSourceArrowWriter):
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> DeltaCommitMessage:
         fs, root = _filesystem(self.uri, self.storage_options)
-        data_schema = pa.schema([f for f in self.table_schema if f.name not in self.partition_cols])
-        open_files: dict[tuple[Any, ...], _PartitionFile] = {}
-        done: list[WrittenFile] = []
+        staged = StagedFiles(
+            fs,
+            root,
+            self.table_schema,
+            self.partition_cols,
+            ParquetOptions(),
+            self.target_file_rows,
+        )
         try:
             for batch in iterator:
-                if batch.num_rows == 0:
-                    continue
-                table = _conform(pa.Table.from_batches([batch]), self.table_schema)
-                for key, part in _split_by_partition(table, self.partition_cols):
-                    out = open_files.get(key)
-                    if out is None:
-                        rel_dir = "/".join(
-                            f"{c}={HIVE_NULL if v is None else _hive_escape(v)}"
-                            for c, v in zip(self.partition_cols, key, strict=True)
-                        )
-                        out = open_files[key] = _PartitionFile(fs, root, rel_dir, data_schema)
-                    out.write(part.select(data_schema.names))
-                    if out.rows >= self.target_file_rows:
-                        done.append(out.close(fs, dict(zip(self.partition_cols, key, strict=True))))
-                        del open_files[key]
-            for key, out in open_files.items():
-                done.append(out.close(fs, dict(zip(self.partition_cols, key, strict=True))))
+                if batch.num_rows:
+                    staged.write(_conform(pa.Table.from_batches([batch]), self.table_schema))
+            return DeltaCommitMessage(files=staged.close())
         except BaseException:
-            for out in open_files.values():
-                _quietly(lambda o=out: o.writer.close())
-                _quietly(lambda o=out: fs.delete_file(o.full_path))
-            for wf in done:
-                _quietly(lambda w=wf: fs.delete_file(f"{root}/{unquote(w.path)}"))
+            staged.discard()
             raise
-        return DeltaCommitMessage(files=done)
 
     # driver -------------------------------------------------------------------------------
 
     def commit(self, messages: list[DeltaCommitMessage | None]) -> None:
         from deltalake import CommitProperties, Transaction
-        from deltalake.transaction import AddAction, RemoveAction
+        from deltalake.transaction import RemoveAction
 
         written = [f for m in messages if m is not None for f in m.files]
         table = _open_table(self.uri, self.storage_options)
@@ -725,17 +597,7 @@ class DeltaWriter(DataSourceArrowWriter):
                     )
                     self._delete(written)
                     return
-            actions: list[Any] = [
-                AddAction(
-                    path=f.path,
-                    size=f.size,
-                    partition_values=f.partition_values,
-                    modification_time=f.modification_time,
-                    data_change=True,
-                    stats=f.stats,
-                )
-                for f in written
-            ]
+            actions: list[Any] = add_actions(written)
             if self.replace_files:
                 current = {
                     a["path"]: a for a in pa.table(table.get_add_actions(flatten=True)).to_pylist()
@@ -754,7 +616,7 @@ class DeltaWriter(DataSourceArrowWriter):
                             deletion_timestamp=now,
                             size=current[path]["size_bytes"],
                             partition_values={
-                                c: _partition_string(current[path].get(f"partition.{c}"))
+                                c: partition_string(current[path].get(f"partition.{c}"))
                                 for c in self.partition_cols
                             },
                         )
@@ -787,15 +649,7 @@ class DeltaWriter(DataSourceArrowWriter):
 
     def _delete(self, files: list[WrittenFile]) -> None:
         fs, root = _filesystem(self.uri, self.storage_options)
-        for f in files:
-            _quietly(lambda f=f: fs.delete_file(f"{root}/{unquote(f.path)}"))
-
-
-def _quietly(action: Any) -> None:
-    try:
-        action()
-    except Exception:  # cleanup is best effort: uncommitted files are invisible anyway
-        log.debug("cleanup failed", exc_info=True)
+        delete_files(fs, root, files)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -813,32 +667,6 @@ def _cast(column: pa.ChunkedArray, typ: pa.DataType) -> pa.ChunkedArray:
     if column.type == typ:
         return column
     return column.cast(typ)
-
-
-def _split_by_partition(
-    table: pa.Table, partition_cols: list[str]
-) -> Iterator[tuple[tuple[str | None, ...], pa.Table]]:
-    if not partition_cols:
-        yield (), table
-        return
-    keys = pa.table(
-        {
-            c: pc.cast(table.column(c), pa.string())
-            if not pa.types.is_timestamp(table.column(c).type)
-            else pa.array([_partition_string(v) for v in table.column(c).to_pylist()], pa.string())
-            for c in partition_cols
-        }
-    )
-    if len(partition_cols) == 1:
-        values = keys.column(0)
-        for value in pc.unique(values).to_pylist():
-            mask = pc.is_null(values) if value is None else pc.equal(values, value)
-            yield (value,), table.filter(mask)
-        return
-    grouped = keys.append_column("__row", pa.array(range(table.num_rows), pa.int64()))
-    groups = grouped.group_by(partition_cols).aggregate([("__row", "list")])
-    for row in groups.to_pylist():
-        yield tuple(row[c] for c in partition_cols), table.take(pa.array(row["__row_list"]))
 
 
 # -- the data source -------------------------------------------------------------------------
