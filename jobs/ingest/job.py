@@ -4,13 +4,17 @@ Steps, in order:
   ResolveSources     files, directories, globs, s3:// prefixes -> file list
   PlanUnits          dialect per file (content first, path as a hint); large canonical JSONL
                      files are cut at newlines into ranges that workers read themselves
-  Parse              dialect parser -> events and rejections, in worker processes for large
-                     inputs; each unit also fingerprints what it would write
-  Commit             BronzeWriter: deduplicate by event_id, quarantine conflicts, then one Delta
-                     commit per table carrying the batch's app transaction (named by the
-                     fingerprints of its units), in a background thread so parsing goes on.
-                     Every events commit also carries the writers' shared fence, so writers
-                     racing on overlapping input cannot both store an event
+  Parse              dialect parser -> events and rejections, in parallel for large inputs:
+                     in threads for dialects that work in Arrow (canonical JSONL), in worker
+                     processes for the pure-Python ones; each unit also fingerprints what it
+                     would write
+  Stage              BronzeWriter, in a background thread so parsing goes on: deduplicate
+                     each parsed unit by event_id, quarantine conflicts, write the new events
+                     to data files that no reader sees yet
+  Commit             every `batch_rows` events: one Delta commit per table carrying the
+                     batch's app transaction (named by the fingerprints of its units). Every
+                     events commit also carries the writers' shared fence, so writers racing on
+                     overlapping input cannot both store an event
   Record             one ops.job_runs row
 """
 
@@ -188,63 +192,111 @@ def _workers(ctx: JobContext) -> int:
     return configured or max(1, min(os.cpu_count() or 1, 8))
 
 
+def _in_threads(unit: ParseUnit | ParsedBatch) -> bool:
+    """Whether a unit is parsed in a thread: its dialect does its work in Arrow, which releases
+    the GIL, so threads parallelise it without the start-up and hand-off cost of processes."""
+    return isinstance(unit, ParsedBatch) or getattr(
+        dialects.get(unit.dialect), "releases_gil", False
+    )
+
+
 def _parsed(
     units: Iterator[ParseUnit | ParsedBatch], total_bytes: int, workers: int
 ) -> Iterator[ParsedBatch]:
+    """Parse units on `workers` threads or processes, yielding results in input order."""
     if workers <= 1 or total_bytes < PARALLEL_MIN_BYTES:
         for unit in units:
             yield _parse_unit(unit)
         return
-    # forkserver: safe when the caller also runs threads or a JVM gateway (Airflow, Spark),
-    # and delta-rs's runtime does not survive a fork.
-    mp = multiprocessing.get_context("forkserver")
     with (
         tempfile.TemporaryDirectory(prefix="tracelake-ingest-") as spill,
-        ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest-parse") as threads,
+        _LazyProcessPool(workers) as processes,
     ):
         # A bounded window of units in flight (Executor.map would read every input up front).
         window: deque[Future[ParsedBatch]] = deque()
         for unit in units:
-            window.append(pool.submit(_parse_spilled, unit, spill))
+            if _in_threads(unit):
+                window.append(threads.submit(_parse_unit, unit))
+            else:
+                window.append(processes.get().submit(_parse_spilled, unit, spill))
             if len(window) >= 2 * workers:
                 yield window.popleft().result().unspill()
         while window:
             yield window.popleft().result().unspill()
 
 
+class _LazyProcessPool:
+    """A process pool started only when a unit needs one (pure-Python dialects)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            # forkserver: safe when the caller also runs threads or a JVM gateway (Airflow,
+            # Spark), and delta-rs's runtime does not survive a fork.
+            mp = multiprocessing.get_context("forkserver")
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp)
+        return self.pool
+
+    def __enter__(self) -> _LazyProcessPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _parse_spilled(unit: ParseUnit | ParsedBatch, spill_dir: str) -> ParsedBatch:
-    """Parse in a worker and hand the events back through an Arrow file, which the parent maps
-    without copying (pickling the tables through a pipe costs several copies)."""
+    """Parse in a worker process and hand the events back through an Arrow file, which the
+    parent maps without copying (pickling the tables through a pipe costs several copies)."""
     return _parse_unit(unit).spill(spill_dir)
 
 
 class _Committer:
-    """Commits batches in a background thread, one at a time and in order, so the next batch
-    is parsed while the previous one is written."""
+    """Stages parsed batches and commits them in a background thread, one at a time and in
+    order, so parsing goes on while data files are written; a commit is then only a log
+    entry."""
+
+    MAX_QUEUED = 4  # parsed batches waiting for the writer thread (bounds memory)
 
     def __init__(self, writer: BronzeWriter, stats: IngestStats, result: JobResult) -> None:
         self.writer, self.stats, self.result = writer, stats, result
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
-        self._pending: Future[CommitOutcome] | None = None
+        self._queued: deque[Future[Any]] = deque()
+        self._fingerprints: list[str] = []
 
-    def submit(self, batches: list[ParsedBatch]) -> None:
-        self.wait()
+    def stage(self, batch: ParsedBatch) -> None:
+        self._fingerprints.append(batch.fingerprint)
+        self._enqueue(self._thread.submit(self.writer.stage, batch))
+
+    def commit(self) -> None:
+        """Commit everything staged since the last commit."""
+        if not self._fingerprints:
+            return
         # The app transaction names the batch by the content it read: a retried run skips it.
-        app_id = f"ingest-{stable_id(tuple(b.fingerprint for b in batches))}"
-        self._pending = self._thread.submit(self.writer.commit, batches, app_id)
+        app_id = f"ingest-{stable_id(tuple(self._fingerprints))}"
+        self._fingerprints = []
+        self._enqueue(self._thread.submit(self._commit, app_id))
 
-    def wait(self) -> None:
-        if self._pending is not None:
-            outcome = self._pending.result()
-            self._pending = None
-            self.stats.add_commit(outcome)
-            self.result.versions_written.update(outcome.versions_written)
+    def _commit(self, app_id: str) -> None:
+        outcome = self.writer.commit_staged(app_id)
+        self.stats.add_commit(outcome)
+        self.result.versions_written.update(outcome.versions_written)
+
+    def _enqueue(self, future: Future[Any]) -> None:
+        self._queued.append(future)
+        while len(self._queued) > self.MAX_QUEUED or (self._queued and self._queued[0].done()):
+            self._queued.popleft().result()  # raises the writer's error here
 
     def close(self) -> None:
         try:
-            self.wait()
+            while self._queued:
+                self._queued.popleft().result()
         finally:
-            self._thread.shutdown(wait=True)
+            self._thread.shutdown(wait=True, cancel_futures=True)
 
 
 def run(
@@ -264,7 +316,6 @@ def run(
         total_bytes = sum(r.size for r in refs)
         ctx.progress.start(f"ingest {len(refs)} file(s)", total_bytes)
 
-        pending: list[ParsedBatch] = []
         pending_rows = 0
         files_seen: set[tuple[str, str]] = set()
         try:
@@ -273,14 +324,13 @@ def run(
                 key = (batch.uri, batch.dialect)
                 stats.add_batch(batch, first_of_file=key not in files_seen)
                 files_seen.add(key)
-                pending.append(batch)
+                committer.stage(batch)
                 pending_rows += batch.n_events
                 ctx.progress.advance(batch.source_bytes)
                 if pending_rows >= ctx.settings.ingest.batch_rows:
-                    committer.submit(pending)
-                    pending, pending_rows = [], 0
-            if pending:
-                committer.submit(pending)
+                    committer.commit()
+                    pending_rows = 0
+            committer.commit()
         finally:
             committer.close()
             ctx.progress.finish()

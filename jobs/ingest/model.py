@@ -44,6 +44,8 @@ class Dialect(Protocol):
 
     name: str  # e.g. "canonical", "llmunix.kernel_history"
     producer: str  # value of AgentEvent.source for its events, e.g. "llmunix"
+    # Optional `releases_gil = True`: parsing is mostly GIL-free native work (Arrow), so the
+    # ingest job parses it in threads rather than processes.
 
     def sniff(self, uri: str, head: bytes) -> float:
         """Confidence 0..1 that a file with this path and first bytes is in this dialect."""

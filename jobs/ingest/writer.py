@@ -16,6 +16,7 @@ from deltalake import DeltaTable
 from ..context import JobContext
 from ..errors import TracelakeError, WriterFenceError
 from ..lake import catalog
+from ..lake.files import StagedFiles
 from ..lake.store import read_data_file
 from .model import stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch
@@ -31,29 +32,58 @@ class CommitOutcome:
 
 
 class _Deduplicator:
-    """What bronze.events already holds (event_id -> content_hash), and the split of a batch
-    into new rows, duplicates and conflicts.
+    """What bronze.events holds (event_id -> content_hash), what this writer has staged but not
+    committed yet, and the split of a batch into new rows, duplicates and conflicts.
 
-    The common case (no id stored before, none repeated in the batch) is decided with Arrow
+    The common case (no id seen before, none repeated in the batch) is decided with Arrow
     kernels; only rows whose id collides are compared one by one. Membership is tested by
-    scanning the stored ids against a set built from the (small) batch, never the reverse.
+    scanning the known ids against a set built from the (small) batch, never the reverse.
     """
 
     def __init__(self) -> None:
         self.ids: list[pa.Array] = []
         self.hashes: list[pa.Array] = []
+        self.staged_ids: list[pa.Array] = []
+        self.staged_hashes: list[pa.Array] = []
+
+    @staticmethod
+    def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
     def remember(self, ids: pa.Array, hashes: pa.Array) -> None:
         if len(ids):
-            self.ids.append(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)
-            self.hashes.append(
-                hashes.combine_chunks() if isinstance(hashes, pa.ChunkedArray) else hashes
-            )
+            self.ids.append(self._flat(ids))
+            self.hashes.append(self._flat(hashes))
+            self._merge()
 
-    def _stored(self, ids: pa.Array) -> dict[str, str]:
-        """Stored ids among `ids`, with their content hashes."""
+    def _merge(self) -> None:
+        # Each membership test builds a hash set of the batch's ids once per chunk scanned:
+        # keep the chunks few and large.
+        if len(self.ids) > 4:
+            self.ids = [pa.concat_arrays(self.ids)]
+            self.hashes = [pa.concat_arrays(self.hashes)]
+
+    def stage(self, ids: pa.Array, hashes: pa.Array) -> None:
+        if len(ids):
+            self.staged_ids.append(self._flat(ids))
+            self.staged_hashes.append(self._flat(hashes))
+
+    def promote(self) -> None:
+        """The staged rows were committed."""
+        self.ids += self.staged_ids
+        self.hashes += self.staged_hashes
+        self.forget_staged()
+        self._merge()
+
+    def forget_staged(self) -> None:
+        self.staged_ids, self.staged_hashes = [], []
+
+    def _known(self, ids: pa.Array) -> dict[str, str]:
+        """Stored or staged ids among `ids`, with their content hashes."""
         found: dict[str, str] = {}
-        for seen, hashes in zip(self.ids, self.hashes, strict=True):
+        for seen, hashes in zip(
+            self.ids + self.staged_ids, self.hashes + self.staged_hashes, strict=True
+        ):
             hit = pc.is_in(seen, value_set=ids)
             if pc.any(hit).as_py():
                 found.update(
@@ -68,17 +98,17 @@ class _Deduplicator:
     def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
         """(new rows, number of duplicates, conflicting rows); remembers nothing."""
         ids = events["event_id"].combine_chunks()
-        stored = self._stored(ids) if len(ids) else {}
-        if not stored and len(pc.unique(ids)) == len(ids):
+        known = self._known(ids) if len(ids) else {}
+        if not known and len(pc.unique(ids)) == len(ids):
             return events, 0, events.schema.empty_table()
         keep: list[int] = []
         conflicts: list[int] = []
         duplicates = 0
         hashes = events["content_hash"].to_pylist()
         for i, (event_id, digest) in enumerate(zip(ids.to_pylist(), hashes, strict=True)):
-            prev = stored.get(event_id)
+            prev = known.get(event_id)
             if prev is None:
-                stored[event_id] = digest
+                known[event_id] = digest
                 keep.append(i)
             elif prev == digest:
                 duplicates += 1
@@ -144,10 +174,16 @@ class BronzeWriter:
     """Writes batches to bronze.events and bronze.quarantine for one ingest batch id.
 
     Event ids already stored are duplicates when the content matches and quarantined
-    conflicts when it does not: bronze events are immutable. Every events commit also carries
-    the shared app transaction `WRITER_FENCE` at the next version, so two writers that decided
-    against the same table state cannot both commit: the loser catches up with what the
-    winner stored, decides again and retries.
+    conflicts when it does not: bronze events are immutable.
+
+    Writing is split in two so that data files are written while parsing goes on and a commit
+    is mostly a log entry: `stage` writes each parsed batch's events to data files no reader
+    sees yet; `commit_staged` decides all staged events at once against what is stored
+    (rewriting the files only when some are duplicates or conflicts) and makes them visible
+    in one Delta commit. Every events commit also carries the shared app transaction
+    `WRITER_FENCE` at the next version, so two writers that decided against the same table
+    state cannot both commit: the loser catches up with what the winner stored, decides
+    again and retries.
     """
 
     WRITER_FENCE = "tracelake-bronze-writer"
@@ -160,6 +196,9 @@ class BronzeWriter:
         ctx.lake.ensure(catalog.BRONZE_QUARANTINE)
         self._dedupe = _Deduplicator()
         self._known_files: set[str] = set()
+        self._staged: StagedFiles | None = None
+        self._quarantine: list[pa.Table] = []
+        self._outcome = CommitOutcome()
         self._catch_up()
 
     def _catch_up(self) -> DeltaTable:
@@ -181,62 +220,126 @@ class BronzeWriter:
     def commit(
         self, batches: list[ParsedBatch], app_id: str | None, app_version: int = 1
     ) -> CommitOutcome:
-        """Commit batches; `app_id`/`app_version` is the Delta app transaction that makes a
-        retry a no-op (a stream may keep one app_id and raise the version per commit)."""
-        events = pa.concat_tables([b.events for b in batches])
-        rejected = pa.concat_tables([b.quarantine for b in batches])
+        """Stage and commit batches; `app_id`/`app_version` is the Delta app transaction that
+        makes a retry a no-op (a stream may keep one app_id and raise the version per commit)."""
+        for batch in batches:
+            self.stage(batch)
+        return self.commit_staged(app_id, app_version)
+
+    def stage(self, batch: ParsedBatch) -> None:
+        """Write a parsed batch's events to data files that stay invisible until
+        `commit_staged`, which decides them all at once (optimistically: in the common case,
+        with no id seen before, the files are committed as written)."""
+        self._quarantine.append(batch.quarantine)
+        if batch.events.num_rows:
+            if self._staged is None:
+                self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
+            self._staged.write(batch.events)
+            self._dedupe.stage(batch.events["event_id"], batch.events["content_hash"])
+
+    def commit_staged(self, app_id: str | None, app_version: int = 1) -> CommitOutcome:
+        """Commit everything staged: events in one commit, then quarantine rows in one."""
         txn = (app_id, app_version) if app_id else None
+        try:
+            self._commit_events(txn)
+            self._commit_quarantine(txn)
+            return self._outcome
+        finally:
+            if self._staged is not None:  # not committed: nobody will ever reference them
+                self._staged.discard()
+            self._staged = None
+            self._dedupe.forget_staged()
+            self._quarantine = []
+            self._outcome = CommitOutcome()
+
+    def _commit_events(self, txn: tuple[str, int] | None) -> None:
+        lake = self.ctx.lake
+        outcome = self._outcome
+        metadata = {"job": "ingest", "batch_id": self.batch_id}
         for _ in range(self.MAX_FENCE_RETRIES):
+            table = self._catch_up()
+            self._decide_staged()
+            staged = self._staged
+            if staged is None or staged.rows == 0:
+                return
+            fence = (self.WRITER_FENCE, (table.transaction_version(self.WRITER_FENCE) or 0) + 1)
             try:
-                return self._commit_once(events, rejected, txn)
+                version = lake.commit_files(
+                    catalog.BRONZE_EVENTS,
+                    staged.close(),
+                    app_txn=txn,
+                    metadata=metadata,
+                    fence=fence,
+                )
             except WriterFenceError:
-                continue  # another writer committed first: decide again against its rows
+                continue  # another writer committed first: catch up and decide again
+            if version is None:  # this batch was committed by an earlier try
+                outcome.skipped += 1
+                outcome.duplicates += staged.rows
+                return  # the staged files are discarded by commit_staged
+            self._staged = None
+            outcome.stored = staged.rows
+            outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
+            self._dedupe.promote()
+            if version == table.version() + 1:  # nobody else committed: no need to
+                self._known_files = {  # read back the files we just wrote
+                    f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
+                }
+            return
         raise TracelakeError(
             f"gave up after {self.MAX_FENCE_RETRIES} attempts: other ingest writers kept "
-            f"committing to {self.ctx.lake.uri(catalog.BRONZE_EVENTS)}; retry later"
+            f"committing to {lake.uri(catalog.BRONZE_EVENTS)}; retry later"
         )
 
-    def _commit_once(
-        self, events: pa.Table, rejected: pa.Table, txn: tuple[str, int] | None
-    ) -> CommitOutcome:
-        lake = self.ctx.lake
-        outcome = CommitOutcome()
-        table = self._catch_up()
-        fence = (self.WRITER_FENCE, (table.transaction_version(self.WRITER_FENCE) or 0) + 1)
-        fresh, outcome.duplicates, conflicts = self._dedupe.split(events)
-        quarantine = rejected
+    def _decide_staged(self) -> None:
+        """Split the staged events into new ones, duplicates and conflicts against what is
+        stored now. When all are new the files stand; otherwise the staged rows are read back
+        and only the new ones are written again."""
+        staged = self._staged
+        if staged is None:
+            return
+        ids = pa.chunked_array(self._dedupe.staged_ids, pa.string())
+        hashes = pa.chunked_array(self._dedupe.staged_hashes, pa.string())
+        self._dedupe.forget_staged()
+        _, duplicates, conflicts = self._dedupe.split(
+            pa.table({"event_id": ids, "content_hash": hashes})
+        )
+        if not duplicates and not conflicts.num_rows:
+            self._dedupe.stage(ids, hashes)
+            return
+        rows = staged.read_back()
+        staged.discard()
+        self._staged = None
+        fresh, duplicates, conflicts = self._dedupe.split(rows)
+        self._outcome.duplicates += duplicates
         if conflicts.num_rows:
-            quarantine = pa.concat_tables(
-                [quarantine, _conflicts_to_quarantine(conflicts, self.batch_id)]
-            )
-        fresh_quarantine = _dedupe_quarantine(self.ctx, quarantine)
+            self._quarantine.append(_conflicts_to_quarantine(conflicts, self.batch_id))
+        if fresh.num_rows:
+            self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
+            self._staged.write(fresh)
+            self._dedupe.stage(fresh["event_id"], fresh["content_hash"])
+
+    def _commit_quarantine(self, txn: tuple[str, int] | None) -> None:
+        outcome = self._outcome
+        quarantine = (
+            pa.concat_tables(self._quarantine)
+            if self._quarantine
+            else catalog.BRONZE_QUARANTINE.schema.empty_table()
+        )
+        fresh = _dedupe_quarantine(self.ctx, quarantine)
         # Already quarantined by an earlier run: counted as duplicates, so that every record
         # read is stored, a duplicate or quarantined.
-        outcome.duplicates += quarantine.num_rows - fresh_quarantine.num_rows
-        quarantine = fresh_quarantine
-        metadata = {"job": "ingest", "batch_id": self.batch_id}
-        if quarantine.num_rows:
-            version = lake.append(
-                catalog.BRONZE_QUARANTINE, quarantine, app_txn=txn, metadata=metadata
-            )
-            if version is None:  # this batch's quarantine was committed by an earlier try
-                outcome.duplicates += quarantine.num_rows
-            else:
-                outcome.quarantined = quarantine.num_rows
-                outcome.versions_written[catalog.BRONZE_QUARANTINE.qualified_name] = version
-        if fresh.num_rows:
-            version = lake.append(
-                catalog.BRONZE_EVENTS, fresh, app_txn=txn, metadata=metadata, fence=fence
-            )
-            if version is None:
-                outcome.skipped += 1
-                outcome.duplicates += fresh.num_rows
-            else:
-                outcome.stored = fresh.num_rows
-                outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
-                self._dedupe.remember(fresh["event_id"], fresh["content_hash"])
-                if version == table.version() + 1:  # nobody else committed: no need to
-                    self._known_files = {  # read back the files we just wrote
-                        f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
-                    }
-        return outcome
+        outcome.duplicates += quarantine.num_rows - fresh.num_rows
+        if not fresh.num_rows:
+            return
+        version = self.ctx.lake.append(
+            catalog.BRONZE_QUARANTINE,
+            fresh,
+            app_txn=txn,
+            metadata={"job": "ingest", "batch_id": self.batch_id},
+        )
+        if version is None:  # this batch's quarantine was committed by an earlier try
+            outcome.duplicates += fresh.num_rows
+        else:
+            outcome.quarantined = fresh.num_rows
+            outcome.versions_written[catalog.BRONZE_QUARANTINE.qualified_name] = version

@@ -1,0 +1,138 @@
+"""Bronze ingest writes data files as it parses and commits them later: what must hold."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from eventlines import event, write_lines
+
+from tracelake.jobs.context import JobContext
+from tracelake.jobs.ingest import job
+from tracelake.jobs.lake import catalog
+from tracelake.jobs.lake.files import split_by_partition
+from tracelake.jobs.settings import Settings
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def files_on_disk(ctx) -> set[str]:
+    root = Path(ctx.lake.uri(catalog.BRONZE_EVENTS))
+    return {str(p.relative_to(root)) for p in root.rglob("*.parquet")}
+
+
+def files_in_log(ctx) -> set[str]:
+    root = ctx.lake.uri(catalog.BRONZE_EVENTS)
+    return {
+        f.uri.removeprefix("file://").removeprefix(root + "/")
+        for f in ctx.lake.files(catalog.BRONZE_EVENTS)
+    }
+
+
+def test_no_data_file_is_left_behind_when_staged_rows_turn_out_duplicates(ctx, tmp_path):
+    first = write_lines(tmp_path / "a.jsonl", [event(i) for i in range(30)])
+    job.run(ctx, [str(first)])
+    # Re-ingest the same events with a few new ones and repeats inside the batch: the staged
+    # files are decided at commit, rewritten with only the new rows, and the rest removed.
+    again = write_lines(
+        tmp_path / "b.jsonl", [event(i) for i in range(25, 40)] + [event(39), event(38)]
+    )
+    result = job.run(ctx, [str(again)])
+    assert (result.rows_out, result.rows_duplicate) == (10, 7)
+    assert files_on_disk(ctx) == files_in_log(ctx)
+    ids = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["event_id"])["event_id"].to_pylist()
+    assert sorted(ids) == sorted(f"run-1-e{i}" for i in range(40))
+
+    nothing_new = job.run(ctx, [str(first), str(again)])
+    assert nothing_new.rows_out == 0
+    assert files_on_disk(ctx) == files_in_log(ctx)
+
+
+def test_a_failed_commit_leaves_no_data_file(ctx, tmp_path, monkeypatch):
+    job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", [event(0)]))])
+    before = files_on_disk(ctx)
+
+    def refuse(*args, **kwargs):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(type(ctx.lake), "commit_files", refuse)
+    with pytest.raises(OSError, match="disk on fire"):
+        job.run(ctx, [str(write_lines(tmp_path / "b.jsonl", [event(1), event(2)]))])
+    assert files_on_disk(ctx) == before
+
+
+def test_staged_files_carry_statistics_that_bound_their_rows(ctx, tmp_path):
+    lines = [event(i, run=f"r{i % 7}") for i in range(200)]
+    job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", lines))])
+    table = ctx.lake.table(catalog.BRONZE_EVENTS)
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    stats_columns = catalog.BRONZE_EVENTS.properties["delta.dataSkippingStatsColumns"].split(",")
+    assert actions
+    for action in actions:
+        path = ctx.lake.uri(catalog.BRONZE_EVENTS) + "/" + action["path"]
+        rows = pa.parquet.read_table(path)
+        assert action["num_records"] == rows.num_rows
+        for column in stats_columns:
+            lo, hi = action[f"min.{column}"], action[f"max.{column}"]
+            values = rows[column]
+            assert lo is not None and hi is not None, column
+            if isinstance(lo, dt.datetime):  # Delta keeps milliseconds: widened outwards
+                lo, hi = lo - dt.timedelta(milliseconds=1), hi + dt.timedelta(milliseconds=1)
+                values = values.cast(pa.timestamp("us", "UTC"))
+            assert pc.all(pc.greater_equal(values, pa.scalar(lo, values.type))).as_py(), column
+            assert pc.all(pc.less_equal(values, pa.scalar(hi, values.type))).as_py(), column
+            assert action[f"null_count.{column}"] == values.null_count
+
+
+def test_parallel_parse_of_mixed_dialects_matches_sequential(tmp_path, monkeypatch):
+    inputs = tmp_path / "in"
+    write_lines(inputs / "events.jsonl", [event(i, run=f"run-{i // 40}") for i in range(3000)])
+    shutil.copy(FIXTURES / "chat" / "tools.jsonl", inputs / "chat.jsonl")
+    results = {}
+    for workers in (1, 2):
+        settings = Settings(
+            lake_root=str(tmp_path / f"lake-{workers}"), ingest={"workers": workers}
+        )
+        ctx = JobContext.create(settings)
+        monkeypatch.setattr(job, "CHUNK_BYTES", 32 * 1024)
+        monkeypatch.setattr(job, "PARALLEL_MIN_BYTES", 1)
+        result = job.run(ctx, [str(inputs)])
+        rows = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["event_id", "content_hash", "dialect"])
+        results[workers] = (result.rows_out, sorted(zip(*rows.to_pydict().values(), strict=True)))
+    assert results[1] == results[2]
+    assert {d for _, _, d in results[2][1]} == {"canonical", "chat.jsonl"}
+    # Arrow-bound canonical JSONL parses in threads; pure-Python dialects in processes.
+    assert job._in_threads(job.ParseUnit("x", "canonical", "b"))
+    assert not job._in_threads(job.ParseUnit("x", "chat.jsonl", "b"))
+
+
+def test_split_by_partition_groups_rows_by_value_including_null():
+    table = pa.table(
+        {
+            "day": pa.array(["b", None, "a", "b", None, "a", "c"]),
+            "n": pa.array(range(7)),
+        }
+    )
+    parts = {key: part["n"].to_pylist() for key, part in split_by_partition(table, ["day"])}
+    assert parts == {("a",): [2, 5], ("b",): [0, 3], (None,): [1, 4], ("c",): [6]}
+    single = list(split_by_partition(table.slice(0, 1), ["day"]))
+    assert [k for k, _ in single] == [("b",)]
+
+
+def test_one_events_commit_per_batch_rows(ctx, tmp_path, monkeypatch):
+    monkeypatch.setattr(job, "CHUNK_BYTES", 4 * 1024)  # many small parse units
+    ctx.settings.ingest.batch_rows = 100
+    path = write_lines(tmp_path / "a.jsonl", [event(i) for i in range(250)])
+    before = ctx.lake.ensure(catalog.BRONZE_EVENTS).version()
+    result = job.run(ctx, [str(path)])
+    assert result.rows_out == 250
+    versions = result.versions_written
+    assert versions[catalog.BRONZE_EVENTS.qualified_name] - before in (2, 3)
+    commits = [
+        h for h in ctx.lake.history(catalog.BRONZE_EVENTS, limit=10) if h["version"] > before
+    ]
+    assert {h["batch_id"] for h in commits} == {result.details["batch_id"]}
