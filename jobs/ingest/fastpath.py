@@ -25,6 +25,8 @@ from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 from tracelake.schemas.agent_event import _CUSTOM_EVENT_RE, EventType
 from tracelake.schemas.arrow import EVENT_SCHEMA
 
+from .sources import newline_offsets
+
 # ISO-8601 with an explicit zone and at most microseconds: what Arrow's cast parses exactly as
 # pydantic does. Other notations go to the per-line path.
 _TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
@@ -110,22 +112,23 @@ def _struct_to_map(column: pa.Array, n: int) -> pa.Array | None:
         return pa.array([[] for _ in range(n)], pa.map_(pa.string(), pa.string()))
     if not pa.types.is_struct(column.type):
         return None
-    rows, keys, values = [], [], []
-    for i, field in enumerate(column.type):
+    rows, key_codes, values = [], [], []
+    for i in range(column.type.num_fields):
         child = column.field(i)
         if not pa.types.is_string(child.type) and not pa.types.is_null(child.type):
             return None
         present = pc.indices_nonzero(child.is_valid())
         rows.append(present.to_numpy())
-        keys.append(np.full(len(present), field.name, dtype=object))
-        values.append(child.take(present))
+        key_codes.append(np.full(len(present), i, dtype=np.int32))
+        values.append(child.take(present).cast(pa.string()))
     offsets = np.zeros(n + 1, dtype=np.int32)
     if rows:
         row_ids = np.concatenate(rows)
         order = np.argsort(row_ids, kind="stable")
         np.add.at(offsets, row_ids + 1, 1)
-        key_array = pa.array(np.concatenate(keys)[order], pa.string())
-        value_array = pa.concat_arrays([v.cast(pa.string()) for v in values]).take(pa.array(order))
+        names = pa.array([f.name for f in column.type], pa.string())
+        key_array = names.take(pa.array(np.concatenate(key_codes)[order]))
+        value_array = pa.concat_arrays(values).take(pa.array(order))
     else:
         key_array = pa.array([], pa.string())
         value_array = pa.array([], pa.string())
@@ -149,10 +152,11 @@ class LineBlock:
     ends: np.ndarray
 
     @classmethod
-    def of_document(cls, data: bytes) -> tuple[LineBlock, np.ndarray]:
-        """Every non-blank line of `data`, and each one's 0-based line index."""
+    def of_document(cls, data: bytes | pa.Buffer) -> tuple[LineBlock, np.ndarray]:
+        """Every non-blank line of `data` (bytes or any buffer), and each one's 0-based line
+        index."""
         raw = np.frombuffer(data, np.uint8)
-        newlines = np.flatnonzero(raw == 10)
+        newlines = newline_offsets(raw)
         starts = np.concatenate(([0], newlines + 1))
         ends = np.concatenate((newlines, [len(data)]))
         keep = ends > starts
@@ -161,9 +165,10 @@ class LineBlock:
             keep & np.isin(raw[np.minimum(starts, len(raw) - 1)], _WHITESPACE)
         )
         for i in maybe_blank:
-            keep[i] = bool(data[starts[i] : ends[i]].strip())
+            keep[i] = bool(bytes(memoryview(data)[starts[i] : ends[i]]).strip())
         index = np.flatnonzero(keep)
-        return cls(pa.py_buffer(data), starts[index], ends[index]), index
+        text = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+        return cls(text, starts[index], ends[index]), index
 
     @classmethod
     def of_lines(cls, lines: list[bytes]) -> LineBlock:

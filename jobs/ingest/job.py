@@ -46,7 +46,7 @@ from .writer import BronzeWriter, CommitOutcome
 
 JOB_NAME = "ingest"
 # Canonical JSONL files are split into ranges of about this size so every core parses.
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 32 * 1024 * 1024
 # Below this much input, a process pool costs more than it saves.
 PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024

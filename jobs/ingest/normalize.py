@@ -129,15 +129,17 @@ class EventColumns:
         )
 
 
-def _as_text(column: pa.Array, type_: pa.DataType) -> pa.Array:
+def _as_text(column: pa.Array, type_: pa.DataType) -> pa.Array | pa.Scalar:
     """A column as exact text for hashing: nulls marked, timestamps as integers."""
+    if column.null_count == len(column):  # common for optional fields: no per-row work
+        return pa.scalar(_NULL)
     if pa.types.is_map(type_):
         return _map_as_text(column)
     if pa.types.is_timestamp(type_):
         column = column.cast(pa.int64())
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    return pc.fill_null(column, _NULL)
+    return pc.fill_null(column, _NULL) if column.null_count else column
 
 
 def _map_as_text(column: pa.Array) -> pa.Array:

@@ -24,7 +24,7 @@ from ..reasons import explain
 
 _validate_json = AgentEvent.__pydantic_validator__.validate_json
 # Lines per Arrow block, and the size below which a failing block is decided line by line.
-BLOCK_LINES = 8192
+BLOCK_LINES = 32768
 MIN_SPLIT_LINES = 64
 
 
