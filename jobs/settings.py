@@ -71,7 +71,12 @@ class SparkSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     batch_rows: int = Field(default=500_000, ge=1, description="Rows per Delta commit.")
-    workers: int = Field(default=0, ge=0, description="Parse processes; 0 = one per core.")
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="Parallel parsers (threads for canonical JSONL, processes for the other "
+        "dialects); 0 = one per core.",
+    )
 
 
 class Settings(BaseSettings):

@@ -156,6 +156,9 @@ class LineBlock:
         """Every non-blank line of `data` (bytes or any buffer), and each one's 0-based line
         index."""
         raw = np.frombuffer(data, np.uint8)
+        if not len(raw):
+            none = np.empty(0, np.int64)
+            return cls(pa.py_buffer(b""), none, none), none
         newlines = newline_offsets(raw)
         starts = np.concatenate(([0], newlines + 1))
         ends = np.concatenate((newlines, [len(data)]))
@@ -202,6 +205,23 @@ class LineBlock:
         )
 
 
+def _one_object_per_line(block: LineBlock) -> bool:
+    """Whether every line is `{...}` (whitespace aside). Only then do Arrow's rows line up
+    with the lines: an object split over two lines next to two objects on one line would give
+    the right row count with the wrong rows. It also keeps lines like `null` away from the
+    JSON reader, which crashes (pyarrow 26) when a block starts with one."""
+    raw = np.frombuffer(block.text, np.uint8)
+    first = raw[block.starts]
+    last = raw[block.ends - 1]
+    # CRLF files end every line with \r: look one byte further in, without Python per line.
+    last = np.where(last == 13, raw[np.maximum(block.ends - 2, block.starts)], last)
+    for i in np.flatnonzero((first != ord("{")) | (last != ord("}"))):
+        line = block.line(int(i)).strip()
+        if not (line.startswith(b"{") and line.endswith(b"}")):
+            return False
+    return True
+
+
 def _is_utf8(text: pa.Buffer) -> bool:
     """Arrow's JSON reader does not validate UTF-8 inside strings: pydantic must explain bad
     bytes, so a block that holds any goes to the per-line path."""
@@ -223,7 +243,7 @@ def parse_block(block: LineBlock) -> FastResult | None:
             EVENT_SCHEMA.empty_table(), np.array([], np.int64), np.array([], np.int64)
         )
     span = block.span()
-    if not _is_utf8(span):
+    if not _is_utf8(span) or not _one_object_per_line(block):
         return None
     try:
         table = pajson.read_json(
