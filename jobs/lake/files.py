@@ -114,7 +114,7 @@ def file_stats(metadata: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
         i = column_index[fld.name]
         lo = hi = None
         null_count = 0
-        exact = True
+        exact = bounded = True
         for rg in range(metadata.num_row_groups):
             st = metadata.row_group(rg).column(i).statistics
             if st is None:
@@ -124,9 +124,15 @@ def file_stats(metadata: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
             if st.has_min_max:
                 lo = st.min if lo is None or st.min < lo else lo
                 hi = st.max if hi is None or st.max > hi else hi
+            elif (st.null_count or 0) < metadata.row_group(rg).num_rows:
+                # Values without bounds (Parquet drops min/max of long strings): the other row
+                # groups' bounds would exclude them, so this file gets none for the column.
+                bounded = False
         if not exact:
             continue
         nulls[fld.name] = null_count
+        if not bounded:
+            continue
         if lo is not None and _stat_value(lo, False) is not None:
             if isinstance(lo, str):
                 lo = lo[:STATS_STRING_PREFIX]

@@ -6,13 +6,16 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from eventlines import event, write_lines
 
 from tracelake.jobs.context import JobContext
-from tracelake.jobs.ingest import job
+from tracelake.jobs.ingest import dialects, job
+from tracelake.jobs.ingest.model import SourceDoc
+from tracelake.jobs.ingest.normalize import parse_doc
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.lake.files import split_by_partition
 from tracelake.jobs.settings import Settings
@@ -136,3 +139,24 @@ def test_one_events_commit_per_batch_rows(ctx, tmp_path, monkeypatch):
         h for h in ctx.lake.history(catalog.BRONZE_EVENTS, limit=10) if h["version"] > before
     ]
     assert {h["batch_id"] for h in commits} == {result.details["batch_id"]}
+
+
+def test_a_column_with_unbounded_row_groups_gets_no_bounds(ctx):
+    # Parquet drops min/max of long strings; the other row groups' bounds must not stand for
+    # the file, or a filter on the short value would skip the file.
+    def events(*lines):
+        data = b"\n".join(orjson.dumps(x) for x in lines)
+        return parse_doc(dialects.get("canonical"), SourceDoc("mem://x", data), "b").events
+
+    staged = ctx.lake.stage(catalog.BRONZE_EVENTS)
+    day = "2026-03-01T00:00:00Z"  # one partition, so one file with two row groups
+    staged.write(
+        events(event(0, component_name="a", ts=day), event(1, component_name="z" * 5000, ts=day))
+    )
+    staged.write(events(event(2, component_name="m", ts=day)))
+    ctx.lake.commit_files(catalog.BRONZE_EVENTS, staged.close())
+    (action,) = pa.table(
+        ctx.lake.table(catalog.BRONZE_EVENTS).get_add_actions(flatten=True)
+    ).to_pylist()
+    assert action["min.component_name"] is None and action["max.component_name"] is None
+    assert action["min.run_id"] == "run-1"  # other columns keep their bounds
