@@ -5,8 +5,10 @@ Shared by file ingest and the live OTLP collector.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 import orjson
 import pyarrow as pa
@@ -20,6 +22,8 @@ from ..lake.files import StagedFiles
 from ..lake.store import read_data_file
 from .model import stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch
+
+_MERGE_BELOW_ROWS = 8_000_000
 
 
 @dataclass
@@ -58,10 +62,16 @@ class _Deduplicator:
 
     def _merge(self) -> None:
         # Each membership test builds a hash set of the batch's ids once per chunk scanned:
-        # keep the chunks few and large.
-        if len(self.ids) > 4:
-            self.ids = [pa.concat_arrays(self.ids)]
-            self.hashes = [pa.concat_arrays(self.hashes)]
+        # keep the chunks few. Only small chunks are merged (as large strings: no 2 GiB
+        # offset limit), so a big table is not copied again at every commit.
+        small = [i for i, ids in enumerate(self.ids) if len(ids) < _MERGE_BELOW_ROWS]
+        if len(small) > 4:
+            merged_ids = pa.concat_arrays([self.ids[i].cast(pa.large_string()) for i in small])
+            merged_hashes = pa.concat_arrays(
+                [self.hashes[i].cast(pa.large_string()) for i in small]
+            )
+            self.ids = [a for i, a in enumerate(self.ids) if i not in small] + [merged_ids]
+            self.hashes = [a for i, a in enumerate(self.hashes) if i not in small] + [merged_hashes]
 
     def stage(self, ids: pa.Array, hashes: pa.Array) -> None:
         if len(ids):
@@ -199,6 +209,10 @@ class BronzeWriter:
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
         self._outcome = CommitOutcome()
+        # A stage that failed: this batch cannot be committed whole any more.
+        self._failed: BaseException | None = None
+        # The staged files were in a commit whose fate is unknown: never delete them.
+        self._maybe_committed = False
         self._catch_up()
 
     def _catch_up(self) -> DeltaTable:
@@ -230,57 +244,78 @@ class BronzeWriter:
         """Write a parsed batch's events to data files that stay invisible until
         `commit_staged`, which decides them all at once (optimistically: in the common case,
         with no id seen before, the files are committed as written)."""
-        self._quarantine.append(batch.quarantine)
-        if batch.events.num_rows:
-            if self._staged is None:
-                self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
-            self._staged.write(batch.events)
-            self._dedupe.stage(batch.events["event_id"], batch.events["content_hash"])
+        if self._failed is not None:
+            return  # commit_staged reports the first failure
+        try:
+            self._quarantine.append(batch.quarantine)
+            if batch.events.num_rows:
+                if self._staged is None:
+                    self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
+                self._staged.write(batch.events)
+                self._dedupe.stage(batch.events["event_id"], batch.events["content_hash"])
+        except BaseException as exc:
+            # The files may hold part of this batch, not recorded as staged: commit none of it.
+            self._failed = exc
+            raise
 
     def commit_staged(self, app_id: str | None, app_version: int = 1) -> CommitOutcome:
         """Commit everything staged: events in one commit, then quarantine rows in one."""
         txn = (app_id, app_version) if app_id else None
         try:
+            if self._failed is not None:
+                raise TracelakeError(
+                    f"nothing of this ingest batch was committed: staging it failed "
+                    f"({type(self._failed).__name__}: {self._failed}); run the ingest again"
+                )
             self._commit_events(txn)
             self._commit_quarantine(txn)
             return self._outcome
         finally:
-            if self._staged is not None:  # not committed: nobody will ever reference them
-                self._staged.discard()
+            if self._staged is not None and not self._maybe_committed:
+                self._staged.discard()  # not committed: nobody will ever reference them
             self._staged = None
             self._dedupe.forget_staged()
             self._quarantine = []
             self._outcome = CommitOutcome()
+            self._failed = None
+            self._maybe_committed = False
 
     def _commit_events(self, txn: tuple[str, int] | None) -> None:
         lake = self.ctx.lake
-        outcome = self._outcome
         metadata = {"job": "ingest", "batch_id": self.batch_id}
         for _ in range(self.MAX_FENCE_RETRIES):
             table = self._catch_up()
+            if self._maybe_committed:
+                if self._landed(table):  # an attempt that reported failure did commit
+                    self._committed(table.version(), promote=False)  # catch-up read them
+                    return
+                self._maybe_committed = False
             self._decide_staged()
             staged = self._staged
             if staged is None or staged.rows == 0:
                 return
             fence = (self.WRITER_FENCE, (table.transaction_version(self.WRITER_FENCE) or 0) + 1)
+            files = staged.close()
+            self._maybe_committed = True
             try:
                 version = lake.commit_files(
-                    catalog.BRONZE_EVENTS,
-                    staged.close(),
-                    app_txn=txn,
-                    metadata=metadata,
-                    fence=fence,
+                    catalog.BRONZE_EVENTS, files, app_txn=txn, metadata=metadata, fence=fence
                 )
             except WriterFenceError:
-                continue  # another writer committed first: catch up and decide again
-            if version is None:  # this batch was committed by an earlier try
-                outcome.skipped += 1
-                outcome.duplicates += staged.rows
+                continue  # another writer committed first (or ours did): look, decide again
+            except BaseException:
+                # If even this look fails, the files stay: they may be referenced.
+                if self._landed(lake.ensure(catalog.BRONZE_EVENTS)):
+                    self._committed(lake.version(catalog.BRONZE_EVENTS) or 0, promote=True)
+                    return
+                self._maybe_committed = False
+                raise
+            self._maybe_committed = False
+            if version is None:  # this batch was committed by an earlier run
+                self._outcome.skipped += 1
+                self._outcome.duplicates += staged.rows
                 return  # the staged files are discarded by commit_staged
-            self._staged = None
-            outcome.stored = staged.rows
-            outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
-            self._dedupe.promote()
+            self._committed(version, promote=True)
             if version == table.version() + 1:  # nobody else committed: no need to
                 self._known_files = {  # read back the files we just wrote
                     f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
@@ -291,30 +326,70 @@ class BronzeWriter:
             f"committing to {lake.uri(catalog.BRONZE_EVENTS)}; retry later"
         )
 
+    def _landed(self, table: DeltaTable) -> bool:
+        """Whether the staged files are in the table's current snapshot."""
+        staged = self._staged
+        if staged is None or not staged.closed:
+            return False
+        committed = {
+            unquote(path)
+            for path in pa.table(table.get_add_actions(flatten=True))["path"].to_pylist()
+        }
+        return all(unquote(f.path) in committed for f in staged.closed)
+
+    def _committed(self, version: int, promote: bool) -> None:
+        staged, self._staged = self._staged, None
+        self._maybe_committed = False
+        self._outcome.stored = staged.rows if staged else 0
+        self._outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
+        if promote:
+            self._dedupe.promote()
+        else:
+            self._dedupe.forget_staged()
+
     def _decide_staged(self) -> None:
         """Split the staged events into new ones, duplicates and conflicts against what is
         stored now. When all are new the files stand; otherwise the staged rows are read back
-        and only the new ones are written again."""
+        and only the new ones are written again.
+
+        Winners are decided on the staged (id, hash) pairs, which are in input order, so the
+        first occurrence of an id wins as it would without staging; the rows read back (in
+        file order) are then matched to those decisions."""
         staged = self._staged
         if staged is None:
             return
         ids = pa.chunked_array(self._dedupe.staged_ids, pa.string())
         hashes = pa.chunked_array(self._dedupe.staged_hashes, pa.string())
         self._dedupe.forget_staged()
-        _, duplicates, conflicts = self._dedupe.split(
+        fresh_keys, duplicates, conflict_keys = self._dedupe.split(
             pa.table({"event_id": ids, "content_hash": hashes})
         )
-        if not duplicates and not conflicts.num_rows:
+        if not duplicates and not conflict_keys.num_rows:
             self._dedupe.stage(ids, hashes)
             return
         rows = staged.read_back()
         staged.discard()
         self._staged = None
-        fresh, duplicates, conflicts = self._dedupe.split(rows)
+        winners = set(zip(*fresh_keys.to_pydict().values(), strict=True))
+        losers = Counter(zip(*conflict_keys.to_pydict().values(), strict=True))
+        keep: list[int] = []
+        conflicts: list[int] = []
+        taken: set[tuple[str, str]] = set()
+        pairs = zip(rows["event_id"].to_pylist(), rows["content_hash"].to_pylist(), strict=True)
+        for i, key in enumerate(pairs):
+            if key in winners and key not in taken:
+                taken.add(key)
+                keep.append(i)
+            elif losers[key]:
+                losers[key] -= 1
+                conflicts.append(i)
         self._outcome.duplicates += duplicates
-        if conflicts.num_rows:
-            self._quarantine.append(_conflicts_to_quarantine(conflicts, self.batch_id))
-        if fresh.num_rows:
+        if conflicts:
+            self._quarantine.append(
+                _conflicts_to_quarantine(rows.take(pa.array(conflicts, pa.int64())), self.batch_id)
+            )
+        if keep:
+            fresh = rows.take(pa.array(keep, pa.int64()))
             self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
             self._staged.write(fresh)
             self._dedupe.stage(fresh["event_id"], fresh["content_hash"])

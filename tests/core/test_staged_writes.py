@@ -13,11 +13,13 @@ import pytest
 from eventlines import event, write_lines
 
 from tracelake.jobs.context import JobContext
+from tracelake.jobs.errors import TracelakeError, WriterFenceError
 from tracelake.jobs.ingest import dialects, job
 from tracelake.jobs.ingest.model import SourceDoc
 from tracelake.jobs.ingest.normalize import parse_doc
 from tracelake.jobs.lake import catalog
-from tracelake.jobs.lake.files import split_by_partition
+from tracelake.jobs.lake.files import StagedFiles, split_by_partition
+from tracelake.jobs.lake.store import Lake
 from tracelake.jobs.settings import Settings
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -160,3 +162,78 @@ def test_a_column_with_unbounded_row_groups_gets_no_bounds(ctx):
     ).to_pylist()
     assert action["min.component_name"] is None and action["max.component_name"] is None
     assert action["min.run_id"] == "run-1"  # other columns keep their bounds
+
+
+def test_a_failed_stage_commits_nothing_of_its_batch_and_a_retry_stores_all(
+    ctx, tmp_path, monkeypatch
+):
+    ctx.settings.ingest.batch_rows = 20
+    paths = [
+        str(write_lines(tmp_path / f"{name}.jsonl", [event(i, run=name) for i in range(10)]))
+        for name in "abc"
+    ]
+    real_write = StagedFiles.write
+    calls = []
+
+    def fail_first(self, table):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("transient S3 error")
+        return real_write(self, table)
+
+    monkeypatch.setattr(StagedFiles, "write", fail_first)
+    with pytest.raises((OSError, TracelakeError), match="transient S3 error"):
+        job.run(ctx, paths)
+    monkeypatch.setattr(StagedFiles, "write", real_write)
+    stored = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["run_id"])["run_id"].to_pylist()
+    assert "a" not in stored  # the failed unit's batch was not committed without it
+    retry = job.run(ctx, paths)
+    assert retry.rows_out + retry.rows_duplicate == 30
+    runs = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["run_id"])["run_id"].to_pylist()
+    assert sorted(runs) == sorted(["a"] * 10 + ["b"] * 10 + ["c"] * 10)
+    assert files_on_disk(ctx) == files_in_log(ctx)
+
+
+@pytest.mark.parametrize("error", [OSError("connection reset"), WriterFenceError("race")])
+def test_a_commit_that_landed_but_reported_an_error_keeps_its_files(
+    ctx, tmp_path, monkeypatch, error
+):
+    # The log entry was written but the caller saw an error (a lost response, delta-rs
+    # retrying its own commit): the files are referenced and must not be deleted.
+    real_commit = Lake.commit_files
+    failures = []
+
+    def commit_then_fail(self, *args, **kwargs):
+        version = real_commit(self, *args, **kwargs)
+        if not failures:
+            failures.append(version)
+            raise error
+        return version
+
+    monkeypatch.setattr(Lake, "commit_files", commit_then_fail)
+    result = job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", [event(i) for i in range(5)]))])
+    assert failures and result.rows_out == 5
+    assert files_on_disk(ctx) == files_in_log(ctx)
+    assert ctx.lake.read(catalog.BRONZE_EVENTS).num_rows == 5
+    again = job.run(ctx, [str(tmp_path / "a.jsonl")])
+    assert (again.rows_out, again.rows_duplicate) == (0, 5)
+
+
+def test_the_first_of_two_events_with_one_id_wins_wherever_it_is_stored(ctx, tmp_path):
+    # Staged files are per partition; the second line lands in an earlier partition, so the
+    # rows read back are not in input order. The first line must still win.
+    path = write_lines(
+        tmp_path / "a.jsonl",
+        [
+            event(1, ts="2026-03-01T00:00:00Z"),
+            event(2, ts="2026-03-02T00:00:00Z", action="first"),
+            event(2, ts="2026-03-01T00:00:00Z", action="second"),
+            event(1, ts="2026-03-01T00:00:00Z"),
+        ],
+    )
+    result = job.run(ctx, [str(path)])
+    assert (result.rows_out, result.rows_duplicate, result.rows_quarantined) == (2, 1, 1)
+    rows = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["event_id", "action"]).to_pylist()
+    assert {r["event_id"]: r["action"] for r in rows}["run-1-e2"] == "first"
+    (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
+    assert (q["source_position"], q["reason_code"]) == ("line:3", "id_conflict")
