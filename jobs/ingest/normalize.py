@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -158,6 +158,17 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     return pc.binary_join(lists, _ENTRY_SEP)
 
 
+def _hash_rows(events: pa.Table, digest: Callable[[memoryview], str]) -> pa.Array:
+    texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
+    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).cast(pa.large_string())
+    # Hash each row's bytes in place: no Python string per row.
+    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
+    data = memoryview(rows.buffers()[2] or b"")
+    return pa.array(
+        [digest(data[a:b]) for a, b in itertools.pairwise(offsets.tolist())], pa.string()
+    )
+
+
 def content_hashes(events: pa.Table) -> pa.Array:
     """xxh3-128 of each row's content (every event field but provenance), as 32 hex digits.
 
@@ -165,15 +176,15 @@ def content_hashes(events: pa.Table) -> pa.Array:
     where a 2^-128 accident is the risk, not an adversary (who could simply send a new id)."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
-    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).cast(pa.large_string())
-    # Hash each row's bytes in place: no Python string per row.
-    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
-    data = memoryview(rows.buffers()[2] or b"")
-    digest = xxhash.xxh3_128_hexdigest
-    return pa.array(
-        [digest(data[a:b]) for a, b in itertools.pairwise(offsets.tolist())], pa.string()
-    )
+    return _hash_rows(events, xxhash.xxh3_128_hexdigest)
+
+
+def legacy_content_hashes(events: pa.Table) -> pa.Array:
+    """The content hash of tracelake 0.1 (blake2b-128 of the same bytes). Lakes written then
+    hold it; it is only computed for rows whose id is stored with another hash."""
+    if events.num_rows == 0:
+        return pa.array([], pa.string())
+    return _hash_rows(events, lambda row: hashlib.blake2b(row, digest_size=16).hexdigest())
 
 
 def _event_from_dict(raw: dict[str, Any], dialect: Dialect, doc: SourceDoc) -> AgentEvent:

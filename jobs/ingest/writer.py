@@ -21,7 +21,7 @@ from ..lake import catalog
 from ..lake.files import StagedFiles
 from ..lake.store import read_data_file
 from .model import stable_id
-from .normalize import MAX_RAW_KEPT, ParsedBatch
+from .normalize import MAX_RAW_KEPT, ParsedBatch, legacy_content_hashes
 
 _MERGE_BELOW_ROWS = 8_000_000
 
@@ -88,12 +88,12 @@ class _Deduplicator:
     def forget_staged(self) -> None:
         self.staged_ids, self.staged_hashes = [], []
 
-    def _known(self, ids: pa.Array) -> dict[str, str]:
-        """Stored or staged ids among `ids`, with their content hashes."""
+    def _known(self, ids: pa.Array, staged: bool = True) -> dict[str, str]:
+        """Stored (and staged) ids among `ids`, with their content hashes."""
         found: dict[str, str] = {}
-        for seen, hashes in zip(
-            self.ids + self.staged_ids, self.hashes + self.staged_hashes, strict=True
-        ):
+        known_ids = self.ids + (self.staged_ids if staged else [])
+        known_hashes = self.hashes + (self.staged_hashes if staged else [])
+        for seen, hashes in zip(known_ids, known_hashes, strict=True):
             hit = pc.is_in(seen, value_set=ids)
             if pc.any(hit).as_py():
                 found.update(
@@ -104,6 +104,10 @@ class _Deduplicator:
                     )
                 )
         return found
+
+    def stored(self, ids: pa.Array) -> dict[str, str]:
+        """Committed ids among `ids`, with their content hashes."""
+        return self._known(ids, staged=False)
 
     def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
         """(new rows, number of duplicates, conflicting rows); remembers nothing."""
@@ -383,6 +387,9 @@ class BronzeWriter:
             elif losers[key]:
                 losers[key] -= 1
                 conflicts.append(i)
+        if conflicts:
+            conflicts, legacy = self._not_legacy(rows, conflicts)
+            duplicates += legacy
         self._outcome.duplicates += duplicates
         if conflicts:
             self._quarantine.append(
@@ -393,6 +400,22 @@ class BronzeWriter:
             self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
             self._staged.write(fresh)
             self._dedupe.stage(fresh["event_id"], fresh["content_hash"])
+
+    def _not_legacy(self, rows: pa.Table, conflicts: list[int]) -> tuple[list[int], int]:
+        """Drop from `conflicts` the rows stored before under tracelake 0.1's content hash:
+        they are duplicates. Returns (real conflicts, duplicates found)."""
+        candidates = rows.take(pa.array(conflicts, pa.int64()))
+        stored = self._dedupe.stored(candidates["event_id"].combine_chunks())
+        if not stored:
+            return conflicts, 0
+        legacy = legacy_content_hashes(candidates).to_pylist()
+        ids = candidates["event_id"].to_pylist()
+        real = [
+            row
+            for row, event_id, digest in zip(conflicts, ids, legacy, strict=True)
+            if stored.get(event_id) != digest
+        ]
+        return real, len(conflicts) - len(real)
 
     def _commit_quarantine(self, txn: tuple[str, int] | None) -> None:
         outcome = self._outcome

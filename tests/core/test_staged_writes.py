@@ -14,7 +14,7 @@ from eventlines import event, write_lines
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.errors import TracelakeError, WriterFenceError
-from tracelake.jobs.ingest import dialects, job
+from tracelake.jobs.ingest import dialects, job, normalize
 from tracelake.jobs.ingest.model import SourceDoc
 from tracelake.jobs.ingest.normalize import parse_doc
 from tracelake.jobs.lake import catalog
@@ -237,3 +237,20 @@ def test_the_first_of_two_events_with_one_id_wins_wherever_it_is_stored(ctx, tmp
     assert {r["event_id"]: r["action"] for r in rows}["run-1-e2"] == "first"
     (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
     assert (q["source_position"], q["reason_code"]) == ("line:3", "id_conflict")
+
+
+def test_events_stored_under_the_old_content_hash_are_duplicates_not_conflicts(
+    ctx, tmp_path, monkeypatch
+):
+    # A lake written by tracelake 0.1 holds blake2b content hashes.
+    old = write_lines(tmp_path / "old.jsonl", [event(i) for i in range(6)])
+    with monkeypatch.context() as patch:
+        patch.setattr(normalize, "content_hashes", normalize.legacy_content_hashes)
+        job.run(ctx, [str(old)])
+    changed = write_lines(
+        tmp_path / "new.jsonl", [event(i) for i in range(5)] + [event(5, action="edited")]
+    )
+    result = job.run(ctx, [str(changed)])
+    assert (result.rows_out, result.rows_duplicate, result.rows_quarantined) == (0, 5, 1)
+    (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
+    assert (q["reason_code"], q["source_position"]) == ("id_conflict", "line:6")
