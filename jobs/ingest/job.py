@@ -297,6 +297,7 @@ class _Committer:
                 self._queued.popleft().result()
         finally:
             self._thread.shutdown(wait=True, cancel_futures=True)
+            self.writer.abort()  # after an error: staged files no commit will reference
 
 
 def run(

@@ -63,7 +63,7 @@ class ParsedBatch:
     def compute_fingerprint(self) -> ParsedBatch:
         """Fingerprint what this batch would write (event ids and content, quarantine ids), not
         the bytes it came from: the same bytes at another path can make other events."""
-        digest = hashlib.blake2b(digest_size=16)
+        digest = xxhash.xxh3_128()
         for column in (
             self.events["event_id"],
             self.events["content_hash"],

@@ -275,14 +275,19 @@ class BronzeWriter:
             self._commit_quarantine(txn)
             return self._outcome
         finally:
-            if self._staged is not None and not self._maybe_committed:
-                self._staged.discard()  # not committed: nobody will ever reference them
-            self._staged = None
-            self._dedupe.forget_staged()
-            self._quarantine = []
-            self._outcome = CommitOutcome()
-            self._failed = None
-            self._maybe_committed = False
+            self.abort()  # what was not committed now never will be
+
+    def abort(self) -> None:
+        """Forget everything staged and not committed, deleting its files (unless a commit of
+        them may have landed)."""
+        if self._staged is not None and not self._maybe_committed:
+            self._staged.discard()
+        self._staged = None
+        self._dedupe.forget_staged()
+        self._quarantine = []
+        self._outcome = CommitOutcome()
+        self._failed = None
+        self._maybe_committed = False
 
     def _commit_events(self, txn: tuple[str, int] | None) -> None:
         lake = self.ctx.lake

@@ -254,3 +254,21 @@ def test_events_stored_under_the_old_content_hash_are_duplicates_not_conflicts(
     assert (result.rows_out, result.rows_duplicate, result.rows_quarantined) == (0, 5, 1)
     (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
     assert (q["reason_code"], q["source_position"]) == ("id_conflict", "line:6")
+
+
+def test_a_run_that_fails_while_parsing_leaves_no_staged_file(ctx, tmp_path, monkeypatch):
+    monkeypatch.setattr(job, "CHUNK_BYTES", 4 * 1024)  # many units: some are staged first
+    path = write_lines(tmp_path / "a.jsonl", [event(i) for i in range(300)])
+    real_parse = job._parse_unit
+    seen = []
+
+    def fail_later(unit):
+        seen.append(unit)
+        if len(seen) == 6:
+            raise OSError("disk went away")
+        return real_parse(unit)
+
+    monkeypatch.setattr(job, "_parse_unit", fail_later)
+    with pytest.raises(OSError, match="disk went away"):
+        job.run(ctx, [str(path)])
+    assert files_on_disk(ctx) == files_in_log(ctx) == set()
