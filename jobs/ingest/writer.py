@@ -5,6 +5,7 @@ Shared by file ingest and the live OTLP collector.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from ..lake.files import StagedFiles
 from ..lake.store import read_data_file
 from .model import stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch, legacy_content_hashes
+
+log = logging.getLogger("tracelake.ingest")
 
 _MERGE_BELOW_ROWS = 8_000_000
 
@@ -135,18 +138,40 @@ class _Deduplicator:
         )
 
 
+def _conflict_raw(event: dict) -> bytes:
+    return orjson.dumps(
+        {
+            k: event[k]
+            for k in catalog.BRONZE_EVENTS.schema.names
+            if k not in ("batch_id", "ingested_at", "event_date")
+        },
+        default=str,
+    )
+
+
+def legacy_quarantine_ids(conflicts: pa.Table) -> dict[str, str]:
+    """quarantine_id -> the id tracelake 0.1 gave the same conflict (its raw text held the
+    blake2b content hash), so a conflict quarantined then is not quarantined again."""
+    if conflicts.num_rows == 0:
+        return {}
+    legacy = conflicts.set_column(
+        conflicts.schema.get_field_index("content_hash"),
+        "content_hash",
+        legacy_content_hashes(conflicts),
+    )
+    return {
+        stable_id(e["source_uri"], e["source_position"], _conflict_raw(e)): stable_id(
+            o["source_uri"], o["source_position"], _conflict_raw(o)
+        )
+        for e, o in zip(conflicts.to_pylist(), legacy.to_pylist(), strict=True)
+    }
+
+
 def _conflicts_to_quarantine(conflicts: pa.Table, batch_id: str) -> pa.Table:
     now = datetime.now(UTC)
     rows = []
     for event in conflicts.to_pylist():
-        raw = orjson.dumps(
-            {
-                k: event[k]
-                for k in catalog.BRONZE_EVENTS.schema.names
-                if k not in ("batch_id", "ingested_at", "event_date")
-            },
-            default=str,
-        )
+        raw = _conflict_raw(event)
         rows.append(
             {
                 "quarantine_id": stable_id(event["source_uri"], event["source_position"], raw),
@@ -168,7 +193,10 @@ def _conflicts_to_quarantine(conflicts: pa.Table, batch_id: str) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=catalog.BRONZE_QUARANTINE.schema)
 
 
-def _dedupe_quarantine(ctx: JobContext, quarantine: pa.Table) -> pa.Table:
+def _dedupe_quarantine(
+    ctx: JobContext, quarantine: pa.Table, aliases: dict[str, str] | None = None
+) -> pa.Table:
+    """Drop rows already quarantined (under their id, or the alias an older version gave them)."""
     if quarantine.num_rows == 0:
         return quarantine
     stored = set(
@@ -176,9 +204,10 @@ def _dedupe_quarantine(ctx: JobContext, quarantine: pa.Table) -> pa.Table:
             "quarantine_id"
         ].to_pylist()
     )
+    aliases = aliases or {}
     keep, seen = [], set()
     for i, qid in enumerate(quarantine["quarantine_id"].to_pylist()):
-        if qid not in stored and qid not in seen:
+        if qid not in stored and aliases.get(qid) not in stored and qid not in seen:
             seen.add(qid)
             keep.append(i)
     return quarantine.take(pa.array(keep, pa.int64()))
@@ -212,6 +241,7 @@ class BronzeWriter:
         self._known_files: set[str] = set()
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
+        self._quarantine_aliases: dict[str, str] = {}
         self._outcome = CommitOutcome()
         # A stage that failed: this batch cannot be committed whole any more.
         self._failed: BaseException | None = None
@@ -240,8 +270,12 @@ class BronzeWriter:
     ) -> CommitOutcome:
         """Stage and commit batches; `app_id`/`app_version` is the Delta app transaction that
         makes a retry a no-op (a stream may keep one app_id and raise the version per commit)."""
-        for batch in batches:
-            self.stage(batch)
+        try:
+            for batch in batches:
+                self.stage(batch)
+        except BaseException:
+            self.abort()
+            raise
         return self.commit_staged(app_id, app_version)
 
     def stage(self, batch: ParsedBatch) -> None:
@@ -285,6 +319,7 @@ class BronzeWriter:
         self._staged = None
         self._dedupe.forget_staged()
         self._quarantine = []
+        self._quarantine_aliases = {}
         self._outcome = CommitOutcome()
         self._failed = None
         self._maybe_committed = False
@@ -313,11 +348,17 @@ class BronzeWriter:
             except WriterFenceError:
                 continue  # another writer committed first (or ours did): look, decide again
             except BaseException:
-                # If even this look fails, the files stay: they may be referenced.
                 if self._landed(lake.ensure(catalog.BRONZE_EVENTS)):
                     self._committed(lake.version(catalog.BRONZE_EVENTS) or 0, promote=True)
                     return
-                self._maybe_committed = False
+                # Not there now, but a timed-out log write may still land: the files stay
+                # (unreferenced files are invisible, and VACUUM removes them).
+                log.warning(
+                    "commit to %s failed with an unknown outcome; its %d staged file(s) are "
+                    "left in place",
+                    lake.uri(catalog.BRONZE_EVENTS),
+                    len(files),
+                )
                 raise
             self._maybe_committed = False
             if version is None:  # this batch was committed by an earlier run
@@ -330,6 +371,12 @@ class BronzeWriter:
                     f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
                 }
             return
+        if self._maybe_committed:  # the last attempt's fence error may have been our own
+            table = self._catch_up()
+            if self._landed(table):
+                self._committed(table.version(), promote=False)
+                return
+            self._maybe_committed = False
         raise TracelakeError(
             f"gave up after {self.MAX_FENCE_RETRIES} attempts: other ingest writers kept "
             f"committing to {lake.uri(catalog.BRONZE_EVENTS)}; retry later"
@@ -397,9 +444,9 @@ class BronzeWriter:
             duplicates += legacy
         self._outcome.duplicates += duplicates
         if conflicts:
-            self._quarantine.append(
-                _conflicts_to_quarantine(rows.take(pa.array(conflicts, pa.int64())), self.batch_id)
-            )
+            conflicting = rows.take(pa.array(conflicts, pa.int64()))
+            self._quarantine.append(_conflicts_to_quarantine(conflicting, self.batch_id))
+            self._quarantine_aliases.update(legacy_quarantine_ids(conflicting))
         if keep:
             fresh = rows.take(pa.array(keep, pa.int64()))
             self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
@@ -429,7 +476,7 @@ class BronzeWriter:
             if self._quarantine
             else catalog.BRONZE_QUARANTINE.schema.empty_table()
         )
-        fresh = _dedupe_quarantine(self.ctx, quarantine)
+        fresh = _dedupe_quarantine(self.ctx, quarantine, self._quarantine_aliases)
         # Already quarantined by an earlier run: counted as duplicates, so that every record
         # read is stored, a duplicate or quarantined.
         outcome.duplicates += quarantine.num_rows - fresh.num_rows

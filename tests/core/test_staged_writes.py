@@ -17,6 +17,7 @@ from tracelake.jobs.errors import TracelakeError, WriterFenceError
 from tracelake.jobs.ingest import dialects, job, normalize
 from tracelake.jobs.ingest.model import SourceDoc
 from tracelake.jobs.ingest.normalize import parse_doc
+from tracelake.jobs.ingest.writer import BronzeWriter
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.lake.files import StagedFiles, split_by_partition
 from tracelake.jobs.lake.store import Lake
@@ -57,17 +58,24 @@ def test_no_data_file_is_left_behind_when_staged_rows_turn_out_duplicates(ctx, t
     assert files_on_disk(ctx) == files_in_log(ctx)
 
 
-def test_a_failed_commit_leaves_no_data_file(ctx, tmp_path, monkeypatch):
+def test_a_commit_with_an_unknown_outcome_keeps_its_files_out_of_sight(ctx, tmp_path, monkeypatch):
+    # The log write failed and nothing shows it landed; it still might (a timed-out PUT), so
+    # the files stay, unreferenced and invisible. The next run stores the events itself.
     job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", [event(0)]))])
-    before = files_on_disk(ctx)
 
     def refuse(*args, **kwargs):
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(type(ctx.lake), "commit_files", refuse)
-    with pytest.raises(OSError, match="disk on fire"):
-        job.run(ctx, [str(write_lines(tmp_path / "b.jsonl", [event(1), event(2)]))])
-    assert files_on_disk(ctx) == before
+    with monkeypatch.context() as patch:
+        patch.setattr(Lake, "commit_files", refuse)
+        with pytest.raises(OSError, match="disk on fire"):
+            job.run(ctx, [str(write_lines(tmp_path / "b.jsonl", [event(1), event(2)]))])
+    assert files_in_log(ctx) < files_on_disk(ctx)
+    assert ctx.lake.read(catalog.BRONZE_EVENTS).num_rows == 1
+    retry = job.run(ctx, [str(tmp_path / "b.jsonl")])
+    assert retry.rows_out == 2
+    assert files_in_log(ctx) <= files_on_disk(ctx)
+    assert ctx.lake.read(catalog.BRONZE_EVENTS).num_rows == 3
 
 
 def test_staged_files_carry_statistics_that_bound_their_rows(ctx, tmp_path):
@@ -271,4 +279,61 @@ def test_a_run_that_fails_while_parsing_leaves_no_staged_file(ctx, tmp_path, mon
     monkeypatch.setattr(job, "_parse_unit", fail_later)
     with pytest.raises(OSError, match="disk went away"):
         job.run(ctx, [str(path)])
+    assert files_on_disk(ctx) == files_in_log(ctx) == set()
+
+
+def test_conflicts_quarantined_under_the_old_content_hash_are_not_quarantined_again(
+    ctx, tmp_path, monkeypatch
+):
+    old = write_lines(tmp_path / "old.jsonl", [event(i) for i in range(6)])
+    new = write_lines(
+        tmp_path / "new.jsonl", [event(i) for i in range(5)] + [event(5, action="edited")]
+    )
+    with monkeypatch.context() as patch:  # a lake written by tracelake 0.1
+        patch.setattr(normalize, "content_hashes", normalize.legacy_content_hashes)
+        job.run(ctx, [str(old)])
+        assert job.run(ctx, [str(new)]).rows_quarantined == 1
+    again = job.run(ctx, [str(new)])
+    assert (again.rows_out, again.rows_duplicate, again.rows_quarantined) == (0, 6, 0)
+    assert ctx.lake.read(catalog.BRONZE_QUARANTINE).num_rows == 1
+
+
+def test_a_commit_that_lands_on_the_last_fence_retry_is_not_reported_as_failed(
+    ctx, tmp_path, monkeypatch
+):
+    real_commit = Lake.commit_files
+    calls = []
+
+    def fence_then_land(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == BronzeWriter.MAX_FENCE_RETRIES:
+            real_commit(self, *args, **kwargs)  # lands, but delta-rs saw its own transaction
+        raise WriterFenceError("race")
+
+    monkeypatch.setattr(Lake, "commit_files", fence_then_land)
+    path = write_lines(tmp_path / "a.jsonl", [event(i) for i in range(5)] + [b"not json"])
+    result = job.run(ctx, [str(path)])
+    assert (result.rows_out, result.rows_quarantined) == (5, 1)
+    assert files_on_disk(ctx) == files_in_log(ctx)
+
+
+def test_writer_commit_removes_what_it_staged_when_a_batch_fails(ctx, monkeypatch):
+    # The OTLP collector calls commit() per micro-batch and drops the writer on error.
+    def batch(*lines):
+        data = b"\n".join(orjson.dumps(x) for x in lines)
+        return parse_doc(dialects.get("canonical"), SourceDoc("mem://x", data), "b")
+
+    real_write = StagedFiles.write
+    calls = []
+
+    def fail_second(self, table):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("no space")
+        return real_write(self, table)
+
+    monkeypatch.setattr(StagedFiles, "write", fail_second)
+    writer = BronzeWriter(ctx, "s")
+    with pytest.raises(OSError, match="no space"):
+        writer.commit([batch(event(0)), batch(event(1))], app_id="collector-s", app_version=1)
     assert files_on_disk(ctx) == files_in_log(ctx) == set()
