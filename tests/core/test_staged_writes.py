@@ -26,6 +26,19 @@ from tracelake.jobs.settings import Settings
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
+def failing_on(call: int, real, message: str):
+    """`real`, except that its `call`-th call raises OSError(message)."""
+    calls = []
+
+    def maybe_fail(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise OSError(message)
+        return real(*args, **kwargs)
+
+    return maybe_fail
+
+
 def files_on_disk(ctx) -> set[str]:
     root = Path(ctx.lake.uri(catalog.BRONZE_EVENTS))
     return {str(p.relative_to(root)) for p in root.rglob("*.parquet")}
@@ -180,19 +193,10 @@ def test_a_failed_stage_commits_nothing_of_its_batch_and_a_retry_stores_all(
         str(write_lines(tmp_path / f"{name}.jsonl", [event(i, run=name) for i in range(10)]))
         for name in "abc"
     ]
-    real_write = StagedFiles.write
-    calls = []
-
-    def fail_first(self, table):
-        calls.append(1)
-        if len(calls) == 1:
-            raise OSError("transient S3 error")
-        return real_write(self, table)
-
-    monkeypatch.setattr(StagedFiles, "write", fail_first)
-    with pytest.raises((OSError, TracelakeError), match="transient S3 error"):
-        job.run(ctx, paths)
-    monkeypatch.setattr(StagedFiles, "write", real_write)
+    with monkeypatch.context() as patch:
+        patch.setattr(StagedFiles, "write", failing_on(1, StagedFiles.write, "transient S3 error"))
+        with pytest.raises((OSError, TracelakeError), match="transient S3 error"):
+            job.run(ctx, paths)
     stored = ctx.lake.read(catalog.BRONZE_EVENTS, columns=["run_id"])["run_id"].to_pylist()
     assert "a" not in stored  # the failed unit's batch was not committed without it
     retry = job.run(ctx, paths)
@@ -323,16 +327,7 @@ def test_writer_commit_removes_what_it_staged_when_a_batch_fails(ctx, monkeypatc
         data = b"\n".join(orjson.dumps(x) for x in lines)
         return parse_doc(dialects.get("canonical"), SourceDoc("mem://x", data), "b")
 
-    real_write = StagedFiles.write
-    calls = []
-
-    def fail_second(self, table):
-        calls.append(1)
-        if len(calls) == 2:
-            raise OSError("no space")
-        return real_write(self, table)
-
-    monkeypatch.setattr(StagedFiles, "write", fail_second)
+    monkeypatch.setattr(StagedFiles, "write", failing_on(2, StagedFiles.write, "no space"))
     writer = BronzeWriter(ctx, "s")
     with pytest.raises(OSError, match="no space"):
         writer.commit([batch(event(0)), batch(event(1))], app_id="collector-s", app_version=1)
