@@ -23,6 +23,9 @@ class TableSpec:
     key: tuple[str, ...] = ()
     description: str = ""
     properties: dict[str, str] = field(default_factory=dict)
+    # Columns whose values rarely repeat (ids, hashes, payloads): written without dictionary
+    # encoding, which would cost time and save nothing.
+    plain_columns: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -73,6 +76,17 @@ BRONZE_EVENTS = register(
         # File statistics only where queries filter; stats on every text column double the
         # cost of a write and skip nothing.
         properties={"delta.dataSkippingStatsColumns": "run_id,seq,ts,event_type,component_name"},
+        plain_columns=(
+            "event_id",
+            "parent_event_id",
+            "ts",
+            "source_position",
+            "input",
+            "output",
+            "state_change",
+            "reasoning",
+            "content_hash",
+        ),
     )
 )
 BRONZE_QUARANTINE = register(

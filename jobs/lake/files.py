@@ -154,6 +154,8 @@ class ParquetOptions:
     compression_level: int | None = None
     # Columns to keep min/max statistics for (None: all). Statistics cost time per value.
     statistics_columns: tuple[str, ...] | None = None
+    # Columns written without dictionary encoding (values that rarely repeat).
+    plain_columns: tuple[str, ...] = ()
 
     @property
     def suffix(self) -> str:
@@ -180,6 +182,9 @@ class PartitionFile:
             filesystem=fs,
             compression=options.compression,
             compression_level=options.compression_level,
+            use_dictionary=[c for c in schema.names if c not in options.plain_columns]
+            if options.plain_columns
+            else True,
             write_statistics=True
             if stats_columns is None
             else [c for c in stats_columns if c in schema.names],

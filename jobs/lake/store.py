@@ -257,8 +257,8 @@ class Lake:
     def stage(self, spec: TableSpec, target_file_rows: int = 1_000_000) -> StagedFiles:
         """Open data files for `spec` that become visible only through `commit_files`.
 
-        Written with pyarrow (snappy, statistics only for the table's data-skipping columns),
-        which costs about half the CPU of a delta-rs write."""
+        Written with pyarrow (snappy, statistics only for the table's data-skipping columns, no
+        dictionary for its plain columns), which costs about half the CPU of a delta-rs write."""
         self.ensure(spec)
         stats = spec.properties.get("delta.dataSkippingStatsColumns")
         fs, root = pyarrow_filesystem(self.uri(spec), self.storage_options)
@@ -267,7 +267,10 @@ class Lake:
             root,
             spec.schema,
             spec.partition_by,
-            ParquetOptions(statistics_columns=tuple(stats.split(",")) if stats else None),
+            ParquetOptions(
+                statistics_columns=tuple(stats.split(",")) if stats else None,
+                plain_columns=spec.plain_columns,
+            ),
             target_file_rows,
         )
 

@@ -332,3 +332,15 @@ def test_writer_commit_removes_what_it_staged_when_a_batch_fails(ctx, monkeypatc
     with pytest.raises(OSError, match="no space"):
         writer.commit([batch(event(0)), batch(event(1))], app_id="collector-s", app_version=1)
     assert files_on_disk(ctx) == files_in_log(ctx) == set()
+
+
+def test_plain_columns_are_written_without_a_dictionary(ctx, tmp_path):
+    job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", [event(i) for i in range(50)]))])
+    (f, *_) = ctx.lake.files(catalog.BRONZE_EVENTS)
+    meta = pa.parquet.ParquetFile(f.uri.removeprefix("file://")).metadata.row_group(0)
+    encodings = {
+        meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)
+    }
+    assert "event_id" in catalog.BRONZE_EVENTS.plain_columns
+    assert not any("DICTIONARY" in e for e in encodings["event_id"])
+    assert any("DICTIONARY" in e for e in encodings["event_type"])
