@@ -77,6 +77,11 @@ class IngestSettings(BaseModel):
         description="Parallel parsers (threads for canonical JSONL, processes for the other "
         "dialects); 0 = one per core.",
     )
+    huge_pages: bool = Field(
+        default=False,
+        description="Let ingest use transparent huge pages (off: the process opts out while "
+        "ingesting, which saves system time; see docs/ingest.md).",
+    )
 
 
 class Settings(BaseSettings):

@@ -20,16 +20,19 @@ Steps, in order:
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import uuid
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -300,12 +303,44 @@ class _Committer:
             self.writer.abort()  # after an error: staged files no commit will reference
 
 
+_PR_SET_THP_DISABLE, _PR_GET_THP_DISABLE = 41, 42
+
+
+@contextmanager
+def _without_huge_pages(enabled: bool) -> Iterator[None]:
+    """Opt the process out of transparent huge pages while ingesting (Linux only).
+
+    Arrow's allocator backs its buffers with huge pages where the kernel allows it; each one
+    is zeroed whole on first touch, and memory freed between parse units comes back fresh.
+    Without them the run spends about a third less system time (measured 1.5 -> 1.0 s per
+    million events) and no longer stalls on compaction. The previous setting is restored."""
+    if not enabled or not sys.platform.startswith("linux"):
+        yield
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        was_disabled = libc.prctl(_PR_GET_THP_DISABLE, 0, 0, 0, 0)
+        changed = was_disabled == 0 and libc.prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # no prctl here: nothing to tune
+        changed = False
+    try:
+        yield
+    finally:
+        if changed:
+            libc.prctl(_PR_SET_THP_DISABLE, 0, 0, 0, 0)
+
+
 def run(
     ctx: JobContext,
     paths: list[str],
     format: str | None = None,
 ) -> JobResult:
     """Ingest trace files. Returns counts; see `result.details` for per-dialect figures."""
+    with _without_huge_pages(not ctx.settings.ingest.huge_pages):
+        return _run(ctx, paths, format)
+
+
+def _run(ctx: JobContext, paths: list[str], format: str | None) -> JobResult:
     params: dict[str, Any] = {"paths": list(paths), "format": format}
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         forced = dialects.get(format) if format else None

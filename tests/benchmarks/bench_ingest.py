@@ -85,6 +85,7 @@ def run_ingest(data: Path, lake: Path, workers: int, profile: bool):
     settings = Settings(lake_root=str(lake), ingest={"workers": workers})
     ctx = JobContext.create(settings)
     profiler = cProfile.Profile() if profile else None
+    cpu0 = os.times()
     t0 = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -92,6 +93,8 @@ def run_ingest(data: Path, lake: Path, workers: int, profile: bool):
     if profiler:
         profiler.disable()
     seconds = time.perf_counter() - t0
+    cpu1 = os.times()
+    result.details["cpu_s"] = (cpu1.user - cpu0.user, cpu1.system - cpu0.system)
     return result, seconds, profiler
 
 
@@ -155,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"ingest    {events:>9} events  {size / 1e6:8.1f} MB  "
             f"{ingest_s:7.2f} s  {ingest_rate:>9,.0f} events/s"
-            f"  (workers={workers or 'per core'}, +{warm_s:.1f} s start)"
+            f"  (workers={workers or 'per core'}, +{warm_s:.1f} s start; cpu "
+            f"{result.details['cpu_s'][0]:.1f} s user + {result.details['cpu_s'][1]:.1f} s sys)"
         )
         if profiler:
             out = io.StringIO()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import sys
 from pathlib import Path
 
 import orjson
@@ -237,3 +239,22 @@ def test_ingest_reads_relative_paths_and_records_absolute_uris(ctx, tmp_path, mo
     job.run(ctx, ["rel/a.jsonl"])
     (row,) = events_table(ctx).to_pylist()
     assert Path(row["source_uri"]).is_absolute()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux-only")
+def test_ingest_opts_out_of_huge_pages_while_it_runs(ctx, tmp_path, monkeypatch):
+    libc = ctypes.CDLL(None)
+    before = libc.prctl(42, 0, 0, 0, 0)  # PR_GET_THP_DISABLE
+    during = []
+    real_run = job._run
+
+    def watch(*args):
+        during.append(libc.prctl(42, 0, 0, 0, 0))
+        return real_run(*args)
+
+    monkeypatch.setattr(job, "_run", watch)
+    job.run(ctx, [str(write_lines(tmp_path / "a.jsonl", [event(0)]))])
+    ctx.settings.ingest.huge_pages = True
+    job.run(ctx, [str(tmp_path / "a.jsonl")])
+    assert during == [1, before]
+    assert libc.prctl(42, 0, 0, 0, 0) == before
