@@ -1,10 +1,12 @@
 """Orchestration settings: how the DAGs are scheduled and how their Spark tasks run.
 
-Two sources, one model:
-  - the environment of the Airflow components, `TRACELAKE_AIRFLOW__*` (nested with `__`, e.g.
-    `TRACELAKE_AIRFLOW__SPARK_MODE=cluster`, `TRACELAKE_AIRFLOW__CLUSTER__CONN_ID=spark_emr`);
+They are the `airflow` section of the one settings tree (jobs/settings.py), so they come from
+the same places as every other setting, plus one:
+  - `[airflow]` in tracelake.toml, and the environment of the Airflow components,
+    `TRACELAKE_AIRFLOW__*` (nested with `__`, e.g. `TRACELAKE_AIRFLOW__SPARK_MODE=cluster`,
+    `TRACELAKE_AIRFLOW__CLUSTER__CONN_ID=spark_emr`);
   - at task run time only, the Airflow Variable `tracelake_airflow` (a JSON object with the same
-    keys), which overrides the environment.
+    keys), which overrides the rest.
 Values that shape the DAG itself (schedules, retries, timeouts, deadlines) are read while the DAG
 file is parsed, so they come from the environment only: reading a Variable at parse time costs a
 metadata-database round trip on every parse.
@@ -15,8 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 
@@ -35,6 +36,8 @@ class SparkMode(StrEnum):
 
 class ClusterSettings(BaseModel):
     """How cluster mode submits a job. Secrets never go here (see docs/airflow.md)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     conn_id: str = Field(
         default="spark_default", description="Airflow Spark connection: master URL, queue, binary."
@@ -71,10 +74,10 @@ class ClusterSettings(BaseModel):
     )
 
 
-class OrchestrationSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TRACELAKE_AIRFLOW__", env_nested_delimiter="__", extra="forbid"
-    )
+class OrchestrationSettings(BaseModel):
+    """The `airflow` section: DAG schedules, retries and deadlines, and how Spark tasks run."""
+
+    model_config = ConfigDict(extra="forbid")
 
     spark_mode: SparkMode = SparkMode.local
     ingest_schedule: str | None = Field(
@@ -104,9 +107,12 @@ class OrchestrationSettings(BaseSettings):
 
 
 def load_orchestration(overrides: dict[str, Any] | None = None) -> OrchestrationSettings:
-    """Environment, then `overrides` (the `tracelake_airflow` Variable) on top."""
+    """The `airflow` settings section (toml, environment), then `overrides` (the
+    `tracelake_airflow` Variable) on top."""
+    from ..settings import load_settings
+
+    base = load_settings().airflow
     try:
-        base = OrchestrationSettings()
         if not overrides:
             return base
         merged = _deep_merge(base.model_dump(), overrides)

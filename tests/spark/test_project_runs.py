@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracelake.jobs import build, project_runs
+from tracelake.jobs import build
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog, spark_io
+from tracelake.jobs.silver import runs as project_runs
 
 from .conftest import BASE_TS, ingest_events, make_run
 
