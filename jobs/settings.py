@@ -52,10 +52,12 @@ class S3Settings(Section):
     """Object store access. Falls back to the standard AWS variables when unset."""
 
     endpoint_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8333")
-    region: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
+    region: str | None = Field(default=None, description="Default: AWS_REGION, else us-east-1.")
+    access_key_id: SecretStr | None = Field(default=None, description="Default: AWS_ACCESS_KEY_ID.")
+    secret_access_key: SecretStr | None = Field(
+        default=None, description="Default: AWS_SECRET_ACCESS_KEY."
+    )
+    session_token: SecretStr | None = Field(default=None, description="Default: AWS_SESSION_TOKEN.")
     allow_http: bool | None = Field(default=None, description="Default: true for http:// endpoints")
 
     def resolved(self) -> dict[str, str]:

@@ -46,7 +46,9 @@ class ClusterSettings(BaseModel):
         default=None,
         description="Only for the printed command line; Airflow takes it from conn_id.",
     )
-    deploy_mode: Literal["client", "cluster"] = "cluster"
+    deploy_mode: Literal["client", "cluster"] = Field(
+        default="cluster", description="spark-submit --deploy-mode."
+    )
     application: str | None = Field(
         default=None,
         description="URI of the entry file tracelake/jobs/submit.py as the cluster sees it "
@@ -60,12 +62,16 @@ class ClusterSettings(BaseModel):
         description="A packed virtualenv (venv-pack) with the project's dependencies; shipped "
         "with --archives and used as the driver's and executors' Python.",
     )
-    delta_version: str = DELTA_VERSION
-    scala_binary_version: str = SCALA_BINARY_VERSION
+    delta_version: str = Field(default=DELTA_VERSION, description="delta-spark jar version.")
+    scala_binary_version: str = Field(
+        default=SCALA_BINARY_VERSION, description="Scala version of the cluster's Spark."
+    )
     hadoop_aws_version: str | None = Field(
         default=HADOOP_VERSION, description="None when the cluster already has S3A (EMR, Dataproc)."
     )
-    extra_packages: list[str] = Field(default_factory=list)
+    extra_packages: list[str] = Field(
+        default_factory=list, description="More Maven coordinates for --packages."
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="Extra --conf pairs.")
     result_root: str | None = Field(
         default=None,
@@ -79,7 +85,10 @@ class OrchestrationSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    spark_mode: SparkMode = SparkMode.local
+    spark_mode: SparkMode = Field(
+        default=SparkMode.local,
+        description="local: Spark jobs run in the worker; cluster: they go to spark-submit.",
+    )
     ingest_schedule: str | None = Field(
         default="*/15 * * * *", description="Cron for tracelake_ingest; empty = on demand only."
     )
@@ -87,13 +96,15 @@ class OrchestrationSettings(BaseModel):
         default="0 3 * * *",
         description="tracelake_build also runs on this cron when no bronze update triggered it.",
     )
-    timezone: str = "UTC"
-    owner: str = "tracelake"
-    retries: int = Field(default=3, ge=0)
-    retry_delay_s: float = Field(default=60, gt=0)
+    timezone: str = Field(default="UTC", description="Time zone of the schedules.")
+    owner: str = Field(default="tracelake", description="Owner shown on every task.")
+    retries: int = Field(default=3, ge=0, description="Retries per task.")
+    retry_delay_s: float = Field(default=60, gt=0, description="First retry delay.")
     retry_backoff: float = Field(default=2.0, ge=0, description="Delay multiplier per retry.")
-    max_retry_delay_s: float = Field(default=30 * 60, gt=0)
-    execution_timeout_s: float = Field(default=2 * 3600, gt=0)
+    max_retry_delay_s: float = Field(default=30 * 60, gt=0, description="Longest retry delay.")
+    execution_timeout_s: float = Field(
+        default=2 * 3600, gt=0, description="A task running longer fails (and retries)."
+    )
     deadline_s: float | None = Field(
         default=3 * 3600,
         description="Alert when a DAG run has not finished this long after it was queued; "
