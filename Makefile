@@ -40,7 +40,8 @@ demo: $(STAMPS)/runtime
 test: $(STAMPS)/test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
+	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 # Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against
 # a baseline measured in the same process.

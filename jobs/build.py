@@ -39,7 +39,7 @@ DEMO_QUERIES: list[tuple[str, str]] = [
     (
         "Components that fail most",
         "SELECT s.component, count(*) AS steps, "
-        "sum(CASE WHEN s.status = 'error' THEN 1 ELSE 0 END) AS errors, "
+        "sum(CASE WHEN s.is_failure THEN 1 ELSE 0 END) AS errors, "
         "round(avg(s.latency_ms), 1) AS avg_latency_ms "
         "FROM silver_runs LATERAL VIEW explode(steps) AS s "
         "WHERE s.component IS NOT NULL GROUP BY s.component ORDER BY errors DESC, steps DESC "

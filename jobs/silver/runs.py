@@ -50,6 +50,7 @@ ORDER = ("first_event_ts", "run_id")
 # The event columns the projection needs (never attributes, dialect, lake bookkeeping).
 EVENT_COLUMNS = (
     "event_id",
+    "parent_event_id",
     "run_id",
     "seq",
     "ts",
@@ -80,11 +81,22 @@ EVENT_COLUMNS = (
 # "first"/"last" below and the step order are deterministic, whatever the input partitioning.
 # Float totals are folded over the ordered steps for the same reason.
 PROJECTION_SQL = """
-WITH e AS (
+WITH explained AS (
+  SELECT *, collect_set(CASE WHEN event_type = 'error' THEN parent_event_id END)
+              OVER (PARTITION BY run_id) AS error_parents
+  FROM {events}
+),
+e AS (
   SELECT *, named_struct('seq', seq, 'ts', ts, 'event_id', event_id) AS k,
          coalesce(output, reasoning, action) AS learning_text,
-         coalesce(output, input) AS plan_text
-  FROM {events}
+         coalesce(output, input) AS plan_text,
+         -- schemas/runs.py: a failed call and its error event are one failure; run-level
+         -- events never count.
+         (event_type = 'error'
+          OR coalesce(status = 'error'
+                      AND event_type NOT IN ('run_started', 'run_completed', 'run_failed')
+                      AND NOT array_contains(error_parents, event_id), false)) AS is_failure
+  FROM explained
 ),
 runs AS (
   SELECT
@@ -113,7 +125,8 @@ runs AS (
         'version', component_version, 'action', action, 'status', status,
         'latency_ms', latency_ms, 'tokens_in', tokens_in, 'tokens_out', tokens_out,
         'cost_usd', cost_usd, 'error_type', error_type, 'error', error,
-        'reasoning', reasoning, 'input', input, 'output', output) AS step))),
+        'reasoning', reasoning, 'input', input, 'output', output,
+        'is_failure', is_failure) AS step))),
       x -> x.step) AS steps,
     array_sort(collect_set(component_name)) AS components,
     array_sort(collect_set(CASE WHEN component_name IS NOT NULL
@@ -123,7 +136,7 @@ runs AS (
     transform(array_sort(collect_list(
       CASE WHEN event_type = 'learning_recorded' AND learning_text IS NOT NULL
            THEN struct(k, learning_text AS text) END)), x -> x.text) AS learnings,
-    count_if(event_type = 'error' OR status = 'error') AS error_count,
+    count_if(is_failure) AS error_count,
     count_if(event_type = 'recovery') AS recovery_count,
     coalesce(sum(tokens_in), 0) AS total_tokens_in,
     coalesce(sum(tokens_out), 0) AS total_tokens_out,
