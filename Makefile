@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMPS := $(VENV)/.stamps
-# torch is pinned and installed first when the training extra arrives (see DEVELOPERS notes).
+# torch is pinned and installed first when the training extra arrives.
 RUNTIME_EXTRAS := spark
 TEST_EXTRAS    := spark,airflow,quality,otel,dev
 
