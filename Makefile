@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMPS := $(VENV)/.stamps
-# torch is pinned and installed first when the training extra arrives (see DEVELOPERS notes).
+# torch is pinned and installed first when the training extra arrives.
 RUNTIME_EXTRAS := spark
 TEST_EXTRAS    := spark,airflow,quality,otel,dev
 
@@ -48,7 +48,8 @@ demo: $(STAMPS)/runtime
 test: $(STAMPS)/test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
+	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 # Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against
 # a baseline measured in the same process.

@@ -1,15 +1,16 @@
-"""tracelake_build: bronze -> derived tables, one task per Spark job.
+"""tracelake_build: bronze -> derived tables, one task per derived job.
 
-Runs when bronze.events changed (Asset schedule) and daily as a safety net. One task per derived
-job, in the order `tracelake build` runs them (tracelake.jobs.build.derived_jobs). To add a job:
-register it in tracelake.jobs.orchestration.registry and add one `spark_job(...)` line below,
-downstream of the jobs whose tables it reads.
+Runs when bronze.events changed (Asset schedule) and daily as a safety net. The tasks are
+generated from the job registry: one per derived job, each downstream of the jobs that write the
+tables it reads (the order `tracelake build` runs them in). Adding a job needs no edit here: a
+new stage module with a module-level JOB appears as a task (see docs/jobs.md).
 """
 
 from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
+from tracelake.jobs import registry
 from tracelake.jobs.orchestration import tasks
 from tracelake.jobs.orchestration.assets import BRONZE_EVENTS, job_alias
 from tracelake.jobs.orchestration.config import OrchestrationSettings
@@ -45,7 +46,14 @@ def spark_job(job: str):
     **dag_kwargs(_cfg, tags=("build", "spark", "silver"), doc_md=DOC, what="build"),
 )
 def tracelake_build():
-    spark_job("project_runs")  # bronze.events -> silver.runs
+    # The registry's plan lists the jobs without importing their modules (no pyspark here).
+    jobs = registry.plan()
+    upstream = registry.upstream_jobs(jobs)
+    created = {}
+    for spec in jobs:  # build order: every upstream task exists before its downstream ones
+        created[spec.name] = spark_job(spec.name)
+        for name in upstream[spec.name]:
+            created[name] >> created[spec.name]
 
 
 tracelake_build()

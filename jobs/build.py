@@ -8,16 +8,18 @@ function of bronze).
 from __future__ import annotations
 
 from .context import JobContext, JobResult
-from .runner import IncrementalJob, run_job
+from .registry import discover
+from .runner import IncrementalJob
 
 JOB_NAME = "build"
 
 
 def derived_jobs() -> list[IncrementalJob]:
-    """Every derived job, each after the jobs whose tables it reads. Later layers add theirs."""
-    from . import project_runs
+    """Every derived job's JOB object, each after the jobs whose tables it reads.
 
-    return [project_runs.JOB]
+    The registry discovers them (any stage module with a module-level JOB); nothing is listed
+    here. Kept for callers that want the job objects themselves."""
+    return [spec.load() for spec in discover()]
 
 
 # Example analyst queries (`tracelake demo` prints them; `tracelake sql` runs any of them).
@@ -37,7 +39,7 @@ DEMO_QUERIES: list[tuple[str, str]] = [
     (
         "Components that fail most",
         "SELECT s.component, count(*) AS steps, "
-        "sum(CASE WHEN s.status = 'error' THEN 1 ELSE 0 END) AS errors, "
+        "sum(CASE WHEN s.is_failure THEN 1 ELSE 0 END) AS errors, "
         "round(avg(s.latency_ms), 1) AS avg_latency_ms "
         "FROM silver_runs LATERAL VIEW explode(steps) AS s "
         "WHERE s.component IS NOT NULL GROUP BY s.component ORDER BY errors DESC, steps DESC "
@@ -67,7 +69,7 @@ def _combine(results: list[JobResult], full: bool) -> JobResult:
 
 def run(ctx: JobContext, full: bool = False) -> JobResult:
     """Bring every derived table up to date (full=True: recompute them all from bronze)."""
-    return _combine([run_job(ctx, job, full=full) for job in derived_jobs()], full)
+    return _combine([spec.run(ctx, {"full": full}) for spec in discover()], full)
 
 
 def rebuild(ctx: JobContext) -> JobResult:

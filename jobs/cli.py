@@ -1,4 +1,5 @@
-"""The `tracelake` command line. Every command calls a job entry point; none holds logic of its own.
+"""The `tracelake` command line. Every command runs a job of the registry (jobs/registry.py) or
+prints a report computed elsewhere; none holds logic of its own.
 
 User errors (TracelakeError) print as one line on stderr with a non-zero exit, never a traceback.
 """
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import registry
 from .context import JobContext, JobResult
 from .errors import TracelakeError
 from .settings import load_settings
@@ -32,7 +34,7 @@ app = typer.Typer(
     name="tracelake",
     help="Turn AI-agent execution traces into Delta tables, training datasets and better agents.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 out = Console()
@@ -88,14 +90,49 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"tracelake {version('tracelake')}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress lines.")] = False,
+    lake: Annotated[
+        str | None,
+        typer.Option("--lake", help="Lake root for this command: a path or s3://bucket/prefix."),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Settings file to use instead of ./tracelake.toml."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
 ) -> None:
+    # Through the environment, so that what this command starts (Airflow, spark-submit) sees
+    # the same settings; the variables rank as they always do (above tracelake.toml).
+    import os
+
+    from .settings import CONFIG_ENV, ENV_PREFIX
+
+    if config is not None:
+        os.environ[CONFIG_ENV] = config
+    if lake is not None:
+        os.environ[f"{ENV_PREFIX}LAKE_ROOT"] = lake
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+
+
+def _run(job: str, params: dict[str, Any], unit: str = "items") -> JobResult:
+    """Run a registry job with parameters as the CLI collected them."""
+    return registry.run(job, _context(unit), params)
 
 
 def _print_result(result: JobResult) -> None:
@@ -122,18 +159,15 @@ def simulate(
     ] = False,
 ) -> None:
     """Write simulated LLM-OS execution traces as canonical JSONL."""
-    from .simulate import job
-
-    result = job.run(
-        _context(),
-        runs=runs,
-        seed=seed,
-        out=out_dir,
-        corrupt_rate=corrupt_rate,
-        files=files,
-        overwrite=overwrite,
-    )
-    _print_result(result)
+    params = {
+        "runs": runs,
+        "seed": seed,
+        "out": out_dir,
+        "corrupt_rate": corrupt_rate,
+        "files": files,
+        "overwrite": overwrite,
+    }
+    _print_result(_run("simulate", params))
 
 
 @app.command()
@@ -148,10 +182,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Ingest trace files into bronze.events; bad records go to bronze.quarantine."""
-    from .ingest import job
-
-    ctx = _context(unit="bytes")
-    result = job.run(ctx, list(paths), format=format)
+    result = _run("ingest", {"paths": list(paths), "format": format}, unit="bytes")
     if as_json:
         out.print_json(json.dumps(result.to_dict(), default=str))
         return
@@ -172,39 +203,19 @@ def ingest(
         )
 
 
-def _status(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
-    from .lake import catalog
-
-    tables = []
-    for spec in catalog.all_tables():
-        version = ctx.lake.version(spec)
-        tables.append(
-            {
-                "table": spec.qualified_name,
-                "uri": ctx.lake.uri(spec),
-                "version": version,
-                "rows": ctx.lake.count(spec) if version is not None else 0,
-            }
-        )
-    runs = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()
-    runs.sort(key=lambda r: r["started_at"], reverse=True)
-    keep = ("job", "status", "started_at", "duration_s", "rows_in", "rows_out", "rows_quarantined")
-    return {
-        "lake_root": ctx.lake.root,
-        "tables": tables,
-        "job_runs": [{k: r[k] for k in keep} for r in runs[:last_runs]],
-    }
-
-
 @app.command()
 @user_errors
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Each table's version and row count, and the last job runs."""
-    report = _status(_context())
+    """Each table's version and row count, and the last job runs (failures with their message)."""
+    from .status import report as status_report
+
+    report = status_report(_context())
     if as_json:
         out.print_json(json.dumps(report, default=str))
         return
     out.print(f"lake: {report['lake_root']}", highlight=False)
+    for warning in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     tables = Table("table", "version", "rows", title="tables")
     for t in report["tables"]:
         version = "—" if t["version"] is None else str(t["version"])
@@ -224,6 +235,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             str(r["rows_quarantined"]),
         )
     out.print(runs)
+    for r in report["failed_runs"]:
+        out.print(
+            f"[red]failed[/] {r['job']} at {str(r['started_at'])[:19]}: {r['message']}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def print_arrow(table: Any, fmt: str = "table", max_rows: int = 50) -> None:
@@ -265,18 +282,14 @@ def sql(
 @user_errors
 def build() -> None:
     """Run the derived-table jobs incrementally (only what bronze added since last time)."""
-    from . import build as build_job
-
-    _print_result(build_job.run(_context()))
+    _print_result(_run("build", {}))
 
 
 @app.command()
 @user_errors
 def rebuild() -> None:
     """Recompute every derived table from bronze."""
-    from . import build as build_job
-
-    _print_result(build_job.rebuild(_context()))
+    _print_result(_run("rebuild", {}))
 
 
 @app.command()
@@ -295,16 +308,22 @@ def collect(
     """Receive OpenTelemetry spans over OTLP/HTTP (/v1/traces) into bronze, until Ctrl-C."""
     from .collect import server
 
-    result = server.serve(
-        _context(),
-        host=host,
-        port=port,
-        flush_interval_s=flush_interval,
-        max_batch_events=max_batch_events,
-        max_body_bytes=max_body_bytes,
-        on_listening=lambda url: out.print(f"listening on {url}", highlight=False),
+    params = registry.get("collect").parse_params(
+        {
+            "host": host,
+            "port": port,
+            "flush_interval_s": flush_interval,
+            "max_batch_events": max_batch_events,
+            "max_body_bytes": max_body_bytes,
+        }
     )
-    _print_result(result)
+
+    def listening(url: str) -> None:
+        print(f"listening on {url}", flush=True)  # one plain line: scripts wait for it
+
+    # Called directly (not through registry.run) for the listening callback, which is no
+    # parameter: the parameters are validated by the same model.
+    _print_result(server.serve(_context(), **params.model_dump(), on_listening=listening))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -328,6 +347,65 @@ def demo(
 
     run_demo(_context(), runs=runs, seed=seed, data_dir=data_dir, console=out, printer=print_arrow)
     status(as_json=False)
+
+
+@app.command()
+@user_errors
+def landing(
+    settle_s: Annotated[
+        float, typer.Option("--settle-s", min=0, help="Leave files younger than this.")
+    ] = 0.0,
+    max_files: Annotated[int | None, typer.Option(min=1, help="Files per pickup.")] = None,
+) -> None:
+    """Ingest the files that landed (Settings.landing) since the last pickup, exactly once."""
+    _print_result(_run("landing", {"settle_s": settle_s, "max_files": max_files}, unit="bytes"))
+
+
+@app.command("jobs")
+@user_errors
+def list_jobs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every job of the registry: built-in, then derived in build order."""
+    specs = registry.all_jobs()
+    if as_json:
+        out.print_json(json.dumps([s.to_dict() for s in specs]))
+        return
+    view = Table("job", "kind", "reads", "writes", "spark", "description", title="jobs")
+    for s in specs:
+        view.add_row(
+            s.name,
+            s.kind,
+            ", ".join(s.reads),
+            ", ".join(s.writes),
+            "yes" if s.needs_spark else "",
+            s.description,
+        )
+    out.print(view)
+
+
+@app.command("run")
+@user_errors
+def run_job(
+    job: Annotated[str, typer.Argument(help="Job name (see `tracelake jobs`).")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="key=value; repeat for each parameter."),
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Derived jobs: recompute.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run any job by name with typed parameters, e.g. `tracelake run project_runs --full`."""
+    spec = registry.get(job)
+    params = registry.params_from_pairs(spec, param or [])
+    if full:
+        params["full"] = True
+    parsed = spec.parse_params(params)  # before opening the lake: bad params fail fast
+    result = spec.run(_context(), parsed)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict(), default=str))
+    else:
+        _print_result(result)
+    if result.status == "failed":
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -235,3 +235,46 @@ class LandingZone:
         # No app transaction: the ledger is a set, so a retried append only repeats rows that
         # `consumed()` folds together.
         return self.ctx.lake.append(LANDING_FILES, table, metadata={"run_key": run_key})
+
+
+# -- the landing job: pickup + ingest + ledger, in one call --------------------------------
+
+
+def ingest_pickup(ctx: JobContext, files: list[LandingFile], landing: str, run_key: str) -> Any:
+    """Ingest a snapshot's files, then record them in the ledger (only after the ingest
+    committed: a crash before that leaves them pending, and the re-ingest stores nothing twice).
+    Returns the ingest job's result with `details["ledger_version"]` set."""
+    from .ingest import job as ingest_job
+
+    result = ingest_job.run(ctx, paths=[f.uri for f in files])
+    result.details["ledger_version"] = LandingZone(ctx, landing).mark_consumed(files, run_key)
+    return result
+
+
+def run(
+    ctx: JobContext,
+    *,
+    settle_s: float = 0.0,
+    max_files: int | None = None,
+    run_key: str | None = None,
+) -> Any:
+    """Ingest what landed since the last pickup (what the tracelake_ingest DAG does)."""
+    from .context import JobResult
+
+    zone = LandingZone(ctx)
+    pickup = zone.pending(settle_s=settle_s, max_files=max_files)
+    summary = (
+        f"{pickup.already_consumed} already ingested, {pickup.settling} still settling, "
+        f"{pickup.deferred} deferred"
+    )
+    if not pickup.pending:
+        return JobResult(
+            job="landing", status="noop", message=f"no new files under {zone.root} ({summary})"
+        )
+    key = run_key or f"cli/{datetime.now(UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+    result = ingest_pickup(ctx, pickup.pending, zone.root, key)
+    result.details.update(landing=zone.root, files=len(pickup.pending), run_key=key)
+    result.message = f"{len(pickup.pending)} new file(s) from {zone.root} ({summary}): " + (
+        result.message or result.status
+    )
+    return result

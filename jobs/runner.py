@@ -25,6 +25,7 @@ from .lake.catalog import TableSpec
 from .lake.delta_source import plan_scan
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from pyspark.sql import DataFrame, SparkSession
 
 
@@ -51,6 +52,8 @@ class JobInput:
     ctx: JobContext
     ranges: dict[str, SourceRange]  # by source qualified name
     full: bool
+    # The job's validated parameters (its `params` model, or registry.DerivedParams).
+    params: BaseModel | None = None
 
     def range(self, spec: TableSpec) -> SourceRange:
         return self.ranges[spec.qualified_name]
@@ -111,9 +114,11 @@ def run_job(
     *,
     full: bool = False,
     spark: SparkSession | None = None,
+    params: BaseModel | None = None,
 ) -> JobResult:
     """Run `job` once over whatever its sources gained since its bookmarks (or all of them)."""
-    with recorded_job_run(ctx, job.name, {"full": full}) as result:
+    recorded = {"full": full, **(params.model_dump(mode="json") if params else {})}
+    with recorded_job_run(ctx, job.name, recorded) as result:
         ranges = pending_ranges(ctx, job, full)
         if ranges is None:
             missing = [s.qualified_name for s in job.sources if ctx.lake.version(s) is None]
@@ -134,7 +139,7 @@ def run_job(
         result.versions_read = {k: [r.first, r.upto] for k, r in ranges.items()}
         result.rows_in = sum(_rows_in(ctx, r) for r in stale.values())
         ctx.progress.start(f"{job.name}: {'full' if full else 'incremental'} run", None)
-        output = job.compute(JobInput(spark, ctx, ranges, full))
+        output = job.compute(JobInput(spark, ctx, ranges, full, params))
         # Bookmarks of the sources that moved: an unchanged source's bookmark is already there
         # and must not make the writer think this run was committed before.
         txns = [(bookmark_app_id(job, r.spec), r.upto) for r in stale.values()]

@@ -1,5 +1,11 @@
-"""The one settings object: `tracelake.toml` in the working directory, overridden by
-`TRACELAKE_*` environment variables (nested with `__`, e.g. `TRACELAKE_SPARK__MASTER`).
+"""The one settings tree: `tracelake.toml` in the working directory (or the file named by
+`--config` / `TRACELAKE_CONFIG`), overridden by `TRACELAKE_*` environment variables (nested with
+`__`, e.g. `TRACELAKE_SPARK__MASTER`, `TRACELAKE_AIRFLOW__SPARK_MODE`).
+
+Every section rejects unknown keys, and an unknown `TRACELAKE_*` variable is an error naming it,
+so a typo never silently falls back to a default. A malformed tracelake.toml is a one-line error
+with its line number. `tracelake.toml.example` documents every setting (generated from this
+tree: `python -m tracelake.jobs.settings > tracelake.toml.example`).
 
 Secrets (S3 keys) come only from the environment and never appear in reprs or logs.
 """
@@ -7,11 +13,13 @@ Secrets (S3 keys) come only from the environment and never appear in reprs or lo
 from __future__ import annotations
 
 import os
+import sys
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,18 +28,36 @@ from pydantic_settings import (
 )
 
 from .errors import ConfigError
+from .orchestration.config import OrchestrationSettings
 
 CONFIG_FILE = "tracelake.toml"
+ENV_PREFIX = "TRACELAKE_"
+# Variables with the prefix that are not settings fields: the config file's own location.
+CONFIG_ENV = "TRACELAKE_CONFIG"
+EXTRA_ENV = frozenset({CONFIG_ENV})
 
 
-class S3Settings(BaseModel):
+def config_file() -> Path:
+    """The settings file: TRACELAKE_CONFIG (set by `--config`) or ./tracelake.toml."""
+    return Path(os.environ.get(CONFIG_ENV) or CONFIG_FILE)
+
+
+class Section(BaseModel):
+    """A settings section: unknown keys are errors (a typo must not fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class S3Settings(Section):
     """Object store access. Falls back to the standard AWS variables when unset."""
 
     endpoint_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:8333")
-    region: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
+    region: str | None = Field(default=None, description="Default: AWS_REGION, else us-east-1.")
+    access_key_id: SecretStr | None = Field(default=None, description="Default: AWS_ACCESS_KEY_ID.")
+    secret_access_key: SecretStr | None = Field(
+        default=None, description="Default: AWS_SECRET_ACCESS_KEY."
+    )
+    session_token: SecretStr | None = Field(default=None, description="Default: AWS_SESSION_TOKEN.")
     allow_http: bool | None = Field(default=None, description="Default: true for http:// endpoints")
 
     def resolved(self) -> dict[str, str]:
@@ -62,14 +88,14 @@ class S3Settings(BaseModel):
         return {k: v for k, v in options.items() if v}
 
 
-class SparkSettings(BaseModel):
-    master: str = "local[*]"
-    app_name: str = "tracelake"
+class SparkSettings(Section):
+    master: str = Field(default="local[*]", description="Spark master URL.")
+    app_name: str = Field(default="tracelake", description="Spark application name.")
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark confs.")
-    log_level: str = "ERROR"
+    log_level: str = Field(default="ERROR", description="Spark's own log level.")
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     batch_rows: int = Field(default=500_000, ge=1, description="Rows per Delta commit.")
     workers: int = Field(
         default=0,
@@ -86,7 +112,7 @@ class IngestSettings(BaseModel):
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="TRACELAKE_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         toml_file=CONFIG_FILE,
         extra="forbid",
@@ -98,6 +124,10 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    airflow: OrchestrationSettings = Field(
+        default_factory=OrchestrationSettings,
+        description="How the Airflow DAGs are scheduled and run their Spark tasks.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -109,7 +139,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Precedence: explicit arguments > environment > tracelake.toml > defaults.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file()))
 
     def storage_options_for(self, uri: str) -> dict[str, str]:
         return self.s3.resolved() if uri.startswith("s3://") else {}
@@ -119,18 +149,128 @@ class Settings(BaseSettings):
         return self.storage_options_for(self.lake_root)
 
 
+def _field_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, bool]:
+    """Every settings path `a__b` -> whether it takes free-form sub-keys (a dict field)."""
+    out: dict[str, bool] = {}
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out["__".join(path)] = False
+            out.update(_field_paths(annotation, path))
+        else:
+            out["__".join(path)] = "dict" in str(annotation)
+    return out
+
+
+def unknown_env_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """TRACELAKE_* variables that name no setting (pydantic would silently ignore them)."""
+    paths = _field_paths(Settings)
+    unknown = []
+    for name in sorted(environ if environ is not None else os.environ):
+        if not name.upper().startswith(ENV_PREFIX) or name.upper() in EXTRA_ENV:
+            continue
+        path = name[len(ENV_PREFIX) :].lower()
+        parts = path.split("__")
+        known = path in paths or any(paths.get("__".join(parts[:i])) for i in range(1, len(parts)))
+        if not known:
+            unknown.append(name)
+    return unknown
+
+
+def _check_config_file() -> None:
+    path = config_file()
+    if not path.exists():
+        if os.environ.get(CONFIG_ENV):
+            raise ConfigError(f"settings file {path} (--config / {CONFIG_ENV}) does not exist")
+        return
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.resolve()} is not valid TOML: {exc}; fix that line") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc}") from None
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Build settings, turning validation errors into one readable ConfigError."""
+    """Build settings, turning every problem into one readable ConfigError."""
+    _check_config_file()
+    unknown = unknown_env_variables()
+    if unknown:
+        raise ConfigError(
+            f"unknown setting in the environment: {', '.join(unknown)}; see "
+            "tracelake.toml.example for every setting (TRACELAKE_<SECTION>__<KEY>)"
+        )
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        where = Path(CONFIG_FILE).resolve() if Path(CONFIG_FILE).exists() else "environment"
+        path = config_file()
+        where = f"{path.resolve()} or environment" if path.exists() else "environment"
         raise ConfigError(f"invalid settings ({where}): {problems}") from None
 
 
 @lru_cache(maxsize=1)
 def default_settings() -> Settings:
     return load_settings()
+
+
+# -- the documented example file ------------------------------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return _toml_value(str(value))
+
+
+def _section_lines(model: type[BaseModel], path: tuple[str, ...]) -> list[str]:
+    lines: list[str] = []
+    nested: list[tuple[str, type[BaseModel]]] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested.append((name, annotation))
+            continue
+        env = ENV_PREFIX + "__".join((*path, name)).upper()
+        doc = info.description or name.replace("_", " ")
+        lines.append(f"# {doc} (env {env})")
+        default = info.get_default(call_default_factory=True)
+        if "SecretStr" in str(annotation):
+            lines.append(f"# {name} = ...   # secret: set it in the environment only")
+        elif default is None:
+            lines.append(f"# {name} =   # unset by default")
+        else:
+            lines.append(f"# {name} = {_toml_value(getattr(default, 'value', default))}")
+    for name, sub in nested:
+        header = ".".join((*path, name))
+        doc = (sub.__doc__ or "").strip().split("\n", 1)[0]
+        lines += ["", f"# {doc}" if doc else "", f"[{header}]"]
+        lines += _section_lines(sub, (*path, name))
+    return lines
+
+
+def example_toml() -> str:
+    """tracelake.toml.example: every setting, its meaning, default and environment variable."""
+    head = [
+        "# tracelake.toml: every setting, commented out at its default. Copy the file to",
+        "# tracelake.toml and uncomment what you change. Environment variables override the",
+        "# file; unknown keys and unknown TRACELAKE_* variables are errors.",
+        "# Generated from the settings model: python -m tracelake.jobs.settings",
+        "",
+    ]
+    return "\n".join(head + _section_lines(Settings, ())) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(example_toml())

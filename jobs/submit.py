@@ -1,4 +1,4 @@
-"""The spark-submit entry point: run one named job through its `run(ctx, **params)`.
+"""The spark-submit entry point: run one job of the registry (tracelake.jobs.registry).
 
     spark-submit [confs] .../tracelake/jobs/submit.py build --settings '{"lake_root": ...}' \
         --result-uri s3://bucket/lake/_tracelake/job_results/build/<run>.json --params '{}'
@@ -77,13 +77,14 @@ def _adopt_submitted_session() -> None:
 
 
 def run_job(job: str, settings_overrides: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    from tracelake.jobs import registry
     from tracelake.jobs.context import JobContext
-    from tracelake.jobs.orchestration.registry import job_module
     from tracelake.jobs.settings import load_settings
 
-    module = job_module(job)
+    spec = registry.get(job)
+    parsed = spec.parse_params(params)  # before the session: bad params fail fast
     ctx = JobContext.create(load_settings(**settings_overrides))
-    return module.run(ctx, **params).to_dict()
+    return spec.run(ctx, parsed).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,12 +4,24 @@ Everything a later job needs to turn a run into training data lives here: the go
 context (goal, context_json, constraints via the run_started event's input), the reasoning
 (plan text and per-step reasoning), the executed steps in order, the outcome and the learnings.
 Every field is recomputed from all of the run's events, so a late event simply rewrites the row.
+
+Counting failures (`RunStep.is_failure`, `RunRecord.error_count`): a failure is counted once.
+A failed tool call usually yields two events, a `tool_result` with status error and an `error`
+event whose parent is that result; both describe one failure. So a step is a failure when
+  - it is an `error` event, or
+  - its status is error, no `error` event of the run has it as parent, and it is not a run-level
+    event (run_started / run_completed / run_failed: how the run ended is its `outcome`, not an
+    error count).
+`is_failure` below is the reference; the projection's SQL implements the same rule and a test
+compares them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,6 +56,11 @@ class RunStep(BaseModel):
     reasoning: str | None = Field(default=None, description="Why the step was taken.")
     input: str | None = Field(default=None, description="Step input (JSON text).")
     output: str | None = Field(default=None, description="Step output (JSON text).")
+    is_failure: bool = Field(
+        default=False,
+        description="Counts as one failure in error_count (see the module docs: a failed call "
+        "and its error event count once; run-level events never).",
+    )
 
 
 class RunRecord(BaseModel):
@@ -83,7 +100,10 @@ class RunRecord(BaseModel):
     learnings: list[str] = Field(
         description="learning_recorded events' text (output, else reasoning, else action)."
     )
-    error_count: int = Field(description="Events of type error or with status error.")
+    error_count: int = Field(
+        description="Failures in the run: steps with is_failure (a failed tool call and its "
+        "error event count once; run_failed does not count)."
+    )
     recovery_count: int = Field(description="Events of type recovery.")
     total_tokens_in: int = Field(description="Sum of tokens_in.")
     total_tokens_out: int = Field(description="Sum of tokens_out.")
@@ -92,6 +112,27 @@ class RunRecord(BaseModel):
     n_events: int = Field(description="Number of events projected.")
     first_event_ts: datetime = Field(description="Earliest event ts.")
     last_event_ts: datetime = Field(description="Latest event ts.")
+
+
+# Run-level events: their status is the run's outcome, never a failure count.
+RUN_LEVEL_TYPES = frozenset({"run_started", "run_completed", "run_failed"})
+
+
+def failures(events: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The event ids of one run's events that count as failures (the rule in the module docs).
+    Each event needs event_id, parent_event_id, event_type and status."""
+    events = list(events)
+    explained = {e["parent_event_id"] for e in events if e["event_type"] == "error"}
+    return {
+        e["event_id"]
+        for e in events
+        if e["event_type"] == "error"
+        or (
+            e.get("status") == "error"
+            and e["event_type"] not in RUN_LEVEL_TYPES
+            and e["event_id"] not in explained
+        )
+    }
 
 
 def _runs_schema():  # imported late: schemas.arrow derives types from the models above

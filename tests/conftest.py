@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 from tracelake.jobs.context import JobContext
@@ -15,6 +16,19 @@ from tracelake.jobs.settings import S3Settings, Settings
 # Settings must come from the fixtures, never from a developer's shell or tracelake.toml.
 for _name in [n for n in os.environ if n.startswith("TRACELAKE_")]:
     del os.environ[_name]
+
+# Hypothesis profiles: `ci` (what `make test` loads) is sized for a 2-core runner and
+# reproducible (derandomized); `dev` explores more. Tests that set max_examples keep theirs.
+hypothesis.settings.register_profile(
+    "ci",
+    max_examples=20,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.register_profile("dev", max_examples=100, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture

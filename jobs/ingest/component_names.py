@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Framework tools that wrap a native tool are the native tool (trace-sources.md, Components).
+# Framework tools that wrap a native tool are the native tool (docs/trace-formats.md, Components).
 # SearchTool covers both Grep and Glob; Grep is its canonical name.
 ALIASES: dict[str, str] = {
     "WebFetcherTool": "WebFetch",

@@ -1,4 +1,4 @@
-"""OpenTelemetry GenAI spans -> AgentEvents (trace-sources.md section C).
+"""OpenTelemetry GenAI spans -> AgentEvents (docs/trace-formats.md section C).
 
 Shared by the OTLP/JSON file dialect and the live OTLP/HTTP collector. Decoders (JSON or
 protobuf) turn their input into `Span`s; `map_spans` turns each span into events on its own,

@@ -1,9 +1,10 @@
 """Orchestration: what the Airflow DAGs in `dags/` are made of.
 
-  config        OrchestrationSettings: schedules, retries, Spark run mode (env / Airflow Variable)
+  config        OrchestrationSettings, the `airflow` settings section: schedules, retries,
+                Spark run mode (tracelake.toml / env / Airflow Variable)
   defaults      DAG and task defaults, set in one place
   assets        the Airflow Asset of each lake table
-  registry      job name -> job module (the `run(ctx, **params)` entry points)
+  registry      compatibility shim (jobs are declared in tracelake.jobs.registry)
   runtime       the tracelake Settings a task runs with (env + Airflow Variables / Connections)
   tasks         task callables: landing pickup, ingest, Spark jobs (local or spark-submit)
   spark_submit  the pure builder of the cluster-mode spark-submit command line

@@ -1,10 +1,12 @@
 """Orchestration settings: how the DAGs are scheduled and how their Spark tasks run.
 
-Two sources, one model:
-  - the environment of the Airflow components, `TRACELAKE_AIRFLOW__*` (nested with `__`, e.g.
-    `TRACELAKE_AIRFLOW__SPARK_MODE=cluster`, `TRACELAKE_AIRFLOW__CLUSTER__CONN_ID=spark_emr`);
+They are the `airflow` section of the one settings tree (jobs/settings.py), so they come from
+the same places as every other setting, plus one:
+  - `[airflow]` in tracelake.toml, and the environment of the Airflow components,
+    `TRACELAKE_AIRFLOW__*` (nested with `__`, e.g. `TRACELAKE_AIRFLOW__SPARK_MODE=cluster`,
+    `TRACELAKE_AIRFLOW__CLUSTER__CONN_ID=spark_emr`);
   - at task run time only, the Airflow Variable `tracelake_airflow` (a JSON object with the same
-    keys), which overrides the environment.
+    keys), which overrides the rest.
 Values that shape the DAG itself (schedules, retries, timeouts, deadlines) are read while the DAG
 file is parsed, so they come from the environment only: reading a Variable at parse time costs a
 metadata-database round trip on every parse.
@@ -15,8 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ConfigError
 
@@ -36,6 +37,8 @@ class SparkMode(StrEnum):
 class ClusterSettings(BaseModel):
     """How cluster mode submits a job. Secrets never go here (see docs/airflow.md)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     conn_id: str = Field(
         default="spark_default", description="Airflow Spark connection: master URL, queue, binary."
     )
@@ -43,7 +46,9 @@ class ClusterSettings(BaseModel):
         default=None,
         description="Only for the printed command line; Airflow takes it from conn_id.",
     )
-    deploy_mode: Literal["client", "cluster"] = "cluster"
+    deploy_mode: Literal["client", "cluster"] = Field(
+        default="cluster", description="spark-submit --deploy-mode."
+    )
     application: str | None = Field(
         default=None,
         description="URI of the entry file tracelake/jobs/submit.py as the cluster sees it "
@@ -57,12 +62,16 @@ class ClusterSettings(BaseModel):
         description="A packed virtualenv (venv-pack) with the project's dependencies; shipped "
         "with --archives and used as the driver's and executors' Python.",
     )
-    delta_version: str = DELTA_VERSION
-    scala_binary_version: str = SCALA_BINARY_VERSION
+    delta_version: str = Field(default=DELTA_VERSION, description="delta-spark jar version.")
+    scala_binary_version: str = Field(
+        default=SCALA_BINARY_VERSION, description="Scala version of the cluster's Spark."
+    )
     hadoop_aws_version: str | None = Field(
         default=HADOOP_VERSION, description="None when the cluster already has S3A (EMR, Dataproc)."
     )
-    extra_packages: list[str] = Field(default_factory=list)
+    extra_packages: list[str] = Field(
+        default_factory=list, description="More Maven coordinates for --packages."
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="Extra --conf pairs.")
     result_root: str | None = Field(
         default=None,
@@ -71,12 +80,15 @@ class ClusterSettings(BaseModel):
     )
 
 
-class OrchestrationSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TRACELAKE_AIRFLOW__", env_nested_delimiter="__", extra="forbid"
-    )
+class OrchestrationSettings(BaseModel):
+    """The `airflow` section: DAG schedules, retries and deadlines, and how Spark tasks run."""
 
-    spark_mode: SparkMode = SparkMode.local
+    model_config = ConfigDict(extra="forbid")
+
+    spark_mode: SparkMode = Field(
+        default=SparkMode.local,
+        description="local: Spark jobs run in the worker; cluster: they go to spark-submit.",
+    )
     ingest_schedule: str | None = Field(
         default="*/15 * * * *", description="Cron for tracelake_ingest; empty = on demand only."
     )
@@ -84,13 +96,15 @@ class OrchestrationSettings(BaseSettings):
         default="0 3 * * *",
         description="tracelake_build also runs on this cron when no bronze update triggered it.",
     )
-    timezone: str = "UTC"
-    owner: str = "tracelake"
-    retries: int = Field(default=3, ge=0)
-    retry_delay_s: float = Field(default=60, gt=0)
+    timezone: str = Field(default="UTC", description="Time zone of the schedules.")
+    owner: str = Field(default="tracelake", description="Owner shown on every task.")
+    retries: int = Field(default=3, ge=0, description="Retries per task.")
+    retry_delay_s: float = Field(default=60, gt=0, description="First retry delay.")
     retry_backoff: float = Field(default=2.0, ge=0, description="Delay multiplier per retry.")
-    max_retry_delay_s: float = Field(default=30 * 60, gt=0)
-    execution_timeout_s: float = Field(default=2 * 3600, gt=0)
+    max_retry_delay_s: float = Field(default=30 * 60, gt=0, description="Longest retry delay.")
+    execution_timeout_s: float = Field(
+        default=2 * 3600, gt=0, description="A task running longer fails (and retries)."
+    )
     deadline_s: float | None = Field(
         default=3 * 3600,
         description="Alert when a DAG run has not finished this long after it was queued; "
@@ -104,9 +118,12 @@ class OrchestrationSettings(BaseSettings):
 
 
 def load_orchestration(overrides: dict[str, Any] | None = None) -> OrchestrationSettings:
-    """Environment, then `overrides` (the `tracelake_airflow` Variable) on top."""
+    """The `airflow` settings section (toml, environment), then `overrides` (the
+    `tracelake_airflow` Variable) on top."""
+    from ..settings import load_settings
+
+    base = load_settings().airflow
     try:
-        base = OrchestrationSettings()
         if not overrides:
             return base
         merged = _deep_merge(base.model_dump(), overrides)

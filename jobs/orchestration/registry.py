@@ -1,15 +1,13 @@
-"""Job name -> the module holding its `run(ctx, **params) -> JobResult` entry point.
+"""Compatibility shim: jobs are declared in tracelake.jobs.registry (built-in jobs) or
+discovered there (derived jobs: a stage module with a module-level JOB).
 
-The CLI, Airflow (local mode) and `tracelake.jobs.submit` (cluster mode) resolve jobs here, so a
-new job is registered once and runs the same way everywhere.
+`JOB_MODULES` and `SPARK_JOBS` are no longer read by anything; entries added to them are
+harmless. Use `tracelake.jobs.registry.get(name)` instead.
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
-
-from ..errors import ConfigError
 
 JOB_MODULES: dict[str, str] = {
     "ingest": "tracelake.jobs.ingest.job",
@@ -25,13 +23,9 @@ SPARK_JOBS: frozenset[str] = frozenset({"project_runs", "build"})
 
 
 def job_module(name: str) -> ModuleType:
-    """Import a job's module; the error names the known jobs."""
-    try:
-        path = JOB_MODULES[name]
-    except KeyError:
-        known = ", ".join(sorted(JOB_MODULES))
-        raise ConfigError(f"unknown job {name!r}; known jobs: {known}") from None
-    module = importlib.import_module(path)
-    if not callable(getattr(module, "run", None)):
-        raise ConfigError(f"job module {path} has no run(ctx, **params) entry point")
-    return module
+    """The module of a job's entry point (deprecated: use registry.get(name).run)."""
+    import importlib
+
+    from ..registry import get
+
+    return importlib.import_module(get(name).entry.partition(":")[0])

@@ -13,7 +13,6 @@ from typing import Any
 
 from .assets import emit_table_events, job_alias
 from .config import OrchestrationSettings, SparkMode
-from .registry import SPARK_JOBS, job_module
 from .runtime import task_orchestration, task_settings
 
 log = logging.getLogger("tracelake.airflow")
@@ -62,18 +61,14 @@ def ingest_landing(
     pickup: dict[str, Any], *, run_key: str, outlet_events: Any = None
 ) -> dict[str, Any]:
     """Ingest the snapshot's files, record them in the ledger, announce the tables written."""
-    from ..ingest import job as ingest_job
-    from ..landing import LandingFile, LandingZone
+    from ..landing import LandingFile, ingest_pickup
 
     files = [LandingFile.from_dict(f) for f in pickup.get("files", [])]
     if not files:
         _skip(f"no new files under {pickup.get('landing')}")
     ctx = _context()
-    result = ingest_job.run(ctx, paths=[f.uri for f in files]).to_dict()
-    # Only after the ingest committed: a crash before this line leaves the files pending, and
-    # the next run's re-ingest stores nothing twice (see jobs/landing.py).
-    zone = LandingZone(ctx, pickup["landing"])
-    result["ledger_version"] = zone.mark_consumed(files, run_key)
+    result = ingest_pickup(ctx, files, pickup["landing"], run_key).to_dict()
+    result["ledger_version"] = result["details"]["ledger_version"]
     result["announced"] = _announce(outlet_events, "ingest", result, ctx)
     return result
 
@@ -89,23 +84,41 @@ def run_job(
     outlet_events: Any = None,
     orchestration: OrchestrationSettings | None = None,
 ) -> dict[str, Any]:
-    """Run one job: in this process (local mode, and non-Spark jobs) or via spark-submit."""
+    """Run one job: in this process (local mode, and non-Spark jobs) or via spark-submit.
+
+    The parameters are validated by the job's params model here, before any submission, the
+    same way the CLI and spark-submit validate them."""
+    from .. import registry
+
     orch = orchestration or task_orchestration()
     settings = task_settings()
-    params = dict(params or {})
-    if job in SPARK_JOBS and orch.spark_mode is SparkMode.cluster:
+    spec = _job_spec(job)
+    params = spec.parse_params(dict(params or {})).model_dump(mode="json")
+    if spec.needs_spark and orch.spark_mode is SparkMode.cluster:
         result = submit_to_cluster(
             job, run_key=run_key, params=params, orch=orch, settings=settings
         )
     else:
         ctx = _context(settings)
-        result = job_module(job).run(ctx, **params).to_dict()
+        result = registry.run(job, ctx, params).to_dict()
     if result.get("status") == "failed":
         from ..errors import JobFailedError
 
         raise JobFailedError(f"job {job} failed: {result.get('message')}")
     result["announced"] = _announce(outlet_events, job, result, _context(settings))
     return result
+
+
+def _job_spec(job: str) -> Any:
+    """The job's declaration. Derived jobs come from the registry's plan, which does not import
+    their modules here: in cluster mode this environment may not have full pyspark."""
+    from .. import registry
+    from ..builtins import BUILTIN_JOBS
+
+    for spec in (*BUILTIN_JOBS, *registry.plan()):
+        if spec.name == job:
+            return spec
+    return registry.get(job)  # raises: unknown job, naming the known ones
 
 
 def default_application() -> str:

@@ -9,7 +9,6 @@ longer simulation starts with exactly the runs of a shorter one.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import math
 import random
 import re
@@ -17,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
+
+from tracelake.schemas.identity import goal_signature
 
 from .catalog import (
     AUDIENCES,
@@ -56,12 +57,6 @@ _SITES = {
     "foreign": ("www.heise.de", "www.lemonde.fr", "www.nikkei.com", "elpais.com"),
 }
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def goal_signature(goal: str) -> str:
-    """sha256 of the normalised goal, first 16 hex digits (the LLM-OS kernel's trace key)."""
-    normal = " ".join(_NON_SLUG.sub(" ", goal.lower()).split())
-    return hashlib.sha256(normal.encode()).hexdigest()[:16]
 
 
 def _slug(text: str) -> str:

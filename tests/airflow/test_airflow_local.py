@@ -21,6 +21,8 @@ def test_airflow_home_and_dags_live_in_the_project():
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == str(PROJECT / "dags")
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
     assert env["AIRFLOW__API__PORT"] == "8099"
+    assert env["AIRFLOW__API__HOST"] == "127.0.0.1"  # loopback unless asked otherwise
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
     # standalone starts `airflow ...` subprocesses: the venv's bin must be on PATH
     assert env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
 
@@ -35,6 +37,41 @@ def test_login_line_reads_the_generated_password(tmp_path):
 def test_refuses_a_directory_without_dags(tmp_path, capsys):
     assert airflow_local.main(["--project-dir", str(tmp_path)]) == 2
     assert "no dags/ folder" in capsys.readouterr().err
+
+
+def test_stop_group_ends_the_leader_and_its_children(tmp_path):
+    """What Ctrl-C does: the group gets SIGTERM, and SIGKILL if it does not stop in time."""
+    import subprocess
+
+    script = (
+        "import signal, subprocess, sys, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"  # a component that ignores SIGTERM
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    child = int(proc.stdout.readline())
+    airflow_local.stop_group(proc, grace_s=0.5)
+    assert proc.poll() is not None
+    assert _gone(lambda: os.killpg(proc.pid, 0)), "a process of the group is left"
+    assert _gone(lambda: os.kill(child, 0)), "the child is left"
+
+
+def _gone(probe, attempts: int = 100) -> bool:
+    """Whether `probe` raises ProcessLookupError within a while (the orphaned child is reaped
+    by init shortly after it dies)."""
+    import time
+
+    for _ in range(attempts):
+        try:
+            probe()
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
@@ -69,6 +106,7 @@ def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
         start_new_session=True,
     )
     base = f"http://localhost:{port}"
+    output, stopped = "", False
     try:
         password = None
         deadline = time.monotonic() + 240
@@ -98,11 +136,28 @@ def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
                 dag_ids = {d["dag_id"] for d in json.loads(response.read())["dags"]}
             time.sleep(2)
         assert {"tracelake_ingest", "tracelake_build"} <= dag_ids
+        paused = {d["dag_id"]: d["is_paused"] for d in json.loads(response_body(base, token))}
+        assert not paused.get("tracelake_ingest") and not paused.get("tracelake_build"), paused
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        # What Ctrl-C in the terminal does: SIGINT to the foreground process (the command).
+        proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=60)
+            output, _ = proc.communicate(timeout=60)
+        stopped = proc.poll() is not None
         # Airflow's components live in the same process group: none may outlive the test.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+    assert stopped, "tracelake airflow did not stop on Ctrl-C"
+    assert "Airflow stopped." in output and "Traceback" not in output.split("stopping")[-1]
+
+
+def response_body(base: str, token: str) -> str:
+    import json
+    import urllib.request
+
+    listing = urllib.request.Request(
+        f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(listing, timeout=30) as response:
+        return json.dumps(json.loads(response.read())["dags"])

@@ -4,6 +4,7 @@ engines reading the table identically."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 from datetime import timedelta
@@ -16,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracelake.jobs import build, project_runs
+from tracelake.jobs import build
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog, spark_io
+from tracelake.jobs.silver import runs as project_runs
+from tracelake.schemas.runs import failures
 
 from .conftest import BASE_TS, ingest_events, make_run
 
@@ -33,6 +36,68 @@ def _silver(ctx: JobContext) -> list[dict]:
 def _job_runs(ctx: JobContext, job: str = project_runs.JOB_NAME) -> list[dict]:
     rows = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()
     return sorted((r for r in rows if r["job"] == job), key=lambda r: r["started_at"])
+
+
+def _counting_runs() -> dict[str, list[dict]]:
+    """Runs that exercise the failure-counting rule of schemas/runs.py."""
+
+    def run(run_id: str, kinds: list[tuple[str, str | None, int | None]]) -> list[dict]:
+        out = []
+        for seq, (event_type, status, parent) in enumerate(kinds):
+            event = {
+                "event_id": f"{run_id}-{seq}",
+                "run_id": run_id,
+                "seq": seq,
+                "ts": (BASE_TS + dt.timedelta(seconds=seq)).isoformat(),
+                "source": "spark-test",
+                "event_type": event_type,
+                "component_name": "WebFetch" if event_type.startswith("tool") else None,
+            }
+            if status:
+                event["status"] = status
+            if parent is not None:
+                event["parent_event_id"] = f"{run_id}-{parent}"
+            out.append({k: v for k, v in event.items() if v is not None})
+        return out
+
+    return {
+        # A failed call: tool_result error + the error event about it = ONE failure.
+        "paired": run(
+            "paired",
+            [
+                ("run_started", None, None),
+                ("tool_call", "ok", None),
+                ("tool_result", "error", 1),
+                ("error", "error", 2),
+                ("run_completed", "ok", None),
+            ],
+        ),
+        # A failed result without an error event counts; run_failed never does.
+        "unpaired": run(
+            "unpaired",
+            [
+                ("run_started", None, None),
+                ("tool_result", "error", None),
+                ("error", "error", None),
+                ("run_failed", "error", None),
+            ],
+        ),
+        "clean": run("clean", [("run_started", None, None), ("run_completed", "ok", None)]),
+    }
+
+
+def test_a_failure_is_counted_once(ctx, tmp_path):
+    runs = _counting_runs()
+    ingest_events(ctx, tmp_path / "in", [e for r in runs.values() for e in r], "counting")
+    build.run(ctx)
+    rows = {r["run_id"]: r for r in _silver(ctx)}
+    assert {k: rows[k]["error_count"] for k in runs} == {"paired": 1, "unpaired": 2, "clean": 0}
+    for run_id, events in runs.items():
+        reference = failures({"parent_event_id": None, "status": None, **e} for e in events)
+        marked = {s["event_id"] for s in rows[run_id]["steps"] if s["is_failure"]}
+        assert marked == reference, run_id
+    assert rows["paired"]["outcome"] == "success_with_recovery"
+    assert rows["unpaired"]["outcome"] == "failure"
 
 
 def test_a_run_row_holds_goal_ordered_steps_outcome_and_totals(ctx, tmp_path, rng):

@@ -6,7 +6,6 @@ No DIALECTS here: this module only helps the parsers next to it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from tracelake.schemas.identity import goal_signature  # noqa: F401  (re-exported for dialects)
 
 from .. import markdown as md
 from ..component_names import ComponentRef
@@ -38,14 +39,6 @@ SEQ_BASE = {
     "communication": 50_000,
     "decisions": 60_000,
 }
-
-
-def goal_signature(goal: str) -> str:
-    """sha256 of the normalised goal (lower case, punctuation to spaces, whitespace collapsed),
-    first 16 hex digits: the id llmunix gives a goal's trace."""
-    text = re.sub(r"[^\w\s]|_", " ", goal.lower())
-    text = re.sub(r"\s+", " ", text).strip()
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def path_tail(uri: str) -> str:

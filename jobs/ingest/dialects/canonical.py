@@ -1,4 +1,4 @@
-"""Canonical events: tracelake's own JSONL, one AgentEvent per line (trace-sources.md A).
+"""Canonical events: tracelake's own JSONL, one AgentEvent per line (docs/trace-formats.md A).
 
 Lines are found with numpy and handed to the Arrow fast path (`fastpath.parse_block`) in
 blocks, without copying; a block Arrow cannot read is split in halves until the bad lines are

@@ -1,4 +1,4 @@
-"""Chat fine-tuning JSONL (trace-sources.md D): `{"messages": [...], "tools": [...]}` per line,
+"""Chat fine-tuning JSONL (docs/trace-formats.md D): `{"messages": [...], "tools": [...]}` per line,
 OpenAI-style `tool_calls` or legacy `functions` / `function_call`, per-turn `weight` 0|1.
 Each line is one run; each message one or more events in order."""
 

@@ -1,4 +1,4 @@
-"""Agent and tool definitions (trace-sources.md B, Components): markdown files whose header is
+"""Agent and tool definitions (docs/trace-formats.md B, Components): markdown files whose header is
 YAML front matter (`name` / `agent_name` / `tool_name`, `version`, `status`, `tools`,
 `replaces`) or `**Name**:` style lines. Each definition is one component event; a definition
 that `replaces` another is a component_evolved event."""

@@ -1,4 +1,4 @@
-"""Agent-to-agent messages (trace-sources.md B8, `communication_log.jsonl`) and simulation-mode
+"""Agent-to-agent messages (docs/trace-formats.md B8, `communication_log.jsonl`) and simulation-mode
 decision records (B9, TOOL_REQUEST / PROCESSING_RESULT objects)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""llmunix kernel event log (trace-sources.md B3): a `history.md` of `### <EVENT_TYPE>` blocks
+"""llmunix kernel event log (docs/trace-formats.md B3): a `history.md` of `### <EVENT_TYPE>` blocks
 with `**Timestamp**:` and `**key**: value` lines, separated by `---`. Maps almost one to one."""
 
 from __future__ import annotations

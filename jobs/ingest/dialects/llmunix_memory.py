@@ -1,4 +1,4 @@
-"""llmunix memory logs (trace-sources.md B4): one experience per finished run, in three layouts
+"""llmunix memory logs (docs/trace-formats.md B4): one experience per finished run, in three layouts
 (bullet entries, YAML blocks followed by markdown sections, front matter + `## Experience:`
 entries). All three are read by one parser: the file is cut at `---` rules and each chunk is
 read as YAML or as markdown; a chunk naming an experience starts a new entry."""

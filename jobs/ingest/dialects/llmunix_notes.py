@@ -1,4 +1,4 @@
-"""Per-project memory notes (trace-sources.md B5):
+"""Per-project memory notes (docs/trace-formats.md B5):
 `projects/<P>/memory/short_term/YYYY-MM-DD_HH-MM-SS_<agent>.md`, one agent interaction each.
 
 Header: YAML front matter or `**Key:** value` lines. Body sections: Request, Agent Response,

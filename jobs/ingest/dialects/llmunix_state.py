@@ -1,4 +1,4 @@
-"""llmunix execution state (trace-sources.md B1, and B2's plan.md and history.md).
+"""llmunix execution state (docs/trace-formats.md B1, and B2's plan.md and history.md).
 
 `workspace/execution_state.md` holds everything in one file: metadata, variables, the plan
 (`### Step N: <action>`) and the execution log (`### Step N Execution - <ts>`). The later state

@@ -1,4 +1,4 @@
-"""llmunix state directory, the files besides plan.md and history.md (trace-sources.md B2):
+"""llmunix state directory, the files besides plan.md and history.md (docs/trace-formats.md B2):
 `context.md` (where the reasoning lives), `variables.json` and `constraints.md|json`."""
 
 from __future__ import annotations

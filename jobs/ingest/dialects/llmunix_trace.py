@@ -1,4 +1,4 @@
-"""Reusable execution traces (trace-sources.md B6 and B7).
+"""Reusable execution traces (docs/trace-formats.md B6 and B7).
 
 B6 `memory/long_term/execution_trace_<name>_v<semver>.md`: front matter (trace_id,
 goal_signature, confidence, ...), `### Step N: <name>` with a fenced yaml `tool:`/`parameters:`

@@ -1,4 +1,4 @@
-"""OTLP/JSON trace files (trace-sources.md C): the JSON encoding of ExportTraceServiceRequest,
+"""OTLP/JSON trace files (docs/trace-formats.md C): the JSON encoding of ExportTraceServiceRequest,
 as collectors' file exporters write it, one request per file or one per line.
 
 The decoder (`decode_request`) is shared with the live collector's JSON endpoint. It follows the

@@ -1,0 +1,57 @@
+"""`tracelake status`: what the lake holds and what its jobs did, as one report.
+
+The CLI only prints this report; Airflow or a notebook can call `report(ctx)` the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .context import JobContext
+from .lake import catalog
+
+RUN_COLUMNS = (
+    "job",
+    "status",
+    "started_at",
+    "duration_s",
+    "rows_in",
+    "rows_out",
+    "rows_quarantined",
+    "message",
+)
+
+
+def report(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
+    """Each table's version and row count, the last job runs, the failures and warnings."""
+    from . import landing  # noqa: F401  (registers ops.landing_files in the catalog)
+
+    warnings: list[str] = []
+    if ctx.lake.is_local and not Path(ctx.lake.root).exists():
+        warnings.append(
+            f"the lake root {ctx.lake.root} does not exist yet: nothing was ingested there "
+            "(check lake_root / --lake, or run `tracelake ingest PATH`)"
+        )
+    tables = []
+    for spec in catalog.all_tables():
+        version = ctx.lake.version(spec)
+        tables.append(
+            {
+                "table": spec.qualified_name,
+                "uri": ctx.lake.uri(spec),
+                "version": version,
+                "rows": ctx.lake.count(spec) if version is not None else 0,
+            }
+        )
+    runs = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()
+    runs.sort(key=lambda r: r["started_at"], reverse=True)
+    recent = [{k: r.get(k) for k in RUN_COLUMNS} for r in runs[:last_runs]]
+    failed = [r for r in recent if r["status"] == "failed"]
+    return {
+        "lake_root": ctx.lake.root,
+        "warnings": warnings,
+        "tables": tables,
+        "job_runs": recent,
+        "failed_runs": failed,
+    }
