@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -79,7 +80,13 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except TracelakeError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # User text (paths, values) must never be read as markup or emoji codes.
+            err.print(
+                f"[bold red]error:[/] {escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was committed")
@@ -101,7 +108,9 @@ def _main(
 def _print_result(result: JobResult) -> None:
     colour = {"succeeded": "green", "noop": "yellow", "failed": "red"}.get(result.status, "white")
     out.print(
-        f"[{colour}]{result.job}: {result.status}[/] — {result.message or ''}", highlight=False
+        f"[{colour}]{result.job}: {result.status}[/] — {escape(result.message or '')}",
+        highlight=False,
+        emoji=False,
     )
 
 
