@@ -37,6 +37,9 @@ MAX_RAW_KEPT = 64 * 1024
 # Provenance is not content: the same event read from a moved file, or received live and then
 # read from an exported file (another dialect), is a duplicate, not a conflict.
 _NOT_CONTENT = frozenset({"source_uri", "source_position", "dialect"})
+# Attributes holding a producer's own values of those fields (see canonical parsing): not
+# content either.
+PRODUCER_PROVENANCE_PREFIX = "producer."
 _CONTENT_FIELDS = [f for f in EVENT_SCHEMA if f.name not in _NOT_CONTENT]
 _NULL, _FIELD_SEP, _ENTRY_SEP, _KV_SEP = "\x00", "\x1f", "\x1d", "\x1e"
 
@@ -150,6 +153,11 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     lengths = np.diff(offsets)
     rows = np.repeat(np.arange(len(column)), lengths)
     entries = pa.table({"row": rows, "key": column.keys, "value": column.items})
+    moved = pc.starts_with(entries["key"], PRODUCER_PROVENANCE_PREFIX)
+    if pc.any(moved).as_py():  # provenance a producer wrote is no more content than ours
+        entries = entries.filter(pc.invert(moved))
+        counts = np.bincount(entries["row"].to_numpy(), minlength=len(column))
+        offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64) + offsets[0]
     entries = entries.take(pc.sort_indices(entries, [("row", "ascending"), ("key", "ascending")]))
     joined = pc.binary_join_element_wise(
         entries["key"], pc.fill_null(entries["value"], _NULL), _KV_SEP

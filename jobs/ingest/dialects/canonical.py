@@ -19,7 +19,7 @@ from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 
 from ..fastpath import LineBlock, parse_block
 from ..model import Rejection, SourceDoc
-from ..normalize import EventColumns, TableParse
+from ..normalize import PRODUCER_PROVENANCE_PREFIX, EventColumns, TableParse
 from ..reasons import explain
 
 _validate_json = AgentEvent.__pydantic_validator__.validate_json
@@ -50,7 +50,7 @@ def with_own_provenance(event: AgentEvent, position: str) -> dict:
     dialect; values the producer put in those fields are kept in attributes (`producer.*`)."""
     values = dict(event.__dict__)
     moved = {
-        f"producer.{name}": str(values[name])
+        f"{PRODUCER_PROVENANCE_PREFIX}{name}": str(values[name])
         for name in ("source_uri", "source_position", "dialect")
         if values[name] is not None and not (name == "dialect" and values[name] == "canonical")
     }
