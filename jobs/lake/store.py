@@ -82,6 +82,18 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else text
 
 
+def _log_appears(table_dir: Path, wait_s: float = 2.0) -> bool:
+    """Whether a `_delta_log` shows up in `table_dir` within `wait_s`: a writer creating the
+    table concurrently makes the directory (and may write into it) before its first log
+    entry, and that is a table being born, not a stray directory."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if (table_dir / "_delta_log").is_dir():
+            return True
+        time.sleep(0.05)
+    return (table_dir / "_delta_log").is_dir()
+
+
 @dataclass(frozen=True)
 class DataFile:
     """One Parquet file of a Delta table version, with its partition values."""
@@ -161,7 +173,7 @@ class Lake:
                     "point TRACELAKE_LAKE_ROOT at a directory"
                 )
             if not (path / "_delta_log").is_dir():
-                if path.exists() and any(path.iterdir()):
+                if path.exists() and any(path.iterdir()) and not _log_appears(path):
                     raise NotALakeError(
                         f"{uri} exists but is not a Delta table (no _delta_log); "
                         "is TRACELAKE_LAKE_ROOT pointing at the right place?"
