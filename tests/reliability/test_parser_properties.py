@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tracelake.jobs.ingest import dialects
@@ -65,7 +65,6 @@ def check(name: str, data: bytes) -> None:
     assert batch.records_read == batch.n_events + batch.n_rejected, name
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.sampled_from(NAMES), st.one_of(mutated(), st.binary(max_size=512)))
 def test_any_bytes_into_any_dialect_give_events_or_rejections(name, data):
     check(name, data)
@@ -116,7 +115,6 @@ def otlp_bodies(draw: st.DrawFn) -> bytes:
     return json.dumps(body, default=str).encode()  # big ints, NaN and Infinity included
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(otlp_bodies())
 def test_otlp_mapper_never_raises(body):
     check("otel.otlp_json", body)
