@@ -27,6 +27,7 @@ from rich.table import Table
 
 from .context import JobContext, JobResult
 from .errors import TracelakeError
+from .lake.store import redact
 from .settings import load_settings
 
 app = typer.Typer(
@@ -88,6 +89,16 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 emoji=False,
             )
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # storage the job did not explain: still one line, redacted
+            line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            err.print(
+                f"[bold red]error:[/] storage error: {escape(redact(line))}; nothing partial "
+                "was committed, run the command again when storage is back",
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+            )
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was committed")
             raise typer.Exit(130) from None
