@@ -54,7 +54,8 @@ fuzz: $(STAMPS)/test
 
 # Long concurrency runs and many more property examples (not part of `make test`).
 chaos: $(STAMPS)/test
-	HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q -p no:cacheprovider
+	TRACELAKE_CHAOS=1 HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q \
+	  -p no:cacheprovider
 
 bench: $(STAMPS)/test
 	@for script in tests/benchmarks/bench_*.py; do \

@@ -113,10 +113,15 @@ class _BoundedLoader(yaml.SafeLoader):
 
 
 def safe_load(text: str) -> Any:
-    """yaml.safe_load with alias expansion bounded (MAX_YAML_ALIASES)."""
+    """yaml.safe_load with alias expansion bounded (MAX_YAML_ALIASES); every failure is a
+    yaml.YAMLError."""
     loader = _BoundedLoader(text)
     try:
         return loader.get_single_data()
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # PyYAML builds values (dates, numbers) with Python constructors, which raise their
+        # own errors for text like `2024-03-10T99:00:00Z` (found by fuzzing): still bad YAML.
+        raise yaml.YAMLError(f"unreadable value: {exc}") from None
     finally:
         loader.dispose()
 

@@ -307,3 +307,18 @@ def test_provenance_is_set_by_tracelake_and_the_producers_values_kept(ctx, tmp_p
     assert attrs["producer.source_position"] == "line:999"
     assert attrs["producer.dialect"] == "otel"
     assert forged_row[0]["source_position"] == "line:101"
+
+
+def test_yaml_value_python_cannot_build_is_bad_yaml_not_a_crash(ctx, tmp_path):
+    """Found by `make fuzz`: PyYAML raised ValueError for an impossible timestamp, which
+    escaped the parser and failed the whole run."""
+    import yaml
+
+    from tracelake.jobs.ingest import markdown as md
+
+    with pytest.raises(yaml.YAMLError):
+        md.safe_load("timestamp: 2024-03-10T99:00:00Z\n")
+    note = tmp_path / "memory_log.md"
+    note.write_text("---\nexperience_id: e1\ntimestamp: 2024-03-10T99:00:00Z\ngoal: g\n---\n")
+    result = job.run(ctx, [str(note)], format="llmunix.memory_log")
+    assert accounted(result)

@@ -7,7 +7,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "quick", max_examples=150, deadline=None, suppress_health_check=list(HealthCheck)
+    "quick", max_examples=60, deadline=None, suppress_health_check=list(HealthCheck)
 )
 settings.register_profile(
     "chaos", max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck)
