@@ -54,7 +54,7 @@ fuzz: $(STAMPS)/test
 
 # Long concurrency runs and many more property examples (not part of `make test`).
 chaos: $(STAMPS)/test
-	TRACELAKE_CHAOS=1 HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q \
+	RUN_CHAOS=1 HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q \
 	  -p no:cacheprovider
 
 bench: $(STAMPS)/test

@@ -21,7 +21,7 @@ TRACELAKE = str(Path(sys.executable).with_name("tracelake"))
 WRITERS = 8
 
 
-@pytest.mark.skipif(not os.environ.get("TRACELAKE_CHAOS"), reason="make chaos (~2 min)")
+@pytest.mark.skipif(not os.environ.get("RUN_CHAOS"), reason="make chaos (~2 min)")
 def test_eight_first_runs_on_an_empty_lake_store_events_and_quarantine_once(tmp_path):
     bad = [b"{broken json %d" % i for i in range(4)] + [
         orjson.dumps(event(900 + i, seq=f"three-{i}")) for i in range(4)

@@ -1,6 +1,6 @@
 """kill -9 of ingest at a deterministic point of each writer (events, quarantine, job runs),
 then the same ingest again: exactly the expected events and quarantine rows, computed from the
-input here. Random kill times run in `make chaos` (TRACELAKE_CHAOS=1)."""
+input here. Random kill times run in `make chaos` (RUN_CHAOS=1)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def env_for(lake: Path) -> dict[str, str]:
     }
 
 
-CHAOS = pytest.mark.skipif(not os.environ.get("TRACELAKE_CHAOS"), reason="make chaos")
+CHAOS = pytest.mark.skipif(not os.environ.get("RUN_CHAOS"), reason="make chaos")
 # One point per writer in `make test`; the others in `make chaos`.
 POINTS = [
     pytest.param("after:events", 2, id="after-events-commit-2"),
@@ -132,8 +132,8 @@ def test_random_kills_then_rerun_is_exact(tmp_path):
     lake = tmp_path / "lake"
     env = env_for(lake)
     tracelake = str(Path(sys.executable).with_name("tracelake"))
-    rng = random.Random(int(os.environ.get("TRACELAKE_CHAOS_SEED", "0")))
-    for _ in range(int(os.environ.get("TRACELAKE_CHAOS_ROUNDS", "20"))):
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "0")))
+    for _ in range(int(os.environ.get("CHAOS_ROUNDS", "20"))):
         proc = subprocess.Popen([tracelake, "ingest", *paths], env=env)
         time.sleep(rng.uniform(0.5, 6.0))
         proc.send_signal(signal.SIGKILL)
