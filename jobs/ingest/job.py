@@ -292,7 +292,7 @@ def _units(
             raise translate_storage_error(exc, ref.uri) or TracelakeError(
                 f"cannot read {ref.uri}: {exc}"
             ) from None
-        if not head.strip():
+        if not head.strip() and len(head) < SNIFF_BYTES:  # all of it read, and all blank
             yield _rejected_file(ref.uri, head, batch_id, "empty", "the file holds only blanks")
             continue
         dialect = forced or dialects.detect(sources.logical_path(ref.uri), head)
