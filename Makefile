@@ -23,7 +23,7 @@ ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
 
-.PHONY: demo test bench lint format clean airflow schema
+.PHONY: demo test bench lint format clean airflow schema fuzz chaos
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -53,6 +53,19 @@ test: $(STAMPS)/test
 
 # Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against
 # a baseline measured in the same process.
+# Coverage-guided fuzzing of the parsers, bounded in time (not part of `make test`).
+FUZZ_SECONDS ?= 120
+fuzz: $(STAMPS)/test
+	$(BIN)/pip install -q 'atheris>=2.3'
+	mkdir -p .fuzz/corpus
+	$(BIN)/python tests/fuzz/fuzz_parsers.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
+	  -artifact_prefix=.fuzz/ .fuzz/corpus
+
+# Long concurrency runs and many more property examples (not part of `make test`).
+chaos: $(STAMPS)/test
+	RUN_CHAOS=1 HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q \
+	  -p no:cacheprovider
+
 bench: $(STAMPS)/test
 	@for script in tests/benchmarks/bench_*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done

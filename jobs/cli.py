@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,6 +29,7 @@ from rich.table import Table
 from . import registry
 from .context import JobContext, JobResult
 from .errors import TracelakeError
+from .lake.store import redact
 from .settings import load_settings
 
 app = typer.Typer(
@@ -81,8 +83,24 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except TracelakeError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # User text (paths, values) must never be read as markup or emoji codes.
+            err.print(
+                f"[bold red]error:[/] {escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+            )
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # storage the job did not explain: still one line, redacted
+            line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            err.print(
+                f"[bold red]error:[/] storage error: {escape(redact(line))}; nothing partial "
+                "was committed, run the command again when storage is back",
+                highlight=False,
+                soft_wrap=True,
+                emoji=False,
+            )
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing partial was committed")
             raise typer.Exit(130) from None
@@ -138,7 +156,9 @@ def _run(job: str, params: dict[str, Any], unit: str = "items") -> JobResult:
 def _print_result(result: JobResult) -> None:
     colour = {"succeeded": "green", "noop": "yellow", "failed": "red"}.get(result.status, "white")
     out.print(
-        f"[{colour}]{result.job}: {result.status}[/] — {result.message or ''}", highlight=False
+        f"[{colour}]{result.job}: {result.status}[/] — {escape(result.message or '')}",
+        highlight=False,
+        emoji=False,
     )
 
 

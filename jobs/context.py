@@ -22,6 +22,7 @@ from tracelake.schemas import JobRun
 
 from .errors import StorageAuthError, StorageUnreachableError
 from .lake import Lake, catalog
+from .lake.store import redact
 from .settings import Settings, default_settings
 
 log = logging.getLogger("tracelake")
@@ -132,4 +133,9 @@ def _append_job_run(
     try:
         ctx.lake.append(catalog.OPS_JOB_RUNS, table)
     except Exception as exc:  # the job's own outcome matters more than its bookkeeping
-        log.warning("could not record job run %s of %s: %s", row.job_run_id, result.job, exc)
+        log.warning(  # one line: storage errors can carry a whole HTML page
+            "could not record job run %s of %s: %s",
+            row.job_run_id,
+            result.job,
+            redact(str(exc).strip().splitlines()[0][:300]) if str(exc).strip() else exc,
+        )

@@ -108,6 +108,24 @@ class IngestSettings(Section):
         description="Let ingest use transparent huge pages (off: the process opts out while "
         "ingesting, which saves system time; see docs/ingest.md).",
     )
+    max_file_bytes: int = Field(
+        default=16 * 2**30,
+        ge=1,
+        description="Most bytes one input file may decompress to; the rest of a larger file "
+        "is quarantined as `file_too_large`. Canonical JSONL streams in chunks, so this bounds "
+        "work, not memory.",
+    )
+    max_document_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1,
+        description="Most bytes (decompressed) of a file that its dialect parses whole (every "
+        "dialect but canonical JSONL): this bounds ingest's memory per such file.",
+    )
+    follow_symlinks: bool = Field(
+        default=False,
+        description="Read symlinks inside an input directory that lead outside it (off: they "
+        "are quarantined as `symlink_outside_input`, unread).",
+    )
 
 
 class Settings(BaseSettings):

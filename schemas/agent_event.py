@@ -13,12 +13,15 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
 
 # Upper bound on one serialized event. Larger records are quarantined, not stored: a
 # multi-megabyte tool output in bronze makes every downstream scan pay for it.
 MAX_EVENT_BYTES = 1_000_000
+# Integers are stored as int64: a larger value is rejected (`out_of_range`), never wrapped.
+MAX_INT64 = 2**63 - 1
 
 
 class EventType(StrEnum):
@@ -45,6 +48,7 @@ class EventType(StrEnum):
 
 CUSTOM_EVENT_PREFIX = "x-"
 _CUSTOM_EVENT_RE = re.compile(r"^x-[a-z0-9][a-z0-9_.\-]{0,62}$")
+_FRACTION_RE = re.compile(r"T\d{2}:\d{2}:\d{2}[.,](\d+)")
 RUN_LEVEL_EVENTS = frozenset({"run_started", "goal_received", "run_completed", "run_failed"})
 
 
@@ -96,6 +100,7 @@ class AgentEvent(BaseModel):
     run_id: str = Field(min_length=1, max_length=200, description="The run this step belongs to.")
     seq: int = Field(
         ge=0,
+        le=MAX_INT64,
         description="Orders the events of a run: the step number where the producer numbers "
         "steps (from 0), else an ordering key (OTel: microseconds since epoch x 4 + rank).",
     )
@@ -140,10 +145,16 @@ class AgentEvent(BaseModel):
     status: StepStatus | None = Field(default=None, description="Outcome of this step.")
     error: str | None = Field(default=None, description="Error message when status is error.")
     error_type: str | None = Field(default=None, description="Error class, e.g. `http_403`.")
-    tokens_in: int | None = Field(default=None, ge=0, description="Prompt tokens.")
-    tokens_out: int | None = Field(default=None, ge=0, description="Completion tokens.")
-    latency_ms: float | None = Field(default=None, ge=0, description="Step wall time in ms.")
-    cost_usd: float | None = Field(default=None, ge=0, description="Step cost in US dollars.")
+    tokens_in: int | None = Field(default=None, ge=0, le=MAX_INT64, description="Prompt tokens.")
+    tokens_out: int | None = Field(
+        default=None, ge=0, le=MAX_INT64, description="Completion tokens."
+    )
+    latency_ms: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Step wall time in ms."
+    )
+    cost_usd: float | None = Field(
+        default=None, ge=0, allow_inf_nan=False, description="Step cost in US dollars."
+    )
     mode: Mode | None = Field(default=None, description="EXECUTION or SIMULATION.")
     goal: str | None = Field(default=None, description="The run's goal (run-level events).")
     scenario: str | None = Field(default=None, description="Scenario name (run-level events).")
@@ -153,7 +164,33 @@ class AgentEvent(BaseModel):
     attributes: dict[str, str] = Field(
         default_factory=dict, description="Free string attributes the fixed fields do not cover."
     )
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, description="Record shape version.")
+    schema_version: int = Field(
+        default=SCHEMA_VERSION, ge=1, le=MAX_INT64, description="Record shape version."
+    )
+
+    @field_validator(
+        "seq", "tokens_in", "tokens_out", "latency_ms", "cost_usd", "schema_version", mode="before"
+    )
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        # Lax validation would store `true` as 1: a producer bug, not a number.
+        if isinstance(value, bool):
+            raise PydanticCustomError("bool_not_number", "a boolean where a number is expected")
+        return value
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _at_most_microseconds(cls, value: object) -> object:
+        # Bronze keeps microseconds. A finer timestamp is rejected rather than silently
+        # truncated (trailing zeros are fine): the producer decides how to round.
+        if isinstance(value, str):
+            fraction = _FRACTION_RE.search(value)
+            if fraction and fraction.group(1)[6:].strip("0"):
+                raise PydanticCustomError(
+                    "sub_microsecond",
+                    "timestamp has sub-microsecond digits; round it to microseconds",
+                )
+        return value
 
     @field_validator("ts")
     @classmethod

@@ -13,6 +13,7 @@ A 200 is sent only after the spans' micro-batch is committed to the lake: an exp
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -108,6 +109,7 @@ class OtlpHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: exporters reuse their connection
     server_version = "tracelake-collect"
     timeout = 60  # seconds a client may stall mid-request before its connection is closed
+    REQUEST_DEADLINE_S = 30.0  # the whole body must arrive within this
     server: Collector.HttpServer  # type: ignore[name-defined]
 
     # -- routing ---------------------------------------------------------------------------
@@ -119,12 +121,19 @@ class OtlpHandler(BaseHTTPRequestHandler):
         collector = self.server.collector
         as_json = self._media_type() == JSON_TYPE
         try:
+            # The body is read before a concurrency slot is taken: a client that sends slowly
+            # holds only its own connection, never a slot other exporters need.
+            body = self._receive(collector)
+        except BodyError as exc:
+            self._status(exc.status, str(exc), as_json)
+            return
+        try:
             collector.begin_request()
         except (ShuttingDownError, QueueFullError) as exc:
             self._status(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), as_json, retry_after=True)
             return
         try:
-            self._export(collector, as_json)
+            self._export(collector, as_json, body)
         finally:
             collector.end_request()
 
@@ -146,9 +155,19 @@ class OtlpHandler(BaseHTTPRequestHandler):
     def _media_type(self) -> str:
         return (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
 
-    def _export(self, collector: Collector, as_json: bool) -> None:
+    def _receive(self, collector: Collector) -> bytes:
+        media = self._media_type()
+        if media != JSON_TYPE and media not in PROTOBUF_TYPES:
+            raise BodyError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                f"Content-Type {media or '(none)'!r} is not supported; send "
+                "application/x-protobuf or application/json",
+            )
+        return self._read_body(collector.max_body_bytes)
+
+    def _export(self, collector: Collector, as_json: bool, body: bytes) -> None:
         try:
-            accepted = self._accept(collector, as_json)
+            accepted = self._accept(collector, as_json, body)
         except BodyError as exc:
             self._status(exc.status, str(exc), as_json)
             return
@@ -171,15 +190,7 @@ class OtlpHandler(BaseHTTPRequestHandler):
         content_type = JSON_TYPE if as_json else "application/x-protobuf"
         self._send(HTTPStatus.OK, body, content_type)
 
-    def _accept(self, collector: Collector, as_json: bool) -> Accepted:
-        media = self._media_type()
-        if media != JSON_TYPE and media not in PROTOBUF_TYPES:
-            raise BodyError(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                f"Content-Type {media or '(none)'!r} is not supported; send "
-                "application/x-protobuf or application/json",
-            )
-        body = self._read_body(collector.max_body_bytes)
+    def _accept(self, collector: Collector, as_json: bool, body: bytes) -> Accepted:
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower()
         body = decompress(body, encoding, collector.max_body_bytes)
         spans = decode_spans(body, as_json)
@@ -226,11 +237,34 @@ class OtlpHandler(BaseHTTPRequestHandler):
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                 f"body is {length} bytes, over the {limit}-byte limit; send smaller batches",
             )
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self.close_connection = True
-            raise BodyError(HTTPStatus.BAD_REQUEST, "body is shorter than Content-Length")
-        return body
+        return self._read_within_deadline(length)
+
+    def _read_within_deadline(self, length: int) -> bytes:
+        """Read `length` bytes within REQUEST_DEADLINE_S in all: a per-read timeout alone lets
+        a client that sends a byte now and then hold the connection for ever."""
+        deadline = time.monotonic() + self.REQUEST_DEADLINE_S
+        parts: list[bytes] = []
+        left = length
+        while left > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close_connection = True
+                raise BodyError(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"body not received within {self.REQUEST_DEADLINE_S:g} s; send it at once",
+                )
+            self.connection.settimeout(min(remaining, self.timeout))
+            try:
+                chunk = self.rfile.read1(min(left, 1 << 16))
+            except TimeoutError:
+                continue  # the deadline check above answers
+            if not chunk:
+                self.close_connection = True
+                raise BodyError(HTTPStatus.BAD_REQUEST, "body is shorter than Content-Length")
+            parts.append(chunk)
+            left -= len(chunk)
+        self.connection.settimeout(self.timeout)
+        return b"".join(parts)
 
     def _discard(self, length: int) -> None:
         """Read and drop an oversize body in small chunks, so the client sees the 413 instead of

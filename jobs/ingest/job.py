@@ -21,14 +21,12 @@ Steps, in order:
 from __future__ import annotations
 
 import ctypes
-import gzip
 import multiprocessing
 import os
 import re
 import sys
 import tempfile
 import uuid
-import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -36,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import zstandard
+from tracelake.schemas import MAX_EVENT_BYTES
 
 from ..context import JobContext, JobResult, recorded_job_run
 from ..errors import TracelakeError
@@ -73,13 +71,25 @@ class ParseUnit:
     start: int = 0
     end: int = 0
     first_line: int = 1
+    # Set for a whole document read (and decompressed) by the parsing worker under this cap.
+    limit: int | None = None
+    storage_options: dict[str, str] | None = None
 
     def read(self) -> bytes:
-        return (
-            self.data
-            if self.data is not None
-            else sources.read_range(self.uri, self.start, self.end)
-        )
+        if self.data is not None:
+            return self.data
+        if self.limit is not None:
+            return sources.read_capped(self.uri, self.limit, self.storage_options)
+        return sources.read_range(self.uri, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one input may make ingest hold (see IngestSettings)."""
+
+    file_bytes: int
+    document_bytes: int
+    follow_symlinks: bool = False
 
 
 @dataclass
@@ -118,21 +128,43 @@ class IngestStats:
 def _parse_unit(unit: ParseUnit | ParsedBatch) -> ParsedBatch:
     if isinstance(unit, ParsedBatch):  # already decided (unreadable or unrecognised file)
         return unit
-    data = unit.read()
+    try:
+        data = unit.read()
+    except sources.FileTooLargeError as exc:
+        return _rejected_file(
+            unit.uri,
+            b"",
+            unit.batch_id,
+            "file_too_large",
+            f"{unit.dialect} files are parsed whole and this one is {exc}; split it or raise "
+            "ingest.max_document_bytes",
+        )
+    except sources.StreamError as exc:
+        return _rejected_file(
+            unit.uri, b"", unit.batch_id, "unreadable", f"{exc}; nothing of it stored; re-export it"
+        )
     doc = SourceDoc(unit.uri, data, unit.first_line)
     batch = parse_doc(dialects.get(unit.dialect), doc, unit.batch_id)
     batch.source_bytes = len(data)
     return batch.compute_fingerprint()
 
 
-def _rejected_file(uri: str, data: bytes, batch_id: str, code: str, why: str) -> ParsedBatch:
+def _rejected_file(
+    uri: str,
+    data: bytes,
+    batch_id: str,
+    code: str,
+    why: str,
+    position: str | None = None,
+    size: int | None = None,
+) -> ParsedBatch:
     class _Unknown:
         name = "unknown"
         producer = "unknown"
 
     doc = SourceDoc(uri, data)
     batch = normalize(
-        [Rejection(code, why, data[:MAX_RAW_KEPT], None)],
+        [Rejection(code, why, data[:MAX_RAW_KEPT], position, size)],
         _Unknown(),  # type: ignore[arg-type]
         doc,
         batch_id,
@@ -140,12 +172,89 @@ def _rejected_file(uri: str, data: bytes, batch_id: str, code: str, why: str) ->
     return batch.compute_fingerprint()
 
 
-def _head(ref: sources.SourceRef, storage_options: dict[str, str]) -> tuple[bytes, bytes | None]:
-    """The first bytes for sniffing, and the whole content when it had to be read anyway."""
-    if ref.uri.startswith("s3://") or sources.is_compressed(ref.uri):
-        data = sources.read_bytes(ref.uri, storage_options)
-        return data[:SNIFF_BYTES], data
-    return sources.read_range(ref.uri, 0, SNIFF_BYTES), None
+def _stream_canonical(
+    ref: sources.SourceRef,
+    storage_options: dict[str, str],
+    batch_id: str,
+    limits: Limits,
+) -> Iterator[ParseUnit | ParsedBatch]:
+    """A compressed or remote canonical file, decompressed as a stream and cut at newlines
+    into units of about CHUNK_BYTES: memory stays a few chunks whatever the file's size.
+
+    A line longer than the event limit is skipped to its end and quarantined (`oversize`);
+    past `limits.file_bytes` the rest is quarantined (`file_too_large`); a stream that breaks
+    keeps what came before and records the loss (`unreadable`)."""
+    carry = bytearray()
+    line, total = 1, 0
+    skip: list[Any] | None = None  # [line number, size so far, first bytes] of an oversize line
+
+    def oversize(number: int, size: int, head: bytes) -> ParsedBatch:
+        why = (
+            f"record is {size} bytes, over the {MAX_EVENT_BYTES}-byte limit; "
+            "store large payloads elsewhere and reference them"
+        )
+        return _rejected_file(ref.uri, head, batch_id, "oversize", why, f"line:{number}", size)
+
+    pieces = sources.decompressed_pieces(ref.uri, storage_options)
+    try:
+        for piece in pieces:
+            total += len(piece)
+            if total > limits.file_bytes:
+                yield _rejected_file(
+                    ref.uri,
+                    b"",
+                    batch_id,
+                    "file_too_large",
+                    f"the file decompresses to more than {limits.file_bytes} bytes; lines "
+                    f"before line {line} were read, the rest was not; split the file or raise "
+                    "ingest.max_file_bytes",
+                    f"from-line:{line}",
+                )
+                return
+            if skip is not None:
+                end = piece.find(b"\n")
+                if end < 0:
+                    skip[1] += len(piece)
+                    continue
+                skip[1] += end
+                yield oversize(*skip)
+                line, skip, piece = line + 1, None, piece[end + 1 :]
+            carry += piece
+            if len(carry) < CHUNK_BYTES:
+                continue
+            cut = carry.rfind(b"\n")
+            if cut >= 0:
+                data = bytes(carry[: cut + 1])
+                del carry[: cut + 1]
+                yield ParseUnit(ref.uri, "canonical", batch_id, data, first_line=line)
+                line += data.count(b"\n")
+            if len(carry) > MAX_EVENT_BYTES + 2:  # one unfinished line already too long
+                skip = [line, len(carry), bytes(carry[:MAX_RAW_KEPT])]
+                carry.clear()
+    except sources.StreamError as exc:
+        cut = carry.rfind(b"\n") if skip is None else -1
+        if cut >= 0:  # the complete lines before the break are readable: store them
+            data = bytes(carry[: cut + 1])
+            del carry[: cut + 1]
+            yield ParseUnit(ref.uri, "canonical", batch_id, data, first_line=line)
+            line += data.count(b"\n")
+        yield _rejected_file(
+            ref.uri,
+            bytes(carry[:MAX_RAW_KEPT]),
+            batch_id,
+            "unreadable",
+            f"{exc}: lines before line {line} were stored, the rest is lost; re-export the "
+            "file to recover it",
+            f"from-line:{line}",
+            len(carry),
+        )
+        return
+    finally:
+        pieces.close()
+    if skip is not None:
+        yield oversize(*skip)
+    elif carry:
+        yield ParseUnit(ref.uri, "canonical", batch_id, bytes(carry), first_line=line)
 
 
 def _units(
@@ -153,11 +262,25 @@ def _units(
     storage_options: dict[str, str],
     forced: Dialect | None,
     batch_id: str,
+    limits: Limits,
 ) -> Iterator[ParseUnit | ParsedBatch]:
     for ref in refs:
+        if ref.outside_root:
+            yield _rejected_file(
+                ref.uri,
+                b"",
+                batch_id,
+                "symlink_outside_input",
+                f"a symlink to {ref.target!r}, outside the input; not followed (set "
+                "ingest.follow_symlinks = true to read such files)",
+            )
+            continue
+        if ref.size == 0:
+            yield _rejected_file(ref.uri, b"", batch_id, "empty", "the file is empty")
+            continue
         try:
-            head, data = _head(ref, storage_options)
-        except (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError) as exc:
+            head = sources.read_head(ref.uri, SNIFF_BYTES, storage_options)
+        except sources.StreamError as exc:
             # The bytes are there but broken: a permanent property of the file, so quarantine.
             yield _rejected_file(
                 ref.uri, b"", batch_id, "unreadable", f"cannot decompress file: {exc}; re-export it"
@@ -169,6 +292,9 @@ def _units(
             raise translate_storage_error(exc, ref.uri) or TracelakeError(
                 f"cannot read {ref.uri}: {exc}"
             ) from None
+        if not head.strip() and len(head) < SNIFF_BYTES:  # all of it read, and all blank
+            yield _rejected_file(ref.uri, head, batch_id, "empty", "the file holds only blanks")
+            continue
         dialect = forced or dialects.detect(sources.logical_path(ref.uri), head)
         if dialect is None:
             if NOT_A_TRACE.search(ref.uri):
@@ -179,15 +305,43 @@ def _units(
                     "no known trace format recognised this file; pass --format to force one "
                     f"({', '.join(sorted(dialects.registry()))})"
                 )
-            yield _rejected_file(ref.uri, head if data is None else data, batch_id, code, why)
+            yield _rejected_file(ref.uri, head, batch_id, code, why)
             continue
-        if dialect.name == "canonical" and data is None:
+        plain_local = not ref.uri.startswith("s3://") and not sources.is_compressed(ref.uri)
+        if dialect.name == "canonical" and plain_local:
             for start, end, first_line in sources.line_chunks(ref.uri, CHUNK_BYTES):
+                if start >= limits.file_bytes:
+                    yield _rejected_file(
+                        ref.uri,
+                        b"",
+                        batch_id,
+                        "file_too_large",
+                        f"the file is over {limits.file_bytes} bytes; lines before line "
+                        f"{first_line} were read, the rest was not; split the file or raise "
+                        "ingest.max_file_bytes",
+                        f"from-line:{first_line}",
+                    )
+                    break
                 yield ParseUnit(ref.uri, dialect.name, batch_id, None, start, end, first_line)
-        elif data is None:
-            yield ParseUnit(ref.uri, dialect.name, batch_id, None, 0, ref.size)
+        elif dialect.name == "canonical":
+            yield from _stream_canonical(ref, storage_options, batch_id, limits)
+        elif plain_local:
+            if ref.size > limits.document_bytes:
+                yield _rejected_file(
+                    ref.uri,
+                    head,
+                    batch_id,
+                    "file_too_large",
+                    f"{dialect.name} files are parsed whole and this one is over "
+                    f"{limits.document_bytes} bytes; split it or raise ingest.max_document_bytes",
+                )
+            else:
+                yield ParseUnit(ref.uri, dialect.name, batch_id, None, 0, ref.size)
         else:
-            yield ParseUnit(ref.uri, dialect.name, batch_id, data)
+            limit = min(limits.document_bytes, limits.file_bytes)
+            yield ParseUnit(
+                ref.uri, dialect.name, batch_id, limit=limit, storage_options=storage_options
+            )
 
 
 def _workers(ctx: JobContext) -> int:
@@ -345,7 +499,11 @@ def _run(ctx: JobContext, paths: list[str], format: str | None) -> JobResult:
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         forced = dialects.get(format) if format else None
         storage_options = ctx.settings.storage_options_for(paths[0]) if paths else {}
-        refs = sources.resolve(list(paths), storage_options)
+        settings = ctx.settings.ingest
+        limits = Limits(
+            settings.max_file_bytes, settings.max_document_bytes, settings.follow_symlinks
+        )
+        refs = sources.resolve(list(paths), storage_options, limits.follow_symlinks)
         stats = IngestStats(files=len(refs))
         batch_id = uuid.uuid4().hex
         committer = _Committer(BronzeWriter(ctx, batch_id), stats, result)
@@ -355,7 +513,7 @@ def _run(ctx: JobContext, paths: list[str], format: str | None) -> JobResult:
         pending_rows = 0
         files_seen: set[tuple[str, str]] = set()
         try:
-            units = _units(refs, storage_options, forced, batch_id)
+            units = _units(refs, storage_options, forced, batch_id, limits)
             for batch in _parsed(units, total_bytes, _workers(ctx)):
                 key = (batch.uri, batch.dialect)
                 stats.add_batch(batch, first_of_file=key not in files_seen)

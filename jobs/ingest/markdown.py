@@ -89,10 +89,47 @@ class FrontMatter:
         return self.lines[0].no, self.lines[-1].no
 
 
+# YAML aliases a document may use. Each alias shares a node, so a few lines of nested aliases
+# (the "billion laughs") describe gigabytes once a consumer walks or prints the value; real
+# trace front matter uses none.
+MAX_YAML_ALIASES = 32
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing documents with more than MAX_YAML_ALIASES aliases."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(
+                    f"more than {MAX_YAML_ALIASES} YAML aliases (alias expansion is refused)"
+                )
+        return super().compose_node(parent, index)
+
+
+def safe_load(text: str) -> Any:
+    """yaml.safe_load with alias expansion bounded (MAX_YAML_ALIASES); every failure is a
+    yaml.YAMLError."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # PyYAML builds values (dates, numbers) with Python constructors, which raise their
+        # own errors for text like `2024-03-10T99:00:00Z` (found by fuzzing): still bad YAML.
+        raise yaml.YAMLError(f"unreadable value: {exc}") from None
+    finally:
+        loader.dispose()
+
+
 def parse_yaml_mapping(lines: list[Line]) -> tuple[dict[str, Any] | None, str | None]:
     text = raw_text(lines)
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {lines[0].no + mark.line}" if mark is not None and lines else ""
@@ -428,7 +465,7 @@ def parse_inline_list(value: str) -> list[str]:
         return []
     if text.startswith("["):
         try:
-            data = yaml.safe_load(text)
+            data = safe_load(text)
             if isinstance(data, list):
                 return [str(x).strip() for x in data if str(x).strip()]
         except yaml.YAMLError:

@@ -36,6 +36,7 @@ class Rejection:
     reason: str
     raw: bytes | str
     position: str | None = None  # `line:N`, `lines:A-B`, `record:N`, `span:<id>`
+    size: int | None = None  # the record's full size when `raw` holds only its start
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ import pyarrow.ipc
 import xxhash
 from pydantic import ValidationError
 
-from tracelake.schemas import EVENT_FIELDS, AgentEvent
+from tracelake.schemas import EVENT_FIELDS, MAX_EVENT_BYTES, AgentEvent
 from tracelake.schemas.arrow import EVENT_SCHEMA
 
 from ..lake import catalog
@@ -37,6 +37,9 @@ MAX_RAW_KEPT = 64 * 1024
 # Provenance is not content: the same event read from a moved file, or received live and then
 # read from an exported file (another dialect), is a duplicate, not a conflict.
 _NOT_CONTENT = frozenset({"source_uri", "source_position", "dialect"})
+# Attributes holding a producer's own values of those fields (see canonical parsing): not
+# content either.
+PRODUCER_PROVENANCE_PREFIX = "producer."
 _CONTENT_FIELDS = [f for f in EVENT_SCHEMA if f.name not in _NOT_CONTENT]
 _NULL, _FIELD_SEP, _ENTRY_SEP, _KV_SEP = "\x00", "\x1f", "\x1d", "\x1e"
 
@@ -150,6 +153,11 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     lengths = np.diff(offsets)
     rows = np.repeat(np.arange(len(column)), lengths)
     entries = pa.table({"row": rows, "key": column.keys, "value": column.items})
+    moved = pc.starts_with(entries["key"], PRODUCER_PROVENANCE_PREFIX)
+    if pc.any(moved).as_py():  # provenance a producer wrote is no more content than ours
+        entries = entries.filter(pc.invert(moved))
+        counts = np.bincount(entries["row"].to_numpy(), minlength=len(column))
+        offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64) + offsets[0]
     entries = entries.take(pc.sort_indices(entries, [("row", "ascending"), ("key", "ascending")]))
     joined = pc.binary_join_element_wise(
         entries["key"], pc.fill_null(entries["value"], _NULL), _KV_SEP
@@ -244,7 +252,7 @@ def _quarantine_table(
                 "reason_code": r.reason_code,
                 "reason": r.reason,
                 "raw": raw[:MAX_RAW_KEPT].decode("utf-8", "replace"),
-                "raw_bytes": len(raw),
+                "raw_bytes": r.size if r.size is not None else len(raw),
                 "quarantined_at": now,
                 "batch_id": batch_id,
                 "quarantine_date": now.date(),
@@ -253,14 +261,73 @@ def _quarantine_table(
     return pa.Table.from_pylist(rows, schema=catalog.BRONZE_QUARANTINE.schema)
 
 
+def _row_bytes(events: pa.Table) -> np.ndarray:
+    """Bytes of text each event holds (strings and attribute entries): its stored size."""
+    total = np.zeros(events.num_rows, np.int64)
+    for f in EVENT_SCHEMA:
+        column = events[f.name].combine_chunks()
+        if pa.types.is_string(f.type):
+            total += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+        elif pa.types.is_map(f.type) and len(column):
+            if column.offset:
+                column = column.take(pa.array(np.arange(len(column))))
+            sizes = pc.add(
+                pc.fill_null(pc.binary_length(column.keys), 0),
+                pc.fill_null(pc.binary_length(column.items), 0),
+            ).to_numpy(zero_copy_only=False)
+            ends = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
+            offsets = column.offsets.to_numpy() - column.offsets[0].as_py()
+            total += ends[offsets[1:]] - ends[offsets[:-1]]
+    return total
+
+
+def _without_oversize(parsed: TableParse) -> TableParse:
+    """Move events over the per-event limit to the rejections. Canonical lines are limited as
+    they are read; the other dialects build events from larger documents, so their events are
+    measured here, once they exist."""
+    events = parsed.events
+    if events.num_rows == 0:
+        return parsed
+    sizes = _row_bytes(events)
+    over = np.flatnonzero(sizes > MAX_EVENT_BYTES)
+    if not len(over):
+        return parsed
+    rejections = list(parsed.rejections)
+    for i, row in zip(over, events.take(pa.array(over)).to_pylist(), strict=True):
+        raw = orjson.dumps(row, default=str)
+        rejections.append(
+            Rejection(
+                "oversize",
+                f"event is {int(sizes[i])} bytes, over the {MAX_EVENT_BYTES}-byte limit; "
+                "store large payloads elsewhere and reference them",
+                raw[:MAX_RAW_KEPT],
+                row["source_position"],
+                len(raw),
+            )
+        )
+    keep = np.setdiff1d(np.arange(events.num_rows), over)
+    return TableParse(events.take(pa.array(keep)), rejections, parsed.records_read)
+
+
 def _finish(parsed: TableParse, dialect: str, doc: SourceDoc, batch_id: str) -> ParsedBatch:
     now = datetime.now(UTC)
+    if dialect != "canonical":
+        parsed = _without_oversize(parsed)
     events = parsed.events
     n = events.num_rows
-    uri_index = events.schema.get_field_index("source_uri")
+    # Provenance is tracelake's to set, never the producer's (canonical parsing moves a
+    # producer's values to attributes).
     events = events.set_column(
-        uri_index, "source_uri", pc.fill_null(events["source_uri"], pa.scalar(doc.uri))
+        events.schema.get_field_index("source_uri"),
+        "source_uri",
+        pa.repeat(pa.scalar(doc.uri, pa.string()), n),
     )
+    if n and pc.any(pc.not_equal(events["dialect"], dialect)).as_py():
+        events = events.set_column(
+            events.schema.get_field_index("dialect"),
+            "dialect",
+            pa.repeat(pa.scalar(dialect, pa.string()), n),
+        )
     schema = catalog.BRONZE_EVENTS.schema
     events = (
         events.append_column(schema.field("content_hash"), content_hashes(events))

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 
 from .model import Rejection
+from .reasons import code_for
 
 PRODUCER = "otel"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -151,6 +152,10 @@ def event_id(trace_id: str, span_id: str, role: str) -> str:
 
 def ts_from_ns(ns: int) -> datetime:
     return EPOCH + timedelta(microseconds=ns // 1000)
+
+
+# The latest span time accepted: seq_for stays within int64 (2500-01-01T00:00:00Z).
+MAX_SPAN_NS = 16_725_225_600 * 10**9
 
 
 def seq_for(ns: int, rank: int) -> int:
@@ -476,6 +481,14 @@ def _check_ids(span: Span) -> Rejection | None:
             span.raw(),
             span.position,
         )
+    if span.start_ns > MAX_SPAN_NS or span.end_ns > MAX_SPAN_NS:
+        return Rejection(
+            "out_of_range",
+            f"span time {max(span.start_ns, span.end_ns)} ns is beyond the year 2500 (the "
+            "largest time an event's seq can order); the exporter must send Unix nanoseconds",
+            span.raw(),
+            span.position,
+        )
     if span.start_ns <= 0:
         return Rejection(
             "bad_timestamp",
@@ -609,6 +622,14 @@ def _validated(records: list[dict[str, Any]], span: Span) -> list[AgentEvent] | 
     try:
         return [AgentEvent.model_validate(r) for r in records]
     except ValidationError as exc:
+        specific = code_for(exc.errors(include_url=False))
+        if specific is not None:
+            return Rejection(
+                specific[0],
+                f"span maps to an invalid event: {specific[1]}",
+                span.raw(),
+                span.position,
+            )
         where = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
             for e in exc.errors(include_url=False)[:5]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import glob
-import gzip
+import io
 import mmap
 import os
+import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -28,6 +31,9 @@ class SourceRef:
 
     uri: str
     size: int
+    # A symlink inside an input directory that leads outside it: not read, only reported.
+    outside_root: bool = False
+    target: str = ""
 
 
 def s3_filesystem(storage_options: dict[str, str]) -> pafs.S3FileSystem:
@@ -55,15 +61,20 @@ def _s3_key(uri: str) -> str:
     return uri.removeprefix("s3://").rstrip("/")
 
 
-def resolve(inputs: list[str], storage_options: dict[str, str] | None = None) -> list[SourceRef]:
+def resolve(
+    inputs: list[str],
+    storage_options: dict[str, str] | None = None,
+    follow_symlinks: bool = False,
+) -> list[SourceRef]:
     """Expand inputs into files, sorted and de-duplicated. Raises InputNotFoundError naming the
-    first input that matches nothing."""
+    first input that matches nothing. Symlinks inside a directory that lead outside it are
+    returned marked `outside_root` unless `follow_symlinks`."""
     refs: dict[str, SourceRef] = {}
     for item in inputs:
         found = (
             _resolve_s3(item, storage_options or {})
             if item.startswith("s3://")
-            else _resolve_local(item)
+            else _resolve_local(item, follow_symlinks)
         )
         if not found:
             raise InputNotFoundError(
@@ -79,22 +90,29 @@ def _is_hidden(path: Path) -> bool:
     return any(part.startswith(".") for part in path.parts if part not in (".", ".."))
 
 
-def _resolve_local(item: str) -> list[SourceRef]:
+def _resolve_local(item: str, follow_symlinks: bool = False) -> list[SourceRef]:
     path = Path(item).expanduser()
-    if path.is_file():
+    if path.is_file():  # named by the caller: read wherever it leads
         return [SourceRef(str(path.resolve()), path.stat().st_size)]
     if path.is_dir():
-        files = [
-            p
-            for p in sorted(path.rglob("*"))
-            if p.is_file() and not _is_hidden(p.relative_to(path))
-        ]
-        return [SourceRef(str(p.resolve()), p.stat().st_size) for p in files]
+        root = path.resolve()
+        out = []
+        for p in sorted(path.rglob("*")):
+            if not p.is_file() or _is_hidden(p.relative_to(path)):
+                continue
+            real = p.resolve()
+            if not follow_symlinks and not real.is_relative_to(root):
+                # Named by nobody: a link planted in a trace folder must not pull in
+                # /etc/passwd or a credentials file.
+                out.append(SourceRef(str(p.absolute()), 0, outside_root=True, target=str(real)))
+            else:
+                out.append(SourceRef(str(real), real.stat().st_size))
+        return out
     if glob.has_magic(item):
         matches = [Path(m) for m in sorted(glob.glob(os.path.expanduser(item), recursive=True))]
-        out: list[SourceRef] = []
+        out = []
         for m in matches:
-            out.extend(_resolve_local(str(m)))
+            out.extend(_resolve_local(str(m), follow_symlinks))
         return out
     return []
 
@@ -117,27 +135,147 @@ def _resolve_s3(uri: str, storage_options: dict[str, str]) -> list[SourceRef]:
     ]
 
 
-def read_bytes(uri: str, storage_options: dict[str, str] | None = None) -> bytes:
-    """The file's content, decompressed by suffix (.gz, .zst)."""
+class StreamError(Exception):
+    """A compressed stream that is corrupt or ends early: a property of the file."""
+
+
+class FileTooLargeError(Exception):
+    """The file decompresses to more than the cap it is read under."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes once decompressed")
+        self.limit = limit
+
+
+# Compressed bytes fed to a decoder at a time. zstd (and gzip) can expand a few bytes into
+# megabytes; a small input step bounds what one call can produce (zstd: ~32 MiB for 1 KiB).
+_FEED_BYTES = 1024
+# Decompressed bytes produced per step for gzip, whose decoder takes an output bound.
+_STEP_BYTES = 1 << 20
+
+
+def _raw_stream(uri: str, storage_options: dict[str, str] | None) -> Any:
     if uri.startswith("s3://"):
         fs = s3_filesystem(storage_options or {})
         try:
-            with fs.open_input_stream(_s3_key(uri)) as stream:
-                raw = stream.read()
+            return fs.open_input_stream(_s3_key(uri))
         except OSError as exc:
             raise translate_storage_error(exc, uri) or exc from None
-    else:
-        raw = Path(uri).read_bytes()
-    return decompress(uri, raw)
+    return open(uri, "rb")
+
+
+def _read(stream: Any, uri: str, size: int) -> bytes:
+    try:
+        return stream.read(size)
+    except OSError as exc:
+        raise translate_storage_error(exc, uri) or exc from None
+
+
+def _gzip_pieces(stream: Any, uri: str) -> Iterator[bytes]:
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending, started = b"", False
+    while True:
+        if not pending:
+            pending = _read(stream, uri, 64 * 1024)
+            if not pending:
+                break
+            started = True
+        if decoder.eof:  # another gzip member follows (concatenated .gz files are valid)
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = decoder.decompress(pending, _STEP_BYTES)
+        except zlib.error as exc:
+            raise StreamError(f"corrupt gzip stream: {exc}") from None
+        pending = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+        if out:
+            yield out
+    if not started or not decoder.eof:
+        raise StreamError("gzip stream is truncated (no end-of-stream marker)")
+
+
+def _zstd_pieces(stream: Any, uri: str) -> Iterator[bytes]:
+    decoder = zstandard.ZstdDecompressor().decompressobj()
+    started = False
+    while True:
+        chunk = _read(stream, uri, _FEED_BYTES)
+        if not chunk:
+            break
+        started = True
+        while chunk:
+            if decoder.eof:  # the next frame of a multi-frame file
+                decoder = zstandard.ZstdDecompressor().decompressobj()
+            try:
+                out = decoder.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise StreamError(f"corrupt zstd stream: {exc}") from None
+            chunk = decoder.unused_data if decoder.eof else b""
+            if out:
+                yield out
+    if not started or not decoder.eof:
+        raise StreamError("zstd stream is truncated (its last frame is incomplete)")
+
+
+def decompressed_pieces(uri: str, storage_options: dict[str, str] | None = None) -> Iterator[bytes]:
+    """The file's content in pieces, decompressed by suffix as a stream (never whole).
+
+    Raises StreamError for a corrupt or truncated stream, after yielding what came before."""
+    with _raw_stream(uri, storage_options) as stream:
+        if uri.endswith(".gz"):
+            yield from _gzip_pieces(stream, uri)
+        elif uri.endswith(".zst"):
+            yield from _zstd_pieces(stream, uri)
+        else:
+            while piece := _read(stream, uri, _STEP_BYTES):
+                yield piece
+
+
+def read_head(uri: str, size: int, storage_options: dict[str, str] | None = None) -> bytes:
+    """The first `size` decompressed bytes (fewer for a short file), reading no further.
+    A stream that is corrupt within them raises StreamError."""
+    head = bytearray()
+    pieces = decompressed_pieces(uri, storage_options)
+    try:
+        for piece in pieces:
+            head += piece
+            if len(head) >= size:
+                break
+    except StreamError:
+        if not head:
+            raise
+    finally:
+        pieces.close()
+    return bytes(head[:size])
+
+
+def read_capped(uri: str, limit: int, storage_options: dict[str, str] | None = None) -> bytes:
+    """The whole decompressed content; FileTooLargeError past `limit` bytes (memory stays
+    about `limit`), StreamError for a corrupt or truncated stream."""
+    data = bytearray()
+    pieces = decompressed_pieces(uri, storage_options)
+    try:
+        for piece in pieces:
+            if len(data) + len(piece) > limit:
+                raise FileTooLargeError(limit)
+            data += piece
+    finally:
+        pieces.close()
+    return bytes(data)
+
+
+def read_bytes(uri: str, storage_options: dict[str, str] | None = None) -> bytes:
+    """The file's content, decompressed by suffix (.gz, .zst); no size cap."""
+    return read_capped(uri, sys.maxsize, storage_options)
 
 
 def decompress(uri: str, raw: bytes) -> bytes:
+    """Decompress in-memory bytes by the uri's suffix, refusing a truncated stream."""
     if uri.endswith(".gz"):
-        return gzip.decompress(raw)
-    if uri.endswith(".zst"):
-        with zstandard.ZstdDecompressor().stream_reader(raw) as reader:
-            return reader.read()
-    return raw
+        pieces = _gzip_pieces(io.BytesIO(raw), uri)
+    elif uri.endswith(".zst"):
+        pieces = _zstd_pieces(io.BytesIO(raw), uri)
+    else:
+        return raw
+    return b"".join(pieces)
 
 
 def logical_path(uri: str) -> str:

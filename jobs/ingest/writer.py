@@ -6,6 +6,8 @@ Shared by file ingest and the live OTLP collector.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,7 +232,9 @@ class BronzeWriter:
     """
 
     WRITER_FENCE = "tracelake-bronze-writer"
+    QUARANTINE_FENCE = "tracelake-bronze-quarantine-writer"
     MAX_FENCE_RETRIES = 20
+    MAX_QUARANTINE_RETRIES = 100
 
     def __init__(self, ctx: JobContext, batch_id: str) -> None:
         self.ctx = ctx
@@ -470,26 +474,47 @@ class BronzeWriter:
         return real, len(conflicts) - len(real)
 
     def _commit_quarantine(self, txn: tuple[str, int] | None) -> None:
+        """Commit the quarantine rows not stored yet, exactly once under concurrency: like
+        events, each commit carries a shared fence at the next version, so two writers that
+        decided against the same quarantine table cannot both append the same record."""
         outcome = self._outcome
         quarantine = (
             pa.concat_tables(self._quarantine)
             if self._quarantine
             else catalog.BRONZE_QUARANTINE.schema.empty_table()
         )
-        fresh = _dedupe_quarantine(self.ctx, quarantine, self._quarantine_aliases)
-        # Already quarantined by an earlier run: counted as duplicates, so that every record
-        # read is stored, a duplicate or quarantined.
-        outcome.duplicates += quarantine.num_rows - fresh.num_rows
-        if not fresh.num_rows:
+        if not quarantine.num_rows:
             return
-        version = self.ctx.lake.append(
-            catalog.BRONZE_QUARANTINE,
-            fresh,
-            app_txn=txn,
-            metadata={"job": "ingest", "batch_id": self.batch_id},
+        lake = self.ctx.lake
+        for attempt in range(self.MAX_QUARANTINE_RETRIES):
+            table = lake.ensure(catalog.BRONZE_QUARANTINE)
+            fresh = _dedupe_quarantine(self.ctx, quarantine, self._quarantine_aliases)
+            if not fresh.num_rows:
+                # Already quarantined (by an earlier run or a racing writer): counted as
+                # duplicates, so that every record read is stored, a duplicate or quarantined.
+                outcome.duplicates += quarantine.num_rows
+                return
+            fence_version = (table.transaction_version(self.QUARANTINE_FENCE) or 0) + 1
+            try:
+                version = lake.append(
+                    catalog.BRONZE_QUARANTINE,
+                    fresh,
+                    app_txn=txn,
+                    metadata={"job": "ingest", "batch_id": self.batch_id},
+                    fence=(self.QUARANTINE_FENCE, fence_version),
+                )
+            except WriterFenceError:
+                time.sleep(random.uniform(0, 0.05 * min(attempt + 1, 10)))
+                continue  # another writer quarantined first: look again
+            outcome.duplicates += quarantine.num_rows - fresh.num_rows
+            if version is None:  # this batch's quarantine was committed by an earlier try
+                outcome.duplicates += fresh.num_rows
+            else:
+                outcome.quarantined = fresh.num_rows
+                outcome.versions_written[catalog.BRONZE_QUARANTINE.qualified_name] = version
+            return
+        raise TracelakeError(
+            f"the events of this batch are stored, but its {quarantine.num_rows} quarantine "
+            f"row(s) were not: other ingest writers kept committing to "
+            f"{lake.uri(catalog.BRONZE_QUARANTINE)}; run the same ingest again to add them"
         )
-        if version is None:  # this batch's quarantine was committed by an earlier try
-            outcome.duplicates += fresh.num_rows
-        else:
-            outcome.quarantined = fresh.num_rows
-            outcome.versions_written[catalog.BRONZE_QUARANTINE.qualified_name] = version

@@ -71,6 +71,15 @@ def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | 
             f"the object store refused the credentials for {where}: {_first_line(text)}. "
             "Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or TRACELAKE_S3__*)."
         )
+    if any(
+        s in lowered
+        for s in ("generic s3 error", "server returned non-2xx", "invalid xml", "invalid response")
+    ):
+        return StorageUnreachableError(
+            f"the object store for {where} gave an answer no S3 server gives "
+            f"({_status_of(text)}); check that TRACELAKE_S3__ENDPOINT_URL / AWS_ENDPOINT_URL "
+            "points at an S3 server"
+        )
     if "nosuchbucket" in lowered or "bucket does not exist" in lowered:
         return StorageUnreachableError(
             f"bucket for {where} does not exist: {_first_line(text)}. Create it first."
@@ -78,8 +87,35 @@ def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | 
     return None
 
 
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+_HTTP_STATUS = re.compile(r"\b([1-5]\d\d)\b[ -]+([A-Za-z][A-Za-z ]{1,40})")
+
+
+def redact(text: str) -> str:
+    """Text with credentials in URLs (`scheme://user:secret@host`) blanked out."""
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
 def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else text
+    return redact(text.strip().splitlines()[0][:300]) if text.strip() else text
+
+
+def _status_of(text: str) -> str:
+    """The HTTP status an error text reports, for a one-line message ("404 Not Found")."""
+    found = _HTTP_STATUS.search(text.split("non-2xx", 1)[-1])
+    return f"HTTP {found.group(1)} {found.group(2).strip()}" if found else "not S3"
+
+
+def _log_appears(table_dir: Path, wait_s: float = 2.0) -> bool:
+    """Whether a `_delta_log` shows up in `table_dir` within `wait_s`: a writer creating the
+    table concurrently makes the directory (and may write into it) before its first log
+    entry, and that is a table being born, not a stray directory."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if (table_dir / "_delta_log").is_dir():
+            return True
+        time.sleep(0.05)
+    return (table_dir / "_delta_log").is_dir()
 
 
 @dataclass(frozen=True)
@@ -161,7 +197,7 @@ class Lake:
                     "point TRACELAKE_LAKE_ROOT at a directory"
                 )
             if not (path / "_delta_log").is_dir():
-                if path.exists() and any(path.iterdir()):
+                if path.exists() and any(path.iterdir()) and not _log_appears(path):
                     raise NotALakeError(
                         f"{uri} exists but is not a Delta table (no _delta_log); "
                         "is TRACELAKE_LAKE_ROOT pointing at the right place?"

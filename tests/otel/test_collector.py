@@ -495,3 +495,72 @@ def test_port_in_use_is_a_clear_error(ctx):
         port = taken.getsockname()[1]
         with pytest.raises(CollectorError, match=f"cannot listen on 127.0.0.1:{port}"):
             Collector(ctx, port=port)
+
+
+def chat_span_with_tokens(trace_id: str, span_id: str, tokens: str) -> dict:
+    span = tool_span(trace_id, span_id)
+    span["name"] = "chat gpt"
+    span["attributes"] = [
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": tokens}},
+    ]
+    return span
+
+
+def test_span_that_can_never_be_stored_is_quarantined_with_partial_success(ctx, start_collector):
+    collector = start_collector(flush_interval_s=0.05)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    good = chat_span_with_tokens(trace, "00f067aa0ba902b7", "12")
+    huge = chat_span_with_tokens(trace, "53995c3f42cd8ad8", "18446744073709551615")
+    answer = post(collector.url, json_request(good, huge))
+    assert answer.status == 200, answer.body
+    assert int(json.loads(answer.body)["partialSuccess"]["rejectedSpans"]) == 1
+    collector.stop()
+    assert len(events_by_id(ctx)) == 1
+    (q,) = ctx.lake.read(catalog.BRONZE_QUARANTINE).to_pylist()
+    assert (q["reason_code"], q["source_position"]) == ("out_of_range", "span:53995c3f42cd8ad8")
+
+
+def _slow_client(url: str, length: int = 1000) -> socket.socket:
+    """A client that sends its headers and one byte of a longer body, then nothing."""
+    parsed = urlparse(url)
+    sock = socket.create_connection((parsed.hostname, parsed.port), timeout=30)
+    sock.sendall(
+        f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{".encode()
+    )
+    return sock
+
+
+def test_slow_clients_do_not_take_the_slots_of_normal_exports(start_collector):
+    from tracelake.jobs.collect.server import DEFAULT_MAX_CONCURRENT_REQUESTS
+
+    collector = start_collector(flush_interval_s=0.05)
+    slow = [_slow_client(collector.url) for _ in range(DEFAULT_MAX_CONCURRENT_REQUESTS + 4)]
+    try:
+        time.sleep(0.3)  # the slow clients are connected and waiting on their bodies
+        span = tool_span("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+        assert post(collector.url, json_request(span)).status == 200
+    finally:
+        for sock in slow:
+            sock.close()
+
+
+def test_a_request_has_a_total_deadline(start_collector, monkeypatch):
+    from tracelake.jobs.collect.handler import OtlpHandler
+
+    monkeypatch.setattr(OtlpHandler, "REQUEST_DEADLINE_S", 1.0)
+    collector = start_collector(flush_interval_s=0.05)
+    sock = _slow_client(collector.url)
+    try:
+        for _ in range(4):  # a byte now and then: each read is quick, the whole is not
+            time.sleep(0.4)
+            try:
+                sock.sendall(b" ")
+            except OSError:
+                break
+        sock.settimeout(10)
+        answer = sock.recv(4096)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:100]

@@ -19,7 +19,7 @@ from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 
 from ..fastpath import LineBlock, parse_block
 from ..model import Rejection, SourceDoc
-from ..normalize import EventColumns, TableParse
+from ..normalize import PRODUCER_PROVENANCE_PREFIX, EventColumns, TableParse
 from ..reasons import explain
 
 _validate_json = AgentEvent.__pydantic_validator__.validate_json
@@ -43,6 +43,21 @@ def parse_line(line: bytes, position: str) -> AgentEvent | Rejection:
     except ValidationError as exc:
         why = explain(exc, line)
         return Rejection(why.reason_code, why.reason, why.raw, position)
+
+
+def with_own_provenance(event: AgentEvent, position: str) -> dict:
+    """The event's fields with tracelake's provenance: the line it came from, the canonical
+    dialect; values the producer put in those fields are kept in attributes (`producer.*`)."""
+    values = dict(event.__dict__)
+    moved = {
+        f"{PRODUCER_PROVENANCE_PREFIX}{name}": str(values[name])
+        for name in ("source_uri", "source_position", "dialect")
+        if values[name] is not None and not (name == "dialect" and values[name] == "canonical")
+    }
+    if moved:
+        values["attributes"] = {**moved, **values["attributes"]}
+    values.update(source_uri=None, source_position=position, dialect="canonical")
+    return values
 
 
 class CanonicalJsonl:
@@ -74,8 +89,8 @@ class CanonicalJsonl:
         """Line by line (reference path; `parse_table` is the fast equivalent)."""
         for number, line in self._lines(doc):
             item = parse_line(line, f"line:{number}")
-            if isinstance(item, AgentEvent) and item.source_position is None:
-                item = item.model_copy(update={"source_position": f"line:{number}"})
+            if isinstance(item, AgentEvent):
+                item = AgentEvent.model_construct(**with_own_provenance(item, f"line:{number}"))
             yield item
 
     def parse_table(self, doc: SourceDoc) -> TableParse:
@@ -91,10 +106,7 @@ class CanonicalJsonl:
             if isinstance(item, Rejection):
                 rejections.append(item)
                 return
-            values = item.__dict__
-            if values["source_position"] is None:
-                values = {**values, "source_position": f"line:{number}"}
-            slow.add(values)
+            slow.add(with_own_provenance(item, f"line:{number}"))
 
         def run_block(lo: int, hi: int) -> None:
             result = parse_block(lines.rows(lo, hi))
@@ -113,9 +125,7 @@ class CanonicalJsonl:
                 )
                 events = result.events
                 index = events.schema.get_field_index("source_position")
-                events = events.set_column(
-                    index, "source_position", pc.coalesce(events["source_position"], positions)
-                )
+                events = events.set_column(index, "source_position", positions)
                 tables.append(events)
             for i in result.rejected_rows:
                 decide_slowly(lo + int(i))

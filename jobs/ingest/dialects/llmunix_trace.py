@@ -48,7 +48,7 @@ def _title_goal(all_sections: list[md.Section]) -> str | None:
 
 def _yaml_of(fence: md.Fence) -> tuple[Any, str | None]:
     try:
-        return yaml.safe_load(fence.text), None
+        return md.safe_load(fence.text), None
     except yaml.YAMLError as exc:
         return None, str(exc).splitlines()[0]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -58,6 +59,17 @@ def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+def _number(found: Any, kind: type, key: str) -> Any:
+    """`found` as int or float; a value of another shape (a list, "abc", a float in an
+    intValue) makes the request malformed, never a crash."""
+    if isinstance(found, bool) or not isinstance(found, str | int | float):
+        raise OtlpDecodeError(f"{key} {found!r:.40} is not a number")
+    try:
+        return kind(found)
+    except (TypeError, ValueError, OverflowError):
+        raise OtlpDecodeError(f"{key} {found!r:.40} is not a number") from None
+
+
 def any_value(value: Any) -> Any:
     """An OTLP/JSON AnyValue -> a Python value (plain values pass through)."""
     if not isinstance(value, dict):
@@ -65,10 +77,10 @@ def any_value(value: Any) -> Any:
     for key in ("stringValue", "boolValue", "doubleValue", "bytesValue"):
         found = _get(value, key)
         if found is not None:
-            return float(found) if key == "doubleValue" else found
+            return _number(found, float, key) if key == "doubleValue" else found
     found = _get(value, "intValue")
     if found is not None:
-        return int(found)
+        return _number(found, int, "intValue")
     array = _get(value, "arrayValue")
     if isinstance(array, dict):
         return [any_value(v) for v in array.get("values") or []]
@@ -129,12 +141,21 @@ def _kind(value: Any) -> int:
     return _int(value)
 
 
+def _raw_json(raw: Any) -> bytes:
+    """A decoded span as JSON again, for quarantine; values orjson cannot write (integers
+    beyond 64 bits from another decoder) are written as text."""
+    try:
+        return orjson.dumps(raw)
+    except TypeError:
+        return json.dumps(raw, default=str).encode()
+
+
 def _span(
     raw: Any, resource: dict[str, Any], scope: str, where: str, ordinal: int
 ) -> Span | Rejection:
     position = f"{where}record:{ordinal}"
     if not isinstance(raw, dict):
-        return Rejection("schema", "span is not a JSON object", orjson.dumps(raw), position)
+        return Rejection("schema", "span is not a JSON object", _raw_json(raw), position)
     try:
         status = _get(raw, "status") or {}
         span_events = tuple(
@@ -162,10 +183,10 @@ def _span(
             scope=scope,
             where=where,
             ordinal=ordinal,
-            raw=lambda: orjson.dumps(raw),
+            raw=lambda: _raw_json(raw),
         )
     except OtlpDecodeError as exc:
-        return Rejection("schema", f"span fields are malformed: {exc}", orjson.dumps(raw), position)
+        return Rejection("schema", f"span fields are malformed: {exc}", _raw_json(raw), position)
 
 
 def decode_request(obj: Any, where: str = "") -> Iterator[Span | Rejection]:
