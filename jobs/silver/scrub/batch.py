@@ -8,17 +8,34 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from .prefilter import flag
+from .detectors import credential_name
+from .prefilter import flag_array
 from .scrubber import JSON_COLUMNS, MAP_COLUMNS, TEXT_COLUMNS, Finding, Scrubber
 
 SCRUB_COUNT = "scrub_count"
 
 
-def _map_texts(items: list[tuple[str, str]] | None) -> str | None:
-    # key=value per line: the credential-name anchors see the key, the others the value.
-    return "\n".join(f"{k}={v}" for k, v in items) if items else None
+def _flagged_map_rows(column: pa.ChunkedArray) -> set[int]:
+    """Rows of a map<string,string> column that may need scrubbing: a value the prefilter
+    flags, or a key that names a credential (its value is judged by the name)."""
+    maps = column.combine_chunks()
+    if len(maps) == 0 or maps.null_count == len(maps):
+        return set()
+    offsets = np.asarray(maps.offsets, dtype=np.int64)
+    items = set(flag_array(maps.items))
+    keys = maps.keys
+    credential_keys = [k for k in pc.unique(keys).to_pylist() if k and credential_name(k)]
+    if credential_keys:
+        mask = pc.is_in(keys, pa.array(credential_keys, pa.string()))
+        items.update(np.flatnonzero(mask.to_numpy(zero_copy_only=False)).tolist())
+    if not items:
+        return set()
+    positions = np.asarray(sorted(items), dtype=np.int64) + offsets[0]
+    return set((np.searchsorted(offsets, positions, side="right") - 1).tolist())
 
 
 def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[str, Any]]]:
@@ -55,32 +72,39 @@ def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[
     for name in (*TEXT_COLUMNS, *JSON_COLUMNS):
         if name not in table.column_names:
             continue
-        values = table.column(name).to_pylist()
-        changed = False
-        for i, hits in enumerate(flag(values)):
-            if hits is None:
+        flagged = flag_array(table.column(name))
+        if not flagged:
+            continue
+        column = table.column(name)
+        replaced: dict[int, str] = {}
+        for i, hits in sorted(flagged.items()):
+            text = column[i].as_py()
+            if text is None:
                 continue
             found: list[Finding] = []
             s = scrubber(i)
-            text = values[i]
             new = (
                 s.json_text(text, name, found, hits)
                 if name in JSON_COLUMNS
                 else s.text(text, name, found, hits)
             )
             if found:
-                values[i], changed = new, True
+                replaced[i] = new
                 record(i, found)
-        if changed:
+        if replaced:
+            values = column.to_pylist()
+            for i, new in replaced.items():
+                values[i] = new
             columns[name] = pa.array(values, table.schema.field(name).type)
     for name in MAP_COLUMNS:
         if name not in table.column_names:
             continue
+        rows = _flagged_map_rows(table.column(name))
+        if not rows:
+            continue
         values = table.column(name).to_pylist()
         changed = False
-        for i, hits in enumerate(flag([_map_texts(v) for v in values])):
-            if hits is None:
-                continue
+        for i in sorted(rows):
             found = []
             new = scrubber(i).mapping(values[i], name, found)
             if found:

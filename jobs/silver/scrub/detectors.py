@@ -283,7 +283,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "url_password",
         SECRET,
-        (("raw", rb"://"),),
+        (("raw", rb"://[^\s:/@\"'\\<>]{1,256}:[^\s@/\"'\\<>]{1,256}@"),),
         _rx(
             r"[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@\"'\\<>]{1,256}:(?P<v>[^\s@/\"'\\<>]{1,256})@"
         ),
@@ -291,7 +291,10 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "connection_string_password",
         SECRET,
-        (("lower", rb"pass"), ("lower", rb"pwd")),
+        (
+            ("lower", rb"pass(?:word|wd|phrase)?\\?[\"']?\s*[:=]"),
+            ("lower", rb"pwd\\?[\"']?\s*[:=]"),
+        ),
         _rx(
             rf"(?i:{PASSWORD_NAME})\\?[\"']?\s*[:=]\s*\\?[\"']?"
             r"(?P<v>(?!<)[^\s;&\"'\\,}{)\]]{4,256})"
@@ -301,7 +304,7 @@ DETECTORS: tuple[Detector, ...] = (
         "credential_field",
         SECRET,
         tuple(
-            ("lower", w + rb"[a-z0-9_\-.]{0,40}\\?[\"']?\s*[:=]")
+            ("lower", w + rb"[a-z0-9_\-.]{0,40}\\?[\"']?\s*[:=]\s*\\?[\"']?[a-z0-9_\-.~+/=]{6}")
             for w in (
                 rb"secret",
                 rb"token",
@@ -315,7 +318,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         _rx(
             rf"(?<![A-Za-z0-9<])(?P<n>{_NAME_CHARS}{{0,40}}?(?i:{SECRET_NAME}){_NAME_CHARS}{{0,40}}?)"
-            r"\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<v>(?!<)[A-Za-z0-9_\-.~+/=]{12,512})"
+            r"\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<v>(?!<)[A-Za-z0-9_\-.~+/=]{6,512})"
         ),
         validate=looks_random,
     ),
@@ -330,7 +333,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "card_number",
         PII,
-        (("digits", rb"0000[ \-]?000"),),
+        # Luhn needs 13+ digits: 13 in a row, or groups of 3+ with a separator between.
+        (("digits", rb"0000000000000"), ("digits", rb"000[ \-]000")),
         _rx(r"(?<![\d\-.])(?:[2-6]\d{3})(?:[ \-]?\d{3,4}){2,3}(?:[ \-]?\d{1,4})?(?![\d\-.])"),
         validate=luhn_ok,
     ),

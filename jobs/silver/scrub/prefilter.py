@@ -15,6 +15,9 @@ import re
 from collections.abc import Sequence
 from itertools import accumulate
 
+import numpy as np
+import pyarrow as pa
+
 from .detectors import DETECTORS
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0" * 10)
@@ -57,3 +60,42 @@ def flag(texts: Sequence[str | None]) -> list[set[int] | None]:
             else:
                 hit.add(index)
     return flags
+
+
+def flag_array(array: pa.Array | pa.ChunkedArray) -> dict[int, set[int]]:
+    """`flag` for a string column, read straight from its Arrow buffers (no Python strings):
+    {row: detector indexes} for the flagged rows only."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if len(array) == 0:
+        return {}
+    if pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    buffers = array.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[
+        array.offset : array.offset + len(array) + 1
+    ]
+    offsets = offsets.astype(np.int64)
+    data_buffer = buffers[2]
+    if data_buffer is None:
+        return {}
+    base, end = int(offsets[0]), int(offsets[-1])
+    data = data_buffer.to_pybytes()[base:end]
+    offsets = offsets - base
+    views: dict[str, bytes] = {}
+    found: dict[int, set[int]] = {}
+    for index, view, anchor in _ANCHORS:
+        if view not in views:
+            views[view] = _VIEWS[view](data)
+        spans = [m.span() for m in anchor.finditer(views[view])]
+        if not spans:
+            continue
+        bounds = np.asarray(spans, dtype=np.int64)
+        first = np.searchsorted(offsets, bounds[:, 0], side="right") - 1
+        last = np.searchsorted(offsets, bounds[:, 1] - 1, side="right") - 1
+        # A match may run past the end of its text into the next ones (no separator between
+        # Arrow values): every text it touches is flagged, so no anchor is ever hidden.
+        for a, b in zip(first.tolist(), last.tolist(), strict=True):
+            for row in range(a, b + 1):
+                found.setdefault(row, set()).add(index)
+    return found
