@@ -45,7 +45,11 @@ def spark_job(job: str):
     **dag_kwargs(_cfg, tags=("build", "spark", "silver"), doc_md=DOC, what="build"),
 )
 def tracelake_build():
-    spark_job("project_runs")  # bronze.events -> silver.runs
+    (
+        spark_job("scrub_events")  # bronze.events -> silver.events (scrubbed)
+        >> spark_job("scrub_log")  # bronze.events -> ops.scrub_log
+        >> spark_job("project_runs")  # silver.events -> silver.runs
+    )
 
 
 tracelake_build()

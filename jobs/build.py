@@ -16,8 +16,9 @@ JOB_NAME = "build"
 def derived_jobs() -> list[IncrementalJob]:
     """Every derived job, each after the jobs whose tables it reads. Later layers add theirs."""
     from . import project_runs
+    from .silver import scrub_events, scrub_log
 
-    return [project_runs.JOB]
+    return [scrub_events.JOB, scrub_log.JOB, project_runs.JOB]
 
 
 # Example analyst queries (`tracelake demo` prints them; `tracelake sql` runs any of them).

@@ -84,6 +84,22 @@ class IngestSettings(BaseModel):
     )
 
 
+class PrivacySettings(BaseModel):
+    """Scrubbing (silver.events) and erasure (`tracelake erase`)."""
+
+    placeholder_secret: SecretStr | None = Field(
+        default=None,
+        description="Mixed into the per-run placeholder key (environment only, like S3 keys): "
+        "without it, anyone who knows a run id can test a guessed value against a tag.",
+    )
+    operator: str | None = Field(
+        default=None, description="Who erasures are recorded as; default: the OS user."
+    )
+
+    def secret(self) -> str:
+        return self.placeholder_secret.get_secret_value() if self.placeholder_secret else ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRACELAKE_",
@@ -98,6 +114,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @classmethod
     def settings_customise_sources(

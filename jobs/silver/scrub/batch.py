@@ -41,9 +41,14 @@ def _flagged_map_rows(column: pa.ChunkedArray) -> set[int]:
 def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[str, Any]]]:
     """`table` (bronze.events columns) with its free text scrubbed and a `scrub_count` column
     added; and one log row per replacement: run_id, event_id, field_path, kind, detector,
-    placeholder (never the value)."""
+    placeholder, event_date (never the value)."""
     run_ids = table.column("run_id").to_pylist()
     event_ids = table.column("event_id").to_pylist()
+    dates = (
+        table.column("event_date").to_pylist()
+        if "event_date" in table.column_names
+        else [None] * table.num_rows
+    )
     counts = [0] * table.num_rows
     log: list[dict[str, Any]] = []
     scrubbers: dict[str, Scrubber] = {}
@@ -65,6 +70,7 @@ def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[
                     "kind": f.kind,
                     "detector": f.detector,
                     "placeholder": f.placeholder,
+                    "event_date": dates[i],
                 }
             )
 
