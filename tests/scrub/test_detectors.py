@@ -143,6 +143,7 @@ def test_batch_scrub_equals_record_scrub_and_logs_each_replacement():
             assert got == (single.get(c) or ({} if c == "attributes" else None)), (p.kind, c)
     assert len(log) == expected_log
     assert all(
-        set(r) == {"run_id", "event_id", "field_path", "kind", "detector", "placeholder"}
+        set(r)
+        == {"run_id", "event_id", "field_path", "kind", "detector", "placeholder", "event_date"}
         for r in log
     )

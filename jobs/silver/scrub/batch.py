@@ -19,6 +19,19 @@ from .scrubber import JSON_COLUMNS, MAP_COLUMNS, TEXT_COLUMNS, Finding, Scrubber
 SCRUB_COUNT = "scrub_count"
 
 
+def _with_rows(column: pa.Array | pa.ChunkedArray, rows: dict[int, Any]) -> pa.Array:
+    """`column` with the values at `rows` replaced (few rows: slices around them, no Python
+    conversion of the rest)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    pieces, pos = [], 0
+    for i in sorted(rows):
+        pieces.append(array.slice(pos, i - pos))
+        pieces.append(pa.array([rows[i]], array.type))
+        pos = i + 1
+    pieces.append(array.slice(pos))
+    return pa.concat_arrays(pieces)
+
+
 def _flagged_map_rows(column: pa.ChunkedArray) -> set[int]:
     """Rows of a map<string,string> column that may need scrubbing: a value the prefilter
     flags, or a key that names a credential (its value is judged by the name)."""
@@ -78,10 +91,10 @@ def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[
     for name in (*TEXT_COLUMNS, *JSON_COLUMNS):
         if name not in table.column_names:
             continue
-        flagged = flag_array(table.column(name))
+        column = table.column(name).combine_chunks()
+        flagged = flag_array(column)
         if not flagged:
             continue
-        column = table.column(name)
         replaced: dict[int, str] = {}
         for i, hits in sorted(flagged.items()):
             text = column[i].as_py()
@@ -98,26 +111,23 @@ def scrub_table(table: pa.Table, secret: str = "") -> tuple[pa.Table, list[dict[
                 replaced[i] = new
                 record(i, found)
         if replaced:
-            values = column.to_pylist()
-            for i, new in replaced.items():
-                values[i] = new
-            columns[name] = pa.array(values, table.schema.field(name).type)
+            columns[name] = _with_rows(column, replaced)
     for name in MAP_COLUMNS:
         if name not in table.column_names:
             continue
         rows = _flagged_map_rows(table.column(name))
         if not rows:
             continue
-        values = table.column(name).to_pylist()
-        changed = False
+        column = table.column(name)
+        replaced_maps: dict[int, Any] = {}
         for i in sorted(rows):
             found = []
-            new = scrubber(i).mapping(values[i], name, found)
+            new = scrubber(i).mapping(column[i].as_py(), name, found)
             if found:
-                values[i], changed = new, True
+                replaced_maps[i] = new
                 record(i, found)
-        if changed:
-            columns[name] = pa.array(values, table.schema.field(name).type)
+        if replaced_maps:
+            columns[name] = _with_rows(column, replaced_maps)
     for name, array in columns.items():
         table = table.set_column(table.schema.get_field_index(name), name, array)
     return table.append_column(SCRUB_COUNT, pa.array(counts, pa.int32())), log
