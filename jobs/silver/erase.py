@@ -251,9 +251,8 @@ def _replace_runs(
     bookmark: tuple[str, int],
     erasure: Erasure,
 ) -> int | None:
+    # Written even when there is nothing to replace: the commit still moves the bookmark.
     files, kept = _runs_files(ctx, spec, runs)
-    if not files and new_rows.num_rows == 0:
-        return ctx.lake.version(spec)
     data = pa.concat_tables([kept, new_rows.select(spec.schema.names).cast(spec.schema)])
     outcome = spark_io.write(
         spark.createDataFrame(data, schema=spark_io.spark_schema(spec.schema)).coalesce(1),
@@ -324,10 +323,7 @@ def _propagate(
         spark, catalog.SILVER_EVENTS, lake=lake, columns=project_runs.EVENT_COLUMNS
     )
     events = events.where(events.run_id.isin(list(runs)))
-    new_runs = pa.Table.from_pylist(
-        [r.asDict(recursive=True) for r in project_runs.project(events).collect()],
-        schema=catalog.SILVER_RUNS.schema,
-    )
+    new_runs = project_runs.project(events).toArrow()
     _replace_runs(
         ctx,
         spark,

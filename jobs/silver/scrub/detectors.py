@@ -36,7 +36,9 @@ class Detector:
 
 
 def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+    # ASCII classes (\d, \s, \w), like the prefilter's byte anchors: what an anchor cannot
+    # see, the detector must not need.
+    return re.compile(pattern, flags | re.ASCII)
 
 
 # -- validators --------------------------------------------------------------------------------
