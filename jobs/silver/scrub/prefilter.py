@@ -22,8 +22,26 @@ from .detectors import DETECTORS
 
 _DIGITS = bytes.maketrans(b"0123456789", b"0" * 10)
 _HEX = bytes.maketrans(b"0123456789abcdefABCDEF", b"0" * 22)
+_META = frozenset(b"\\[](){}?*+|.^$")
+
+
+def _literal_prefix(pattern: bytes) -> bytes:
+    """The literal bytes every match of `pattern` starts with (may be empty)."""
+    prefix = bytearray()
+    for i, byte in enumerate(pattern):
+        if byte in _META:
+            # A quantifier applies to the byte before it, which is then not certain.
+            return bytes(prefix[:-1] if byte in b"?*{" and prefix else prefix)
+        prefix.append(byte)
+        if i + 1 == len(pattern):
+            break
+    return bytes(prefix)
+
+
+# (detector index, view, literal prefix, anchor regex). Absent text is ruled out with a plain
+# substring test (`in`, SIMD-fast) before the regex scans for positions.
 _ANCHORS = [
-    (index, view, re.compile(pattern))
+    (index, view, _literal_prefix(pattern), re.compile(pattern))
     for index, det in enumerate(DETECTORS)
     for view, pattern in det.anchors
 ]
@@ -49,9 +67,11 @@ def flag(texts: Sequence[str | None]) -> list[set[int] | None]:
         lengths = [len(p.encode("utf-8", "surrogatepass")) + 1 for p in parts]
     starts = [0, *accumulate(lengths)][:-1]
     views: dict[str, bytes] = {}
-    for index, view, anchor in _ANCHORS:
+    for index, view, literal, anchor in _ANCHORS:
         if view not in views:
             views[view] = _VIEWS[view](data)
+        if literal and literal not in views[view]:
+            continue
         for m in anchor.finditer(views[view]):
             i = bisect.bisect_right(starts, m.start()) - 1
             hit = flags[i]
@@ -84,9 +104,11 @@ def flag_array(array: pa.Array | pa.ChunkedArray) -> dict[int, set[int]]:
     offsets = offsets - base
     views: dict[str, bytes] = {}
     found: dict[int, set[int]] = {}
-    for index, view, anchor in _ANCHORS:
+    for index, view, literal, anchor in _ANCHORS:
         if view not in views:
             views[view] = _VIEWS[view](data)
+        if literal and literal not in views[view]:
+            continue
         spans = [m.span() for m in anchor.finditer(views[view])]
         if not spans:
             continue
