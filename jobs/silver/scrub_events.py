@@ -24,9 +24,9 @@ class ScrubEvents:
     output: catalog.TableSpec = catalog.SILVER_EVENTS
 
     def compute(self, job: JobInput) -> JobOutput:
-        rows, mode = scrub(job, "events")
-        if mode == "overwrite":
-            rows = rows.repartition("event_date")
+        rows, mode, local = scrub(job, "events")
+        # A local batch is small: one write task. A Spark-scrubbed one: one file set per day.
+        rows = rows.coalesce(1) if local else rows.repartition("event_date")
         return JobOutput(rows, mode=mode)
 
 

@@ -22,7 +22,7 @@ class ScrubLog:
     output: catalog.TableSpec = catalog.OPS_SCRUB_LOG
 
     def compute(self, job: JobInput) -> JobOutput:
-        rows, mode = scrub(job, "log")
+        rows, mode, _ = scrub(job, "log")
         return JobOutput(rows.coalesce(1), mode=mode)
 
 

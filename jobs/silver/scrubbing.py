@@ -46,9 +46,10 @@ def _map_batches(
         yield from convert(pa.Table.from_batches([batch]), secret).to_batches()
 
 
-def scrub(job: JobInput, output: str) -> tuple[DataFrame, str]:
+def scrub(job: JobInput, output: str) -> tuple[DataFrame, str, bool]:
     """The job's rows: `output` is "events" (silver.events) or "log" (ops.scrub_log). Returns
-    the DataFrame and the write mode (overwrite for a full run, else append)."""
+    the DataFrame, the write mode (overwrite for a full run, else append) and whether the rows
+    were scrubbed in this process (a small batch)."""
     bronze = job.range(BRONZE)
     lake, spark = job.ctx.lake, job.spark
     secret = job.ctx.settings.privacy.secret()
@@ -63,6 +64,7 @@ def scrub(job: JobInput, output: str) -> tuple[DataFrame, str]:
     if sum(f.num_records or 0 for f in plan.files) <= LOCAL_MAX_ROWS:
         events = read_arrow(lake.uri(BRONZE), lake.storage_options, plan.files, BRONZE.schema)
         rows = (scrubbed_events if output == "events" else scrub_log_rows)(events, secret)
-        return spark.createDataFrame(rows, schema=schema), mode
+        return spark.createDataFrame(rows, schema=schema), mode, True
     events = spark_io.read(spark, BRONZE, lake=lake, version=bronze.upto, after_version=after)
-    return events.mapInArrow(partial(_map_batches, secret=secret, output=output), schema), mode
+    mapped = events.mapInArrow(partial(_map_batches, secret=secret, output=output), schema)
+    return mapped, mode, False
