@@ -2,9 +2,10 @@
 
 A detector is a regular expression (the value is group `v` when the match carries context, such
 as `password=` before a password), an optional validator (Luhn, address parsing, entropy) and
-optional trigger strings: when none of them occurs in a text, the expression is not run, which
-keeps a scan of clean text fast. Order matters: earlier detectors claim their spans first, so
-specific kinds (an Anthropic key) come before generic ones (an `sk-` key).
+anchors: byte regexes that every match contains, which the prefilter (prefilter.py) looks for
+over a whole column at once, so the expression runs only on texts where one occurs. Order
+matters: earlier detectors claim their spans first, so specific kinds (an Anthropic key) come
+before generic ones (an `sk-` key).
 """
 
 from __future__ import annotations
@@ -94,8 +95,8 @@ def _phone(value: str) -> bool:
     return 9 <= digits <= 15
 
 
-# Names of fields and parameters whose value is a credential. Password-like names take any
-# value; the other names take only a value that looks random (a `token` field may hold a count).
+# Names of fields and parameters whose value is a credential (see credential_value_ok for how
+# much of a value each kind of name takes).
 PASSWORD_NAME = r"(?:pass(?:word|wd|phrase)?|pwd)"
 SECRET_NAME = (
     r"(?:secret|token|api[_\-]?key|apikey|access[_\-]?key|private[_\-]?key|client[_\-]?secret"
