@@ -428,6 +428,23 @@ def run_job(
         raise typer.Exit(1)
 
 
+@app.command()
+@user_errors
+def erase(
+    run: Annotated[str | None, typer.Option("--run", help="Erase every event of this run.")] = None,
+    value: Annotated[
+        str | None, typer.Option("--value", help="Erase this text wherever it occurs.")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why (request or ticket id), kept in ops.erasures.")
+    ] = None,
+) -> None:
+    """Erase a run or a value from bronze and every derived table (audited in ops.erasures)."""
+    from .silver import erase as erase_job
+
+    _print_result(erase_job.erase(_context(), run_id=run, value=value, reason=reason))
+
+
 def main() -> None:
     app()
 

@@ -128,6 +128,22 @@ class IngestSettings(Section):
     )
 
 
+class PrivacySettings(Section):
+    """Scrubbing (silver.events) and erasure (`tracelake erase`)."""
+
+    placeholder_secret: SecretStr | None = Field(
+        default=None,
+        description="Mixed into the per-run placeholder key (environment only, like S3 keys): "
+        "without it, anyone who knows a run id can test a guessed value against a tag.",
+    )
+    operator: str | None = Field(
+        default=None, description="Who erasures are recorded as; default: the OS user."
+    )
+
+    def secret(self) -> str:
+        return self.placeholder_secret.get_secret_value() if self.placeholder_secret else ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -146,6 +162,7 @@ class Settings(BaseSettings):
         default_factory=OrchestrationSettings,
         description="How the Airflow DAGs are scheduled and run their Spark tasks.",
     )
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @classmethod
     def settings_customise_sources(

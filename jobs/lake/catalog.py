@@ -121,6 +121,50 @@ SILVER_RUNS = register(
         name="runs",
         schema=RUNS_SCHEMA,
         key=("run_id",),
-        description="One row per run: goal, ordered steps, outcome, metrics (from bronze.events).",
+        description="One row per run: goal, ordered steps, outcome, metrics (from silver.events).",
+    )
+)
+
+
+# -- privacy: silver.events, ops.scrub_log, ops.erasures (issue 10) ---------------------------
+from tracelake.schemas.privacy import (  # noqa: E402
+    ERASURES_SCHEMA,
+    SCRUB_LOG_SCHEMA,
+    SILVER_EVENTS_SCHEMA,
+)
+
+SILVER_EVENTS = register(
+    TableSpec(
+        tier="silver",
+        name="events",
+        schema=SILVER_EVENTS_SCHEMA,
+        partition_by=("event_date",),
+        key=("event_id",),
+        description="bronze.events with secrets and personal data replaced by placeholders; "
+        "what every derived job reads.",
+        properties=dict(BRONZE_EVENTS.properties),
+        plain_columns=BRONZE_EVENTS.plain_columns,
+    )
+)
+OPS_SCRUB_LOG = register(
+    TableSpec(
+        tier="ops",
+        name="scrub_log",
+        schema=SCRUB_LOG_SCHEMA,
+        partition_by=("event_date",),
+        key=("event_id", "field_path", "placeholder"),
+        description="One row per value scrubbed from silver.events: where, what kind, which "
+        "detector, its placeholder; never the value.",
+    )
+)
+OPS_ERASURES = register(
+    TableSpec(
+        tier="ops",
+        name="erasures",
+        schema=ERASURES_SCHEMA,
+        append_only=True,
+        key=("erasure_id",),
+        description="One row per `tracelake erase`: who, when, the hashed selector, what was "
+        "rewritten, which export manifests held the erased runs.",
     )
 )

@@ -12,6 +12,8 @@ from types import ModuleType
 JOB_MODULES: dict[str, str] = {
     "ingest": "tracelake.jobs.ingest.job",
     # Every derived job (what `tracelake build` runs, in order), each a task of tracelake_build.
+    "scrub_events": "tracelake.jobs.silver.scrub_events",
+    "scrub_log": "tracelake.jobs.silver.scrub_log",
     "project_runs": "tracelake.jobs.project_runs",
     # All derived jobs in one submission (the CLI's `tracelake build`).
     "build": "tracelake.jobs.build",
@@ -19,7 +21,7 @@ JOB_MODULES: dict[str, str] = {
 
 # Jobs that need Spark: in cluster mode these are submitted with spark-submit; the others run in
 # the Airflow worker (ingest writes with delta-rs and needs no Spark).
-SPARK_JOBS: frozenset[str] = frozenset({"project_runs", "build"})
+SPARK_JOBS: frozenset[str] = frozenset({"scrub_events", "scrub_log", "project_runs", "build"})
 
 
 def job_module(name: str) -> ModuleType:

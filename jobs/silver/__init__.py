@@ -1,0 +1,1 @@
+"""Silver stage: scrubbed, query-ready tables derived from bronze."""

@@ -1,13 +1,17 @@
-"""The runs projection: bronze.events -> silver.runs, one row per run, incrementally.
+"""The runs projection: silver.events -> silver.runs, one row per run, incrementally.
 
-Full run (first run, or a rebuild): project every event of the bronze snapshot and overwrite.
+It reads the scrubbed events (silver.events), never bronze: no secret or personal value that
+the scrub replaces can reach silver.runs.
 
-Incremental run, over the bronze versions not yet consumed (bronze is append-only, so those
-versions' files hold exactly the new events):
+Full run (first run, or a rebuild): project every event of the source snapshot and overwrite.
+
+Incremental run, over the source versions not yet consumed (silver.events only grows by
+appends; an erasure's rewrite commit carries this job's bookmark, so it is never read as new
+events), those versions' files hold exactly the new events:
   NewEvents       the events added since the bookmark
   AffectedRuns    the runs they belong to
   ExistingRows    those runs' current silver rows: their data files and event time span
-  PriorEvents     the affected runs' earlier events, read from the bronze snapshot at the
+  PriorEvents     the affected runs' earlier events, read from the source snapshot at the
                   bookmark, only the event_date partitions their time span covers
   Project         all events of the affected runs -> their new rows (recomputed from scratch,
                   so a late event yields exactly what a full rebuild yields)
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 JOB_NAME = "project_runs"
+SOURCE = catalog.SILVER_EVENTS
 FILE_COLUMN = "_tracelake_file"
 # Below this many rows, key lookups read Parquet in this process: a Spark job costs more.
 LOCAL_READ_MAX_ROWS = 2_000_000
@@ -211,27 +216,25 @@ class ProjectRuns:
     """The IncrementalJob for silver.runs (see the module docstring)."""
 
     name: str = JOB_NAME
-    sources: tuple = (catalog.BRONZE_EVENTS,)
+    sources: tuple = (SOURCE,)
     output: catalog.TableSpec = catalog.SILVER_RUNS
 
     def compute(self, job: JobInput) -> JobOutput:
-        bronze = job.range(catalog.BRONZE_EVENTS)
+        source = job.range(SOURCE)
         spark, lake = job.spark, job.ctx.lake
 
         def events(**kw) -> DataFrame:
-            return spark_io.read(
-                spark, catalog.BRONZE_EVENTS, lake=lake, columns=EVENT_COLUMNS, **kw
-            )
+            return spark_io.read(spark, SOURCE, lake=lake, columns=EVENT_COLUMNS, **kw)
 
-        if job.full or bronze.is_full:
-            rows = project(events(version=bronze.upto))
+        if job.full or source.is_full:
+            rows = project(events(version=source.upto))
             return JobOutput(_by_time(rows.repartitionByRange(*ORDER)), mode="overwrite")
 
         new_events = _read_small(
-            job, catalog.BRONZE_EVENTS, EVENT_COLUMNS, version=bronze.upto, after=bronze.after
+            job, SOURCE, EVENT_COLUMNS, version=source.upto, after=source.after
         )
         if new_events is None:
-            new_events = events(version=bronze.upto, after_version=bronze.after)
+            new_events = events(version=source.upto, after_version=source.after)
         affected = self._affected_runs(job, new_events)
         if not affected:  # nothing but the bookmark to commit
             return JobOutput(_empty(spark), details={"runs_affected": 0})
@@ -246,7 +249,7 @@ class ProjectRuns:
             days = sorted({d for r in existing for d in _days(r.first_day, r.last_day)})
             prior = self._prior_events(job, known, days)
             if prior is None:  # too many to read here: let Spark read them
-                prior = _restrict(events(version=bronze.after), "run_id", known)
+                prior = _restrict(events(version=source.after), "run_id", known)
                 if len(days) <= MAX_PRIOR_DAYS:
                     prior = prior.where(prior.event_date.isin(days))
             all_events = new_events.unionByName(prior)
@@ -286,28 +289,28 @@ class ProjectRuns:
             filters.append(In(("event_date",), tuple(days)))
         return _read_small(
             job,
-            catalog.BRONZE_EVENTS,
+            SOURCE,
             EVENT_COLUMNS,
-            version=job.range(catalog.BRONZE_EVENTS).after,
+            version=job.range(SOURCE).after,
             filters=filters,
             expression=pc.field("run_id").isin(pa.array(run_ids, pa.string())),
         )
 
     def _affected_runs(self, job: JobInput, new_events: DataFrame) -> list[str]:
         """Run ids of the new events: read here when few, by Spark when many."""
-        lake, bronze = job.ctx.lake, job.range(catalog.BRONZE_EVENTS)
+        lake, source = job.ctx.lake, job.range(SOURCE)
         plan = plan_scan(
-            lake.uri(catalog.BRONZE_EVENTS),
+            lake.uri(SOURCE),
             lake.storage_options,
-            version=bronze.upto,
-            after_version=bronze.after,
+            version=source.upto,
+            after_version=source.after,
         )
         if sum(f.num_records or 0 for f in plan.files) <= LOCAL_READ_MAX_ROWS:
             ids = read_arrow(
-                lake.uri(catalog.BRONZE_EVENTS),
+                lake.uri(SOURCE),
                 lake.storage_options,
                 plan.files,
-                pa.schema([catalog.BRONZE_EVENTS.schema.field("run_id")]),
+                pa.schema([SOURCE.schema.field("run_id")]),
             )["run_id"]
             return sorted(pc.unique(ids).to_pylist())
         return sorted(r[0] for r in new_events.select("run_id").distinct().collect())
@@ -407,5 +410,5 @@ JOB = ProjectRuns()
 
 
 def run(ctx: JobContext, full: bool = False) -> JobResult:
-    """Bring silver.runs up to date with bronze.events (or recompute it with full=True)."""
+    """Bring silver.runs up to date with silver.events (or recompute it with full=True)."""
     return run_job(ctx, JOB, full=full)

@@ -172,8 +172,8 @@ def test_late_events_update_the_run_and_a_rerun_writes_nothing(
     records = _job_runs(ctx)
     assert [r["status"] for r in records] == ["succeeded", "succeeded", "noop"]
     first, second, _ = records
-    bronze_v = ctx.lake.version(catalog.BRONZE_EVENTS)
-    assert json.loads(second["versions_read"]) == {"bronze.events": [bronze_v, bronze_v]}
+    source_v = ctx.lake.version(catalog.SILVER_EVENTS)
+    assert json.loads(second["versions_read"]) == {"silver.events": [source_v, source_v]}
     assert json.loads(second["versions_written"]) == {"silver.runs": version}
     assert (first["rows_in"], second["rows_in"]) == (3 + len(other), len(run) - 3)
     assert second["rows_out"] >= 1 and second["duration_s"] > 0
@@ -182,8 +182,8 @@ def test_late_events_update_the_run_and_a_rerun_writes_nothing(
 def test_bookmark_is_the_app_transaction_committed_with_the_output(ctx, tmp_path, rng):
     ingest_events(ctx, tmp_path / "in", make_run("a", BASE_TS, rng), "a")
     build.run(ctx)
-    bronze_v = ctx.lake.version(catalog.BRONZE_EVENTS)
-    assert ctx.lake.txn_version(RUNS, project_runs.JOB_NAME) == bronze_v
+    source_v = ctx.lake.version(catalog.SILVER_EVENTS)
+    assert ctx.lake.txn_version(RUNS, project_runs.JOB_NAME) == source_v
     # The bookmark and the rows are in the same commit of silver.runs.
     last = ctx.lake.history(RUNS, limit=1)[0]
     assert last["job"] == project_runs.JOB_NAME

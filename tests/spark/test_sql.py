@@ -39,7 +39,7 @@ def test_query_answers_from_known_data(built):
     ).to_pylist()
     assert per_type == [{"event_type": "tool_call", "n": 6}]
     jobs = sql.query(ctx, "SELECT DISTINCT job FROM ops_job_runs ORDER BY job").to_pylist()
-    assert [r["job"] for r in jobs] == ["ingest", "project_runs"]
+    assert [r["job"] for r in jobs] == ["ingest", "project_runs", "scrub_events", "scrub_log"]
 
 
 def test_every_demo_query_runs(built):
