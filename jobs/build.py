@@ -16,8 +16,16 @@ JOB_NAME = "build"
 def derived_jobs() -> list[IncrementalJob]:
     """Every derived job, each after the jobs whose tables it reads. Later layers add theirs."""
     from . import project_runs
+    from .silver import component_evolution, component_usage, components, patterns, run_patterns
 
-    return [project_runs.JOB]
+    return [
+        project_runs.JOB,
+        component_usage.JOB,
+        components.JOB,
+        component_evolution.JOB,
+        patterns.JOB,
+        run_patterns.JOB,
+    ]
 
 
 # Example analyst queries (`tracelake demo` prints them; `tracelake sql` runs any of them).

@@ -84,6 +84,32 @@ class IngestSettings(BaseModel):
     )
 
 
+class LineageSettings(BaseModel):
+    """Component evolution verdicts (silver.component_evolution)."""
+
+    min_calls: int = Field(
+        default=30, ge=1, description="Calls each side needs before a verdict other than "
+        "`no evidence`."
+    )
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval confidence.")
+
+
+class PatternSettings(BaseModel):
+    """Workflow pattern mining (silver.patterns, silver.run_patterns)."""
+
+    min_support: float = Field(
+        default=0.04, gt=0, le=1, description="Share of runs a pattern must occur in."
+    )
+    min_length: int = Field(default=2, ge=1, description="Shortest pattern kept.")
+    max_length: int = Field(default=8, ge=1, description="Longest pattern mined.")
+    roles_file: str | None = Field(
+        default=None,
+        description="TOML file of extra role rules, tried before the built-in vocabulary "
+        "(see docs/patterns.md).",
+    )
+    example_runs: int = Field(default=5, ge=0, description="Example run ids per pattern.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRACELAKE_",
@@ -98,6 +124,8 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+    patterns: PatternSettings = Field(default_factory=PatternSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""Silver-tier jobs derived from the events: component lineage and workflow patterns."""
