@@ -42,7 +42,7 @@ DEFAULT_RULES: tuple[tuple[str, str | None, str | None], ...] = (
     ("Delegate", r"delegat|subtask", r"^task$|subtask"),
     ("Execute", r"bash|shell|exec|command", r"bash|shell"),
 )
-ROLE_VOCABULARY = tuple(dict.fromkeys(r[0] for r in DEFAULT_RULES)) + (UNKNOWN,)
+ROLE_VOCABULARY = (*dict.fromkeys(r[0] for r in DEFAULT_RULES), UNKNOWN)
 _DELEGATE_PREFIX = re.compile(r"^delegate:\s*", re.IGNORECASE)
 
 

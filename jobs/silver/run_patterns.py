@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context import JobContext, JobResult
-from ..lake import catalog, spark_io
+from ..lake import catalog
 from ..runner import JobInput, JobOutput, run_job
 from . import _mining
 from ._sources import EVENTS_SOURCE
