@@ -88,8 +88,9 @@ class LineageSettings(BaseModel):
     """Component evolution verdicts (silver.component_evolution)."""
 
     min_calls: int = Field(
-        default=30, ge=1, description="Calls each side needs before a verdict other than "
-        "`no evidence`."
+        default=30,
+        ge=1,
+        description="Calls each side needs before a verdict other than `no evidence`.",
     )
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval confidence.")
 

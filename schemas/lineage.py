@@ -90,8 +90,9 @@ class ComponentRecord(BaseModel):
         description="Names merged into this identity carry different definitions (an error)."
     )
     parent_version: str | None = Field(
-        default=None, description="Previous version: declared by an evolution event, else the "
-        "next lower version seen."
+        default=None,
+        description="Previous version: declared by an evolution event, else the "
+        "next lower version seen.",
     )
     parent_declared: bool = Field(description="The parent comes from an evolution event.")
     change_note: str | None = Field(default=None, description="What this version changed.")

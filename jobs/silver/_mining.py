@@ -94,9 +94,7 @@ def run_sequences(events: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     frozen = list(rules)
 
     def sequence(steps):
-        s = role_sequence(
-            frozen, [(x.start, x.end, x.kind, x.name, x.action) for x in steps or []]
-        )
+        s = role_sequence(frozen, [(x.start, x.end, x.kind, x.name, x.action) for x in steps or []])
         return (s.roles, s.n_steps, s.unknown_steps, s.parallel_blocks)
 
     seq = F.udf(sequence, SEQUENCE_DDL)
@@ -150,8 +148,15 @@ def sequence_groups(runs: DataFrame, examples: int) -> list[SequenceGroup]:
         spark.catalog.dropTempView(view)
     return [
         SequenceGroup(
-            tuple(r["roles"]), r["runs"], r["finished"], r["succeeded"], r["steps"],
-            r["duration_ms"], set(r["levels"]), set(r["scenarios"]), list(r["examples"]),
+            tuple(r["roles"]),
+            r["runs"],
+            r["finished"],
+            r["succeeded"],
+            r["steps"],
+            r["duration_ms"],
+            set(r["levels"]),
+            set(r["scenarios"]),
+            list(r["examples"]),
         )
         for r in sorted(rows, key=lambda r: tuple(r["roles"]))
     ]

@@ -76,7 +76,9 @@ def version_stats(usage: DataFrame) -> dict[tuple[str, str], VersionStats]:
     stats: dict[tuple[str, str], VersionStats] = {}
     for r in rows:
         d = r.asDict(recursive=True)
-        s = stats.setdefault((d["component"], d["version"]), VersionStats(d["component"], d["version"]))
+        s = stats.setdefault(
+            (d["component"], d["version"]), VersionStats(d["component"], d["version"])
+        )
         s.populations[d["population"]] = d
     return stats
 

@@ -52,18 +52,33 @@ def evolution_rows(
             if b is None:
                 continue
             a = (old.populations.get(population) if old else None) or _nothing()
-            err = st.diff_of_proportions(a["errors"], a["calls"], b["errors"], b["calls"], confidence)
+            err = st.diff_of_proportions(
+                a["errors"], a["calls"], b["errors"], b["calls"], confidence
+            )
             succ = st.diff_of_proportions(
-                a["succeeded_runs"], a["finished_runs"], b["succeeded_runs"], b["finished_runs"],
+                a["succeeded_runs"],
+                a["finished_runs"],
+                b["succeeded_runs"],
+                b["finished_runs"],
                 confidence,
             )
             lat = st.diff_of_means(
-                a["latency_n"], a["latency_sum"], a["latency_sumsq"],
-                b["latency_n"], b["latency_sum"], b["latency_sumsq"], confidence,
+                a["latency_n"],
+                a["latency_sum"],
+                a["latency_sumsq"],
+                b["latency_n"],
+                b["latency_sum"],
+                b["latency_sumsq"],
+                confidence,
             )
             cost = st.diff_of_means(
-                a["runs"], a["cost_sum"], a["cost_sumsq"],
-                b["runs"], b["cost_sum"], b["cost_sumsq"], confidence,
+                a["runs"],
+                a["cost_sum"],
+                a["cost_sumsq"],
+                b["runs"],
+                b["cost_sum"],
+                b["cost_sumsq"],
+                confidence,
             )
             verdict, reason = _verdict(a, b, err, succ, min_calls)
             rows.append(
@@ -109,7 +124,10 @@ def evolution_rows(
 def _nothing() -> dict[str, Any]:
     keys = ("runs", "calls", "errors", "finished_runs", "succeeded_runs", "latency_n")
     return {k: 0 for k in keys} | {
-        "latency_sum": 0.0, "latency_sumsq": 0.0, "cost_sum": 0.0, "cost_sumsq": 0.0,
+        "latency_sum": 0.0,
+        "latency_sumsq": 0.0,
+        "cost_sum": 0.0,
+        "cost_sumsq": 0.0,
     }
 
 
@@ -139,9 +157,9 @@ class ComponentEvolution:
         data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))
         verdicts: dict[str, int] = {}
         for r in rows:
-            verdicts[f"{r['population']}:{r['verdict']}"] = verdicts.get(
-                f"{r['population']}:{r['verdict']}", 0
-            ) + 1
+            verdicts[f"{r['population']}:{r['verdict']}"] = (
+                verdicts.get(f"{r['population']}:{r['verdict']}", 0) + 1
+            )
         return JobOutput(
             data.repartition(1),
             mode="overwrite",

@@ -34,7 +34,11 @@ def component_rows(stats, line) -> list[dict]:
                 "kind": next(iter(s.merged("kind")), None),
                 "resolved": any(s.merged("resolved")) or bool(declared),
                 "aliases": sorted(
-                    {(a["alias"], a["dialect"]) for p in s.populations.values() for a in p["aliases"]}
+                    {
+                        (a["alias"], a["dialect"])
+                        for p in s.populations.values()
+                        for a in p["aliases"]
+                    }
                 ),
                 "first_seen": min(s.merged("first_seen")),
                 "last_seen": max(s.merged("last_seen")),

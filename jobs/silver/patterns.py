@@ -24,7 +24,10 @@ def mined_runs(job: JobInput):
     """Role sequences of every run of the events snapshot this run reads."""
     src = job.range(EVENTS_SOURCE)
     events = spark_io.read(
-        job.spark, EVENTS_SOURCE, lake=job.ctx.lake, columns=_mining.EVENT_COLUMNS,
+        job.spark,
+        EVENTS_SOURCE,
+        lake=job.ctx.lake,
+        columns=_mining.EVENT_COLUMNS,
         version=src.upto,
     )
     rules = load_rules(job.ctx.settings.patterns.roles_file)
@@ -36,7 +39,11 @@ def mine_patterns(job: JobInput, runs) -> tuple[list[dict], dict]:
     patterns, n = _mining.mine(runs, cfg.min_support, cfg.max_length, cfg.min_length)
     groups = _mining.sequence_groups(runs, cfg.example_runs)
     rows = _mining.describe(
-        patterns, groups, n, cfg.min_support, job.ctx.settings.lineage.confidence,
+        patterns,
+        groups,
+        n,
+        cfg.min_support,
+        job.ctx.settings.lineage.confidence,
         cfg.example_runs,
     )
     return rows, patterns

@@ -89,7 +89,9 @@ def load_rules(roles_file: str | None = None) -> list[Rule]:
             if unknown:
                 raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
             rules.append(
-                _compile(item["role"], item.get("action"), item.get("name"), item.get("kind"), where)
+                _compile(
+                    item["role"], item.get("action"), item.get("name"), item.get("kind"), where
+                )
             )
     for role, action, name in DEFAULT_RULES:
         rules.append(_compile(role, action, name, None, "built-in vocabulary"))
