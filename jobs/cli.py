@@ -330,6 +330,15 @@ def demo(
     status(as_json=False)
 
 
+@app.command()
+@user_errors
+def report() -> None:
+    """Write the lineage and patterns HTML report (offline, one file) and print its path."""
+    from .silver.report import write_report
+
+    out.print(write_report(_context()), highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -92,20 +92,10 @@ def lineage(stats: dict[tuple[str, str], VersionStats]) -> Lineage:
         if version == UNVERSIONED:
             continue
         versions.setdefault(component, []).append(version)
-        parents = s.merged("parent")
-        if parents and parents[0] != version:
+        parents = [p for p in s.merged("parent") if p != version]
+        if parents:
             declared[(component, version)] = min(parents)
-    cycles = 0
-    for key in sorted(declared):
-        seen = {key[1]}
-        parent = declared.get(key)
-        while parent is not None:
-            if parent in seen:
-                cycles += 1
-                del declared[key]
-                break
-            seen.add(parent)
-            parent = declared.get((key[0], parent))
+    declared, cycles = drop_cycles(declared)
     parents: dict[tuple[str, str], tuple[str, bool]] = {}
     backwards = 0
     for component, vs in versions.items():
@@ -119,3 +109,21 @@ def lineage(stats: dict[tuple[str, str], VersionStats]) -> Lineage:
             elif i > 0:
                 parents[(component, version)] = (vs[i - 1], False)
     return Lineage(versions, parents, cycles, backwards)
+
+
+def drop_cycles(declared: dict[tuple[str, str], str]) -> tuple[dict[tuple[str, str], str], int]:
+    """Declared parent links minus those that lead back to their own version (a cycle in the
+    evolution events); returns the kept links and how many were dropped."""
+    kept = dict(declared)
+    cycles = 0
+    for key in sorted(declared):
+        seen = {key[1]}
+        parent = kept.get(key)
+        while parent is not None:
+            if parent in seen:
+                cycles += 1
+                del kept[key]
+                break
+            seen.add(parent)
+            parent = kept.get((key[0], parent))
+    return kept, cycles

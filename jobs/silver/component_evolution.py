@@ -164,7 +164,7 @@ class ComponentEvolution:
             data.repartition(1),
             mode="overwrite",
             details={
-                "recomputed": "in full from silver.component_usage (a small table)",
+                "note": "recomputed in full from silver.component_usage (a small table)",
                 "transitions": len(rows),
                 "verdicts": verdicts,
                 "parent_cycles": line.cycles,

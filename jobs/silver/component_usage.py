@@ -60,7 +60,7 @@ EVENT_COLUMNS = (
 SYNTHETIC_SQL = "(source LIKE 'synthetic%' OR attributes['synthetic'] = 'true')"
 # `1.0` -> `1.0.0`, `v2` -> `2.0.0`; other text stays as written (as the ingest resolver does).
 _NORMALISE = (
-    "CASE WHEN {v} RLIKE '^[vV]?[0-9]+([._][0-9]+){{0,2}}$' THEN concat_ws('.', "
+    "CASE WHEN {v} RLIKE '^[vV]?[0-9]+([._][0-9]+){{{{0,2}}}}$' THEN concat_ws('.', "
     "slice(concat(transform(split(regexp_replace({v}, '^[vV]', ''), '[._]'), "
     "p -> cast(cast(p AS int) AS string)), array('0', '0', '0')), 1, 3)) ELSE {v} END"
 )
@@ -107,8 +107,8 @@ u AS (
     greatest(count_if(event_type = 'error'),
              count_if(status = 'error' AND event_type IN
                       ('tool_result', 'agent_message', 'tool_call', 'delegation'))) AS errors,
-    count_if(invocation) - count(DISTINCT CASE WHEN invocation
-                                 THEN concat(coalesce(action, ''), '|', coalesce(input, '')) END)
+    count_if(invocation) - size(array_distinct(collect_list(
+      CASE WHEN invocation THEN concat(coalesce(action, ''), '|', coalesce(input, '')) END)))
       AS retries,
     count(lat) AS latency_n,
     coalesce(sum(lat), 0D) AS latency_sum_ms,

@@ -79,7 +79,7 @@ class Components:
             data.repartition(1),
             mode="overwrite",
             details={
-                "recomputed": "in full from silver.component_usage (a small table)",
+                "note": "recomputed in full from silver.component_usage (a small table)",
                 "component_versions": len(rows),
                 "unresolved_components": len({r["component"] for r in rows if not r["resolved"]}),
                 "definition_conflicts": sum(r["definition_conflict"] for r in rows),

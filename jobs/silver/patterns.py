@@ -73,7 +73,7 @@ class Patterns:
         runs = mined_runs(job)
         try:
             rows, _ = mine_patterns(job, runs)
-            details = {"mode": REMINED, "patterns": len(rows), **sequence_counts(runs)}
+            details = {"note": REMINED, "patterns": len(rows), **sequence_counts(runs)}
         finally:
             runs.unpersist()
         data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))

@@ -61,7 +61,7 @@ class RunPatterns:
         return JobOutput(
             data,
             mode="overwrite",
-            details={"mode": REMINED, "runs_matched": matched, **counts},
+            details={"note": REMINED, "runs_matched": matched, **counts},
         )
 
 
