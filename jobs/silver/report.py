@@ -197,7 +197,8 @@ text-align:left;vertical-align:top}td.n{text-align:right}
 .no-evidence{color:#777}svg{display:block;margin:6px 0}small{color:#666}
 </style></head><body>
 <h1>Component lineage and workflow patterns</h1>
-<p><small>Lake: __LAKE__. Statistics are over real runs; synthetic runs are reported apart.</small></p>
+<p><small>Lake: __LAKE__. Statistics are over real runs; synthetic runs are reported
+apart.</small></p>
 <h2>Component versions: error rate and mean latency per version</h2>
 <div id="timelines"></div>
 <h2>Evolution verdicts</h2>
@@ -277,15 +278,23 @@ for (const r of D.evolution) {
 const pc = document.getElementById("patterns-chart");
 const rowH = 26, left = 420;
 pc.setAttribute("height", 30 + rowH * D.patterns.length);
-pc.appendChild(el("text", {x: left, y: 14, "font-size": 11}, "support (grey), success rate with interval (green)"));
+pc.appendChild(el("text", {x: left, y: 14, "font-size": 11},
+  "support (grey), success rate with interval (green)"));
 let bars = 0;
 D.patterns.forEach((p, i) => {
   const y = 24 + i * rowH;
-  pc.appendChild(el("text", {x: 0, y: y + 12, "font-size": 11}, p.name.length > 62 ? p.name.slice(0, 60) + "\u2026" : p.name));
-  pc.appendChild(el("rect", {x: left, y: y, width: 250 * p.support, height: 8, fill: "#999", "class": "bar"}));
-  pc.appendChild(el("rect", {x: left, y: y + 10, width: 250 * (p.success_rate || 0), height: 8, fill: "#38a169", "class": "bar"}));
-  if (p.success_low !== null) pc.appendChild(el("line", {x1: left + 250 * p.success_low, x2: left + 250 * p.success_high, y1: y + 14, y2: y + 14, stroke: "#1c4532"}));
-  pc.appendChild(el("text", {x: left + 260, y: y + 12, "font-size": 10}, `${pct(p.support)} of runs, ${p.n_runs} runs, success ${pct(p.success_rate)}`));
+  const label = p.name.length > 62 ? p.name.slice(0, 60) + "\u2026" : p.name;
+  pc.appendChild(el("text", {x: 0, y: y + 12, "font-size": 11}, label));
+  pc.appendChild(el("rect", {x: left, y: y, width: 250 * p.support, height: 8,
+    fill: "#999", "class": "bar"}));
+  pc.appendChild(el("rect", {x: left, y: y + 10, width: 250 * (p.success_rate || 0),
+    height: 8, fill: "#38a169", "class": "bar"}));
+  if (p.success_low !== null) {
+    pc.appendChild(el("line", {x1: left + 250 * p.success_low, x2: left + 250 * p.success_high,
+      y1: y + 14, y2: y + 14, stroke: "#1c4532"}));
+  }
+  pc.appendChild(el("text", {x: left + 260, y: y + 12, "font-size": 10},
+    `${pct(p.support)} of runs, ${p.n_runs} runs, success ${pct(p.success_rate)}`));
   bars += 2;
 });
 pc.setAttribute("data-drawn", bars);
