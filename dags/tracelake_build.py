@@ -45,7 +45,14 @@ def spark_job(job: str):
     **dag_kwargs(_cfg, tags=("build", "spark", "silver"), doc_md=DOC, what="build"),
 )
 def tracelake_build():
-    spark_job("project_runs")  # bronze.events -> silver.runs
+    (
+        spark_job("project_runs")  # bronze.events -> silver.runs
+        >> spark_job("component_usage")  # events -> silver.component_usage
+        >> spark_job("components")  # usage -> silver.components
+        >> spark_job("component_evolution")  # usage -> silver.component_evolution
+        >> spark_job("patterns")  # events -> silver.patterns (re-mined in full)
+        >> spark_job("run_patterns")  # patterns + events -> silver.run_patterns
+    )
 
 
 tracelake_build()
