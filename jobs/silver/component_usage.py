@@ -200,7 +200,8 @@ class ComponentUsage:
 
         if job.full or src.is_full:
             all_events = events(version=src.upto)
-            rows = usage(all_events)
+            # computed once: counted here, then written by the runner
+            rows = usage(all_events).localCheckpoint()
             return JobOutput(
                 rows.repartition(1).sortWithinPartitions("run_id"),
                 mode="overwrite",
@@ -219,7 +220,7 @@ class ComponentUsage:
         )
         if prior is None:
             prior = _restrict(events(version=src.upto), "run_id", affected)
-        rows = usage(prior)
+        rows = usage(prior).localCheckpoint()
         details = {"runs_affected": len(affected), **_counts(prior, rows)}
         touched = _files_holding(job, affected)
         if touched:

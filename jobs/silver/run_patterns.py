@@ -14,6 +14,7 @@ from ._sources import EVENTS_SOURCE
 from .patterns import REMINED, mined_runs, sequence_counts
 
 JOB_NAME = "run_patterns"
+SEP = "\x1f"  # joins a role sequence into one key (no role name holds it)
 OUTPUT = catalog.SILVER_RUN_PATTERNS
 
 
@@ -40,11 +41,12 @@ class RunPatterns:
                 if p is not None:
                     best[s] = (_mining.pattern_id(p), " -> ".join(p))
             lookup = job.spark.createDataFrame(
-                [(list(s), pid, name) for s, (pid, name) in best.items()],
-                "roles array<string>, pattern_id string, pattern_name string",
+                [(_key(s), pid, name) for s, (pid, name) in best.items()],
+                "roles_key string, pattern_id string, pattern_name string",
             )
             rows = (
-                runs.join(F.broadcast(lookup), "roles", "left")
+                runs.withColumn("roles_key", F.array_join("roles", SEP))
+                .join(F.broadcast(lookup), "roles_key", "left")
                 .withColumn(
                     "status",
                     F.when(F.col("n_steps") == 0, "no_steps")
@@ -63,6 +65,10 @@ class RunPatterns:
             mode="overwrite",
             details={"note": REMINED, "runs_matched": matched, **counts},
         )
+
+
+def _key(roles: tuple[str, ...]) -> str:
+    return SEP.join(roles)
 
 
 JOB = RunPatterns()
