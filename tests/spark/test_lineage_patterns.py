@@ -26,7 +26,7 @@ from tracelake.jobs.silver.roles import UNKNOWN, contains
 from .lineage_data import ingest, simulate, strip_truth
 
 pytestmark = pytest.mark.spark
-SEED, RUNS = 11, 500
+SEED, RUNS = 11, 300
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -207,12 +207,12 @@ def test_incremental_equals_a_full_rebuild_with_late_events_and_new_versions(
     ctx = _ctx(tmp_path)
     first, late, second, third = [], [], [], []
     for i, run in enumerate(runs):
-        if i < 120:
+        if i < 100:
             # every third early run loses its last events until the second batch
             cut = len(run) - 3 if i % 3 == 0 else len(run)
             first += run[:cut]
             late += run[cut:]
-        elif i < 320:
+        elif i < 200:
             second += run
         else:
             third += run  # holds versions first seen late (WebFetch 1.2.0 at this seed)
