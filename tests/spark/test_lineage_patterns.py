@@ -106,8 +106,9 @@ def test_the_three_planted_patterns_are_mined_and_runs_assigned(built):
     for shape, roles in SHAPES.items():
         assert any(contains(p["roles"], roles) for p in patterns), shape
     assert all(UNKNOWN not in p["roles"] for p in patterns)
-    # No pattern made only of noise: a retry or fallback repeats a role, never makes one.
-    assert all(len(set(p["roles"])) == len(p["roles"]) or p["length"] > 2 for p in patterns)
+    # No pattern made only of noise: retries and fallbacks repeat a role and collapse into it,
+    # so every pattern joins at least two different roles.
+    assert all(len(set(p["roles"])) >= 2 for p in patterns)
     assigned = ctx.lake.read(catalog.SILVER_RUN_PATTERNS).to_pylist()
     by_pattern: dict[str, Counter] = defaultdict(Counter)
     for r in assigned:
