@@ -76,7 +76,7 @@ def test_exactly_the_planted_transitions_are_found_with_their_effect(built):
     assert web["error_rate_delta_low"] <= web["error_rate_delta"] <= web["error_rate_delta_high"]
     assert web["error_rate_delta_high"] < 0
     assert -0.30 < web["error_rate_delta"] < -0.10
-    assert 0.15 < web["from_error_rate"] < 0.35 and web["to_error_rate"] < 0.12
+    assert 0.15 < web["from_error_rate"] < 0.35 and web["to_error_rate"] < 0.15
     assert "browser-like headers" in (web["change_note"] or "")
     for row in evolution.values():
         if min(row["from_calls"], row["to_calls"]) < ctx.settings.lineage.min_calls:
