@@ -445,6 +445,15 @@ def erase(
     _print_result(erase_job.erase(_context(), run_id=run, value=value, reason=reason))
 
 
+@app.command()
+@user_errors
+def report() -> None:
+    """Write the lineage and patterns HTML report (offline, one file) and print its path."""
+    from .silver.report import write_report
+
+    out.print(write_report(_context()), highlight=False)
+
+
 def main() -> None:
     app()
 

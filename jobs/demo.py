@@ -48,3 +48,7 @@ def run_demo(
     for title, statement in build.DEMO_QUERIES:
         console.print(f"[bold]{title}[/]\n[dim]{statement}[/]", highlight=False)
         printer(sql.query(ctx, statement))
+
+    from .silver.demo_summary import show_lineage_and_patterns
+
+    show_lineage_and_patterns(ctx, console)

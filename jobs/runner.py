@@ -170,4 +170,6 @@ def run_job(
             f"{job.output.qualified_name} v{outcome.version}: {outcome.rows_added} row(s) "
             f"written from {result.rows_in} new source row(s)"
         )
+        if output.details.get("note"):  # e.g. "re-mined in full": kept in ops.job_runs
+            result.message += f"; {output.details['note']}"
     return result

@@ -144,6 +144,33 @@ class PrivacySettings(Section):
         return self.placeholder_secret.get_secret_value() if self.placeholder_secret else ""
 
 
+class LineageSettings(Section):
+    """Component evolution verdicts (silver.component_evolution)."""
+
+    min_calls: int = Field(
+        default=30,
+        ge=1,
+        description="Calls each side needs before a verdict other than `no evidence`.",
+    )
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Interval confidence.")
+
+
+class PatternSettings(Section):
+    """Workflow pattern mining (silver.patterns, silver.run_patterns)."""
+
+    min_support: float = Field(
+        default=0.04, gt=0, le=1, description="Share of runs a pattern must occur in."
+    )
+    min_length: int = Field(default=2, ge=1, description="Shortest pattern kept.")
+    max_length: int = Field(default=8, ge=1, description="Longest pattern mined.")
+    roles_file: str | None = Field(
+        default=None,
+        description="TOML file of extra role rules, tried before the built-in vocabulary "
+        "(see docs/patterns.md).",
+    )
+    example_runs: int = Field(default=5, ge=0, description="Example run ids per pattern.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -163,6 +190,8 @@ class Settings(BaseSettings):
         description="How the Airflow DAGs are scheduled and run their Spark tasks.",
     )
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
+    patterns: PatternSettings = Field(default_factory=PatternSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -168,3 +168,53 @@ OPS_ERASURES = register(
         "rewritten, which export manifests held the erased runs.",
     )
 )
+
+
+# -- lineage and patterns (issue 11) ----------------------------------------------------------
+from tracelake.schemas import lineage as _lineage  # noqa: E402
+
+SILVER_COMPONENT_USAGE = register(
+    TableSpec(
+        tier="silver",
+        name="component_usage",
+        schema=_lineage.COMPONENT_USAGE_SCHEMA,
+        key=("run_id", "component", "version"),
+        description="Per run x component version: calls, errors, latency, cost, run outcome.",
+    )
+)
+SILVER_COMPONENTS = register(
+    TableSpec(
+        tier="silver",
+        name="components",
+        schema=_lineage.COMPONENTS_SCHEMA,
+        key=("component", "version"),
+        description="One row per canonical component version: aliases, lineage, definition.",
+    )
+)
+SILVER_COMPONENT_EVOLUTION = register(
+    TableSpec(
+        tier="silver",
+        name="component_evolution",
+        schema=_lineage.COMPONENT_EVOLUTION_SCHEMA,
+        key=("component", "from_version", "to_version", "population"),
+        description="Version -> next version with intervals and a verdict.",
+    )
+)
+SILVER_PATTERNS = register(
+    TableSpec(
+        tier="silver",
+        name="patterns",
+        schema=_lineage.PATTERNS_SCHEMA,
+        key=("pattern_id",),
+        description="Frequent closed workflow patterns over step roles (PrefixSpan).",
+    )
+)
+SILVER_RUN_PATTERNS = register(
+    TableSpec(
+        tier="silver",
+        name="run_patterns",
+        schema=_lineage.RUN_PATTERNS_SCHEMA,
+        key=("run_id",),
+        description="Each run's role sequence and its best pattern.",
+    )
+)

@@ -15,13 +15,28 @@ JOB_MODULES: dict[str, str] = {
     "scrub_events": "tracelake.jobs.silver.scrub_events",
     "scrub_log": "tracelake.jobs.silver.scrub_log",
     "project_runs": "tracelake.jobs.project_runs",
+    "component_usage": "tracelake.jobs.silver.component_usage",
+    "components": "tracelake.jobs.silver.components",
+    "component_evolution": "tracelake.jobs.silver.component_evolution",
+    "patterns": "tracelake.jobs.silver.patterns",
+    "run_patterns": "tracelake.jobs.silver.run_patterns",
     # All derived jobs in one submission (the CLI's `tracelake build`).
     "build": "tracelake.jobs.build",
 }
 
 # Jobs that need Spark: in cluster mode these are submitted with spark-submit; the others run in
 # the Airflow worker (ingest writes with delta-rs and needs no Spark).
-SPARK_JOBS: frozenset[str] = frozenset({"scrub_events", "scrub_log", "project_runs", "build"})
+SPARK_JOBS: frozenset[str] = frozenset(
+    {
+        "project_runs",
+        "build",
+        "component_usage",
+        "components",
+        "component_evolution",
+        "patterns",
+        "run_patterns",
+    }
+)
 
 
 def job_module(name: str) -> ModuleType:

@@ -1,1 +1,1 @@
-"""Silver stage: scrubbed, query-ready tables derived from bronze."""
+"""Silver-tier jobs: scrubbed events, runs, component lineage and workflow patterns."""
