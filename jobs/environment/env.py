@@ -533,10 +533,8 @@ class Environment:
         try:
             spec = ComponentSpec.model_validate(doc)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "spec"
             return self._meta_done(
-                False, None, f"invalid spec: {where}: {first['msg']}", "invalid_spec"
+                False, None, f"invalid spec: {_errors_text(exc)}", "invalid_spec"
             )
         reason = None
         if spec.name in self.registry.active or spec.name in _builtin_names():
@@ -608,6 +606,13 @@ class Environment:
         return self._meta_done(
             True, {"learnings": learnings[:MEMORY_RECALL_LIMIT], "similar_runs": runs}, None
         )
+
+
+def _errors_text(exc: ValidationError, limit: int = 4) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in exc.errors()[:limit]
+    ]
+    return "; ".join(parts)
 
 
 def _chance_message(error_type: str, spec: ComponentSpec) -> str:
