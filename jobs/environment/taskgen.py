@@ -84,7 +84,7 @@ def training_pools() -> Pools:
 class ExpertPlan:
     """Builds an expert plan step by step, tracking the ids the environment will assign."""
 
-    def __init__(self, components: list[str]) -> None:
+    def __init__(self, components: list[str], recall: bool = False) -> None:
         specs = builtin_specs()
         self.available = set(components)
         self.active: dict[str, Any] = {}
@@ -93,6 +93,8 @@ class ExpertPlan:
         self.steps: list[dict] = []
         self.counters: dict[str, int] = {}
         self.visited: set[str] = set()
+        if recall:
+            self.call("recall_memory", query="past runs of this kind of goal")
 
     def _id(self, prefix: str) -> str:
         self.counters[prefix] = self.counters.get(prefix, 0) + 1
@@ -161,114 +163,143 @@ def _fill(template: str, slots: dict[str, Any]) -> str:
 
 
 def build_task(
-    pools: Pools, level: int, family: str, rng: random.Random, task_id: str
+    pools: Pools,
+    level: int,
+    family: str,
+    rng: random.Random,
+    task_id: str,
+    fixed: dict[str, Any] | None = None,
+    variant: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One task record (not yet checked by execution)."""
+    """One task record (not yet checked by execution).
+
+    `fixed` pins choices otherwise drawn from the pools (slot values, `template`, `fetcher`,
+    `summarizer`, `translators`, `need`, `url`, `file`); `variant` changes the structure:
+    `fanout` (compare k sources), `translate` (add a source in that language), `review` (a
+    check before the file is written), `recall` (consult memory first). Expansion rebuilds a
+    seed's task with some of these changed.
+    """
     v = pools.values
-    template = _pick(rng, pools.templates[family])
-    fetcher = _pick(rng, _FETCHERS)
-    summarizer = _pick(rng, _SUMMARIZERS)
+    fixed = fixed or {}
+    variant = variant or {}
+
+    def draw(name: str, pool: tuple[Any, ...]) -> Any:
+        return fixed[name] if name in fixed else _pick(rng, pool)
+
+    template = draw("template", pools.templates[family])
+    fetcher = draw("fetcher", _FETCHERS)
+    summarizer = draw("summarizer", _SUMMARIZERS)
     web = ["SearchTool@1.0", fetcher, "ArchiveFetcherTool@1.0", summarizer, "FileWriterTool@1.0"]
     slots: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
     gap = None
+    extra_goal: list[str] = []
+    plan: ExpertPlan
+    final: str
     success: dict[str, Any]
-    if family == "web_research_summary":
-        topic = _pick(rng, v["topics"])
-        slots = {"topic": topic, "file": f"reports/{slug(topic)}-summary.md"}
-        plan = ExpertPlan(web)
-        if "{url}" in template:
-            slots["url"] = search(topic, "news")[rng.randrange(3)]
-            doc = plan.fetch(slots["url"])
+    fanout = int(variant.get("fanout", 1))
+    foreign = variant.get("translate")
+
+    def sources(plan: ExpertPlan, query: str, kind: str, topic: str) -> list[str]:
+        """The fetch step(s) of a single-source family, widened by fanout/translate."""
+        if "{url}" in template and fanout == 1:
+            slots["url"] = fixed.get("url") or search(topic, "news")[rng.randrange(3)]
+            docs = [plan.fetch(slots["url"])]
         else:
-            doc = plan.fetch(plan.search(f"{topic} latest news", "news"))
-        summary = plan.make("SummarizationAgent", "summary", inputs=[doc], focus=topic)
-        plan.call("FileWriterTool", path=slots["file"], source=summary)
+            plan.search(query, kind)
+            docs = [plan.fetch(u) for u in search(query, kind)[:fanout]]
+            if "{url}" in template:
+                slots["url"] = search(query, kind)[0]
+        if foreign:
+            docs.append(plan.translate(plan.fetch(plan.search(topic, "news", foreign)), foreign))
+            extra_goal.append(f"include a {foreign} source translated into English")
+        if fanout > 1:
+            extra_goal.append(f"compare {fanout} sources")
+        if len(docs) > 1:
+            return [
+                plan.make("AnalysisAgent", "findings", inputs=docs, question=f"compare {topic}")
+            ]
+        return docs
+
+    def web_components() -> list[str]:
+        comps = list(web)
+        if fanout > 1 or foreign:
+            comps.append("AnalysisAgent@1.0.0")
+        if foreign:
+            comps.extend(fixed.get("translators", ("TranslationAgent@1.3.0",)))
+        return comps
+
+    if family == "web_research_summary":
+        topic = draw("topic", v["topics"])
+        slots = {"topic": topic, "file": fixed.get("file") or f"reports/{slug(topic)}-summary.md"}
+        components = web_components()
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
+        docs = sources(plan, f"{topic} latest news", "news", topic)
+        final = plan.make("SummarizationAgent", "summary", inputs=docs, focus=topic)
         success = {
-            "file": slots["file"],
             "kind": ["summary"],
             "topics": [topic],
-            "min_sources": 1,
+            "min_sources": fanout,
             "language": "English",
         }
-        components = web
     elif family == "data_analysis":
-        dataset, metric = _pick(rng, v["datasets"]), _pick(rng, v["metrics"])
+        dataset, metric = draw("dataset", v["datasets"]), draw("metric", v["metrics"])
         path = f"data/{dataset}"
         slots = {
             "dataset": dataset,
             "metric": metric,
-            "file": f"reports/{slug(dataset)}-{slug(metric)}.md",
+            "file": fixed.get("file") or f"reports/{slug(dataset)}-{slug(metric)}.md",
         }
         inputs = {path: {"kind": "dataset", "notes": dataset}}
         components = ["FileReaderTool@1.0", "AnalysisAgent@1.0.0", "FileWriterTool@1.0"]
-        plan = ExpertPlan(components)
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
         data = plan.make("FileReaderTool", "data", path=path)
-        findings = plan.make("AnalysisAgent", "findings", inputs=[data], question=f"find {metric}")
-        plan.call("FileWriterTool", path=slots["file"], source=findings)
-        success = {
-            "file": slots["file"],
-            "kind": ["findings"],
-            "topics": [dataset, metric],
-            "min_sources": 1,
-        }
+        final = plan.make("AnalysisAgent", "findings", inputs=[data], question=f"find {metric}")
+        success = {"kind": ["findings"], "topics": [dataset, metric], "min_sources": 1}
     elif family == "content_creation":
-        topic, audience = _pick(rng, v["topics"]), _pick(rng, v["audiences"])
-        kind = _pick(rng, v["content_kinds"])
+        topic, audience = draw("topic", v["topics"]), draw("audience", v["audiences"])
+        kind = draw("content_kind", v["content_kinds"])
         slots = {
             "topic": topic,
             "audience": audience,
             "content_kind": kind,
-            "file": f"content/{slug(kind)}-{slug(topic)}.md",
+            "file": fixed.get("file") or f"content/{slug(kind)}-{slug(topic)}.md",
         }
         components = ["ContentWriterAgent@1.0.0", "ReviewAgent@1.0.0", "FileWriterTool@1.0"]
-        plan = ExpertPlan(components)
-        draft = plan.make(
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
+        final = plan.make(
             "ContentWriterAgent", "draft", topic=topic, audience=audience, content_kind=kind
         )
-        plan.call("ReviewAgent", input=draft, brief=f"a {kind} about {topic} for {audience}")
-        plan.call("FileWriterTool", path=slots["file"], source=draft)
-        success = {
-            "file": slots["file"],
-            "kind": ["draft"],
-            "topics": [topic, audience],
-            "reviewed": True,
-        }
+        plan.call("ReviewAgent", input=final, brief=f"a {kind} about {topic} for {audience}")
+        success = {"kind": ["draft"], "topics": [topic, audience], "reviewed": True}
     elif family in ("market_research_technical", "literature_review_business"):
         components = [*web, "AnalysisAgent@1.0.0"]
-        plan = ExpertPlan(components)
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
         if family == "market_research_technical":
-            a, b = _pick(rng, v["markets"]), _pick(rng, v["techs"])
+            a, b = draw("market", v["markets"]), draw("tech", v["techs"])
             slots = {"market": a, "tech": b}
             kinds, question = ("news", "papers"), f"technical feasibility of {b} for {a}"
         else:
-            a, b = _pick(rng, v["topics"]), _pick(rng, v["industries"])
+            a, b = draw("topic", v["topics"]), draw("industry", v["industries"])
             slots = {"topic": a, "industry": b}
             kinds, question = ("papers", "news"), f"business implications of {a} for {b}"
-        slots["file"] = f"briefs/{slug(a)}-{slug(b)}.md"
+        slots["file"] = fixed.get("file") or f"briefs/{slug(a)}-{slug(b)}.md"
         doc_a = plan.fetch(plan.search(a, kinds[0]))
         doc_b = plan.fetch(plan.search(b, kinds[1]))
         findings = plan.make("AnalysisAgent", "findings", inputs=[doc_a, doc_b], question=question)
-        summary = plan.make("SummarizationAgent", "summary", inputs=[findings])
-        plan.call("FileWriterTool", path=slots["file"], source=summary)
-        success = {
-            "file": slots["file"],
-            "kind": ["summary"],
-            "topics": [a, b],
-            "min_sources": 2,
-            "language": "English",
-        }
+        final = plan.make("SummarizationAgent", "summary", inputs=[findings])
+        success = {"kind": ["summary"], "topics": [a, b], "min_sources": 2, "language": "English"}
     elif family == "multilingual_brief":
-        topic = _pick(rng, v["topics"])
-        lang1, lang2 = _pick(rng, v["language_pairs"])
+        topic = draw("topic", v["topics"])
+        lang1, lang2 = draw("language_pair", v["language_pairs"])
         slots = {
             "topic": topic,
             "lang1": lang1,
             "lang2": lang2,
-            "file": f"briefs/{slug(topic)}-{slug(lang1)}-{slug(lang2)}.md",
+            "file": fixed.get("file") or f"briefs/{slug(topic)}-{slug(lang1)}-{slug(lang2)}.md",
         }
-        translators = _pick(
-            rng,
+        translators = draw(
+            "translators",
             (
                 ("TranslationAgent@1.2.0", "TranslationAgent@1.3.0"),
                 ("TranslationAgent@1.2.0",),
@@ -276,13 +307,11 @@ def build_task(
             ),
         )
         components = [*web, *translators]
-        plan = ExpertPlan(components)
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
         docs = [plan.fetch(plan.search(topic, "news", lang)) for lang in (lang1, lang2)]
         english = [plan.translate(d, lang) for d, lang in zip(docs, (lang1, lang2), strict=True)]
-        summary = plan.make("SummarizationAgent", "summary", inputs=english, focus=topic)
-        plan.call("FileWriterTool", path=slots["file"], source=summary)
+        final = plan.make("SummarizationAgent", "summary", inputs=english, focus=topic)
         success = {
-            "file": slots["file"],
             "kind": ["summary"],
             "topics": [topic],
             "min_sources": 2,
@@ -290,23 +319,22 @@ def build_task(
             "language": "English",
         }
     elif family == "novel_capability":
-        need = _pick(rng, pools.gaps)
-        topic, target = _pick(rng, v["topics"]), _pick(rng, need.targets)
+        need = draw("need", pools.gaps)
+        topic, target = draw("topic", v["topics"]), draw("target", need.targets)
         gap_goal = need.goal.format(topic=topic, target=target)
         slots = {
             "topic": topic,
             "target": target,
             "gap_goal": gap_goal,
-            "file": f"reports/{slug(need.name)}-{slug(topic)}.md",
+            "file": fixed.get("file") or f"reports/{slug(need.name)}-{slug(topic)}.md",
         }
-        components = web
-        plan = ExpertPlan(components)
-        doc = plan.fetch(plan.search(topic, "reference"))
+        components = web_components()
+        plan = ExpertPlan(components, recall=bool(variant.get("recall")))
+        docs = sources(plan, topic, "reference", topic)
         spec = novel_spec(need.name, need.kind, need.purpose, need.error)
         plan.call("create_component", spec=spec_document(spec))
-        findings = plan.make(need.name, "findings", inputs=[doc], target=target)
-        summary = plan.make("SummarizationAgent", "summary", inputs=[findings], focus=topic)
-        plan.call("FileWriterTool", path=slots["file"], source=summary)
+        findings = plan.make(need.name, "findings", inputs=docs, target=target)
+        final = plan.make("SummarizationAgent", "summary", inputs=[findings], focus=topic)
         cap = capability_of(need.name)
         gap = {
             "capability": cap,
@@ -315,7 +343,6 @@ def build_task(
             "purpose": need.purpose,
         }
         success = {
-            "file": slots["file"],
             "kind": ["summary"],
             "topics": [topic, target],
             "capability": cap,
@@ -323,15 +350,27 @@ def build_task(
         }
     else:
         raise ValueError(f"unknown task family {family!r}")
+    if variant.get("review") and not success.get("reviewed"):
+        if "ReviewAgent@1.0.0" not in components:
+            components = [*components, "ReviewAgent@1.0.0"]
+        plan.call("ReviewAgent", input=final)
+        success["reviewed"] = True
+        extra_goal.append("have it reviewed before saving")
+    plan.call("FileWriterTool", path=slots["file"], source=final)
+    goal = _fill(template, slots)
+    if extra_goal:
+        goal += "; " + "; ".join(extra_goal)
+    if foreign and level == 1:
+        level = 2  # a second language makes a single-domain task cross-domain
     return {
         "task_id": task_id,
         "level": level,
         "family": family,
-        "goal": _fill(template, slots),
+        "goal": goal,
         "components": components,
         "max_steps": 2 * len(plan.steps) + 4,
         "budget_usd": 1.0,
-        "success": success,
+        "success": {"file": slots["file"], **success},
         "capability_gap": gap,
         "inputs": inputs,
         "expert_plan": plan.steps,
