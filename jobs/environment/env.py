@@ -51,6 +51,8 @@ class Observation:
     latency_ms: float
     error_type: str | None = None
     attempts: int = 1
+    tokens_in: int = 0
+    tokens_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ class Environment:
         forced = self.inject_faults.get(self.steps)
         key = _fault_key(spec.name, args)
         cost = latency = 0.0
+        tokens = [0, 0]
         attempts = 0
         errors: list[str] = []
         last: _Attempt | None = None
@@ -330,6 +333,8 @@ class Environment:
         for attempt in range(1, spec.retries + 2):
             attempts += 1
             last, result = self._attempt(spec, args, attempt, forced)
+            tokens[0] += last.tokens[0]
+            tokens[1] += last.tokens[1]
             cost += self._price(spec, last.tokens)
             latency += last.latency_ms
             if last.error_type is None:
@@ -343,6 +348,8 @@ class Environment:
             if fb is not None:
                 attempts += 1
                 last, result = self._attempt(fb, args, 1, None)
+                tokens[0] += last.tokens[0]
+                tokens[1] += last.tokens[1]
                 cost += self._price(fb, last.tokens)
                 latency += last.latency_ms
                 used = fb
@@ -366,11 +373,21 @@ class Environment:
                 round(latency, 1),
                 None,
                 attempts,
+                tokens[0],
+                tokens[1],
             )
         assert last is not None and last.error_type is not None
         self._open_faults.add(key)
         return Observation(
-            False, "", last.message, round(cost, 6), round(latency, 1), last.error_type, attempts
+            False,
+            "",
+            last.message,
+            round(cost, 6),
+            round(latency, 1),
+            last.error_type,
+            attempts,
+            tokens[0],
+            tokens[1],
         )
 
     def _execute(self, spec: ComponentSpec, args: dict, attempt: int, dry: bool) -> dict:
