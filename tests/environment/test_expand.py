@@ -209,7 +209,7 @@ def test_replayer_catches_one_corrupted_observation():
     events = [dict(e) for e in ep.events]
     result = next(e for e in events if e["event_type"] == "tool_result" and e["output"])
     out = json.loads(result["output"])
-    out["urls"] = out.get("urls", [])[:1] + ["https://evil.example/x"]
+    out["urls"] = [*out.get("urls", [])[:1], "https://evil.example/x"]
     result["output"] = json.dumps(out, sort_keys=True)
     assert replay(ep.events) is None
     reason = replay(events)
