@@ -16,8 +16,9 @@ JOB_NAME = "build"
 def derived_jobs() -> list[IncrementalJob]:
     """Every derived job, each after the jobs whose tables it reads. Later layers add theirs."""
     from . import project_runs
+    from .silver import synthetic_events, synthetic_rejected, synthetic_runs
 
-    return [project_runs.JOB]
+    return [project_runs.JOB, synthetic_events.JOB, synthetic_runs.JOB, synthetic_rejected.JOB]
 
 
 # Example analyst queries (`tracelake demo` prints them; `tracelake sql` runs any of them).

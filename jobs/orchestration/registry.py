@@ -15,13 +15,18 @@ JOB_MODULES: dict[str, str] = {
     "ingest": "tracelake.jobs.ingest.job",
     # Every derived job (what `tracelake build` runs, in order), each a task of tracelake_build.
     "project_runs": "tracelake.jobs.project_runs",
+    "synthetic_events": "tracelake.jobs.silver.synthetic_events",
+    "synthetic_runs": "tracelake.jobs.silver.synthetic_runs",
+    "synthetic_rejected": "tracelake.jobs.silver.synthetic_rejected",
     # All derived jobs in one submission (the CLI's `tracelake build`).
     "build": "tracelake.jobs.build",
 }
 
 # Jobs that need Spark: in cluster mode these are submitted with spark-submit; the others run in
 # the Airflow worker (ingest writes with delta-rs and needs no Spark).
-SPARK_JOBS: frozenset[str] = frozenset({"project_runs", "build"})
+SPARK_JOBS: frozenset[str] = frozenset(
+    {"project_runs", "build", "synthetic_events", "synthetic_runs", "synthetic_rejected"}
+)
 
 
 def job_module(name: str) -> ModuleType:

@@ -1,0 +1,1 @@
+"""Silver-tier derived jobs: each module exposes one `JOB` (an IncrementalJob)."""
