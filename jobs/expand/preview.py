@@ -44,14 +44,16 @@ def preview(ctx: JobContext, run_ids: Sequence[str]) -> list[Expansion]:
     return [expand_run(seed_events(row), ctx.settings.expand) for row in load_seeds(ctx, run_ids)]
 
 
+def _step(step: dict[str, Any]) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in step.items() if k != "transform")
+    return f"{step['transform']}({params})"
+
+
 def render(expansions: list[Expansion], say: Callable[[str], None]) -> None:
     for ex in expansions:
         say(f"seed {ex.seed_run_id}: {len(ex.accepted)} accepted, {len(ex.rejected)} rejected")
         for events, row in ex.accepted:
-            chain = ", ".join(
-                f"{s['transform']}({', '.join(f'{k}={v}' for k, v in s.items() if k != 'transform')})"
-                for s in json.loads(row["transforms"])
-            )
+            chain = ", ".join(_step(s) for s in json.loads(row["transforms"]))
             say(f"  {row['synthetic_run_id']}  L{row['level']} {row['outcome']:<8} {chain}")
             say(f"    goal: {row['goal']}")
             steps = [

@@ -1,4 +1,4 @@
-"""silver.synthetic_rejected: scenario expansion of seed runs (see tracelake.jobs.expand.spark_job)."""
+"""silver.synthetic_rejected: scenario expansion of seed runs (see ..expand.spark_job)."""
 
 from __future__ import annotations
 
