@@ -48,3 +48,8 @@ def run_demo(
     for title, statement in build.DEMO_QUERIES:
         console.print(f"[bold]{title}[/]\n[dim]{statement}[/]", highlight=False)
         printer(sql.query(ctx, statement))
+
+    console.rule("5. expand: a seed run and two verified variations")
+    from .expand.preview import side_by_side
+
+    side_by_side(ctx, lambda line: console.print(line, highlight=False))

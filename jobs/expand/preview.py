@@ -67,3 +67,31 @@ def render(expansions: list[Expansion], say: Callable[[str], None]) -> None:
                 say(f"    violations: {', '.join(row['violations'])}")
         for r in ex.rejected:
             say(f"  rejected {r['candidate_id']} [{r['check']}]: {r['reason']}")
+
+
+def side_by_side(ctx: JobContext, say: Callable[[str], None]) -> None:
+    """The demo's view: one seed run and two of its variations from silver.synthetic_runs."""
+    spec = catalog.SILVER_SYNTHETIC_RUNS
+    if ctx.lake.version(spec) is None:
+        say("no synthetic runs yet")
+        return
+    rows = ctx.lake.read(spec).to_pylist()
+    by_seed: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(rows, key=lambda r: r["synthetic_run_id"]):
+        by_seed.setdefault(row["seed_run_id"], []).append(row)
+    picked = next(((s, v) for s, v in sorted(by_seed.items()) if len(v) >= 2), None)
+    if picked is None:
+        say("no seed with two variations yet")
+        return
+    seed_id, variations = picked
+    (seed,) = load_seeds(ctx, [seed_id])
+    steps = [s["component"] for s in seed["steps"] if s["event_type"] == "tool_call"]
+    say(f"seed      {seed_id} ({seed['outcome']})")
+    say(f"  goal:   {seed['goal']}")
+    say(f"  tools:  {' -> '.join(steps)}")
+    for row in variations[:2]:
+        chain = ", ".join(_step(s) for s in json.loads(row["transforms"]))
+        say(f"variation {row['synthetic_run_id']} ({row['outcome']}, L{row['level']})")
+        say(f"  goal:   {row['goal']}")
+        say(f"  chain:  {chain}")
+    say(f"{len(rows)} synthetic runs from {len(by_seed)} seeds in silver.synthetic_runs")
