@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ...schemas.component_spec import ComponentSpec, argument_problems, version_key
@@ -367,7 +368,7 @@ class Environment:
                 result["recovered_from"] = errors
             return Observation(
                 True,
-                json.dumps(result, sort_keys=True),
+                _json(result),
                 None,
                 round(cost, 6),
                 round(latency, 1),
@@ -534,7 +535,7 @@ class Environment:
         self._charge(META_CALL_USD, latency)
         return Observation(
             ok,
-            json.dumps(content, sort_keys=True) if content else "",
+            _json(content) if content else "",
             error,
             META_CALL_USD,
             latency,
@@ -623,6 +624,11 @@ class Environment:
         return self._meta_done(
             True, {"learnings": learnings[:MEMORY_RECALL_LIMIT], "similar_runs": runs}, None
         )
+
+
+def _json(value: Any) -> str:
+    """Observation content: compact, sorted keys (orjson: observations are the hot path)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _errors_text(exc: ValidationError, limit: int = 4) -> str:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from ..environment.env import Environment, EpisodeOutcome
 from ..environment.taskgen import build_task, training_pools
 from ..environment.tasks import Task, task_from_record
@@ -166,7 +168,7 @@ class _Recorder:
             if value is None:
                 continue
             if key in ("input", "output", "state_change") and not isinstance(value, str):
-                value = json.dumps(value, sort_keys=True, ensure_ascii=False)
+                value = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
             if key == "attributes":
                 event["attributes"] = {**event["attributes"], **value}
                 continue
