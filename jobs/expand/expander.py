@@ -124,7 +124,16 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
             )
             continue
         signature = hashlib.sha256(
-            json.dumps([episode.task.goal, episode.plan], sort_keys=True).encode()
+            json.dumps(
+                [
+                    episode.task.goal,
+                    episode.plan,
+                    episode.task.components,
+                    episode.inject,
+                    episode.task.budget_usd,
+                ],
+                sort_keys=True,
+            ).encode()
         ).hexdigest()
         signatures[signature] = signatures.get(signature, 0) + 1
         if signatures[signature] > settings.near_identical_cap:
@@ -134,7 +143,7 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
                     syn_id,
                     chain,
                     "near_identical",
-                    "same goal and plan as an earlier variation",
+                    "same goal, plan, components and faults as an earlier variation",
                     settings,
                 )
             )
