@@ -454,6 +454,29 @@ def report() -> None:
     out.print(write_report(_context()), highlight=False)
 
 
+@app.command()
+@user_errors
+def expand(
+    runs: Annotated[
+        list[str] | None, typer.Option("--runs", help="Seed run ids (repeat the option).")
+    ] = None,
+    show: Annotated[bool, typer.Option("--show", help="Preview only; write nothing.")] = False,
+) -> None:
+    """Scenario expansion: preview variations of seed runs (--show), or run the expansion jobs."""
+    if show:
+        from .expand.preview import preview, render
+
+        render(preview(_context(), runs or []), lambda line: out.print(line, highlight=False))
+        return
+    if runs:
+        from .errors import ConfigError
+
+        raise ConfigError("--runs needs --show; without it every new seed run is expanded")
+    from .build import run as run_build
+
+    _print_result(run_build(_context()))
+
+
 def main() -> None:
     app()
 

@@ -52,3 +52,7 @@ def run_demo(
     from .silver.demo_summary import show_lineage_and_patterns
 
     show_lineage_and_patterns(ctx, console)
+    console.rule("5. expand: a seed run and two verified variations")
+    from .expand.preview import side_by_side
+
+    side_by_side(ctx, lambda line: console.print(line, highlight=False))

@@ -171,6 +171,35 @@ class PatternSettings(Section):
     example_runs: int = Field(default=5, ge=0, description="Example run ids per pattern.")
 
 
+class ExpandSettings(Section):
+    """Scenario expansion (silver.synthetic_*): how many variations, which transforms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variations_per_seed: int = Field(default=10, ge=0, le=1000, description="Per seed run.")
+    seed: int = Field(default=0, ge=0, description="Generator seed (same seed, same output).")
+    transform_mix: dict[str, float] = Field(
+        default_factory=lambda: {
+            "slot_substitution": 0.3,
+            "structural_variation": 0.2,
+            "fault_injection": 0.15,
+            "version_swap": 0.1,
+            "constraint_violation": 0.1,
+            "goal_paraphrase": 0.15,
+        },
+        description="Relative weight of each transform when a chain is drawn.",
+    )
+    max_transforms: int = Field(default=2, ge=1, le=6, description="Transforms per variation.")
+    near_identical_cap: int = Field(
+        default=1, ge=1, description="Variations of one seed allowed per goal+plan signature."
+    )
+    llm_endpoint: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint for LLM goal paraphrase (not implemented yet: "
+        "must stay unset).",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -192,6 +221,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     patterns: PatternSettings = Field(default_factory=PatternSettings)
+    expand: ExpandSettings = Field(default_factory=ExpandSettings)
 
     @classmethod
     def settings_customise_sources(

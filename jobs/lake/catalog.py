@@ -218,3 +218,41 @@ SILVER_RUN_PATTERNS = register(
         description="Each run's role sequence and its best pattern.",
     )
 )
+
+
+# -- scenario expansion (issue 12): synthetic events, their lineage, rejected candidates ---------
+from tracelake.schemas.arrow import BRONZE_EVENTS_SCHEMA as _EVENTS  # noqa: E402
+from tracelake.schemas.synthetic import (  # noqa: E402
+    SYNTHETIC_REJECTED_SCHEMA,
+    SYNTHETIC_RUNS_SCHEMA,
+)
+
+SILVER_SYNTHETIC_EVENTS = register(
+    TableSpec(
+        tier="silver",
+        name="synthetic_events",
+        schema=_EVENTS,
+        partition_by=("event_date",),
+        key=("event_id",),
+        description="Verified synthetic variations of seed runs, as events (flagged synthetic).",
+        plain_columns=("event_id", "parent_event_id", "ts", "input", "output", "content_hash"),
+    )
+)
+SILVER_SYNTHETIC_RUNS = register(
+    TableSpec(
+        tier="silver",
+        name="synthetic_runs",
+        schema=SYNTHETIC_RUNS_SCHEMA,
+        key=("synthetic_run_id",),
+        description="One row per synthetic run: seed, transform chain, generator, verification.",
+    )
+)
+SILVER_SYNTHETIC_REJECTED = register(
+    TableSpec(
+        tier="silver",
+        name="synthetic_rejected",
+        schema=SYNTHETIC_REJECTED_SCHEMA,
+        key=("candidate_id",),
+        description="Every expansion candidate or seed not used, with the check and reason.",
+    )
+)

@@ -19,6 +19,7 @@ from typing import Any
 
 from tracelake.schemas.identity import goal_signature
 
+from ..environment.specs import simulator_spec_document
 from .catalog import (
     AUDIENCES,
     CONTENT_KINDS,
@@ -41,7 +42,7 @@ from .world import ComponentState, Experience, World
 
 # Part of every run id: bump it whenever the output for a seed changes, so runs of different
 # simulator versions never share event ids (which ingest would report as conflicts).
-SIMULATOR_VERSION = 1
+SIMULATOR_VERSION = 2  # 2: component events carry their executable spec
 # A retried call fails this many times more often than a first attempt.
 RETRY_ERROR_FACTOR = 3.0
 # Share of HTTP 403 fallbacks that find a cached copy of the page.
@@ -600,6 +601,7 @@ class RunSimulation:
                     "version": new.version,
                     "registry_id": new.registry_id,
                     "change": new.note,
+                    "spec": simulator_spec_document(name, state.spec.kind, state.spec.purpose, new),
                 },
                 reasoning=f"Memory shows repeated failures ({trigger}). Writing {name} "
                 f"{new.version}: {new.note}. {old.version} is marked deprecated.",
@@ -669,6 +671,7 @@ class RunSimulation:
                         "purpose": need.purpose,
                         "registry_id": v.registry_id,
                         "path": f"components/{need.kind}s/{name}.md",
+                        "spec": simulator_spec_document(name, need.kind, need.purpose, v),
                     },
                     reasoning=f"No registered component can {need.purpose}; writing {name} "
                     f"{v.version} as a new {need.kind}.",

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from tracelake.schemas.component_spec import spec_from_definition
+
 from .. import markdown as md
 from ..component_names import resolve
 from ..model import Rejection, SourceDoc
@@ -190,12 +192,18 @@ class ComponentDefinition:
                 ),
                 None,
             )
+        # The same executable spec shape the simulator emits (one source of tool schemas).
+        spec, spec_problem = spec_from_definition(
+            header, component.name, component.kind, component.version, description
+        )
         yield b.event(
             "component_evolved" if replaces else "component_created",
             where or lines[:1],
             component=component,
             action=f"{component.kind or 'component'} definition",
+            output={"spec": spec} if spec else None,
             attributes={
+                "spec_problem": spec_problem,
                 "component_status": status,
                 "component_status_raw": header.get("status"),
                 "replaces": replaces.name if replaces else None,

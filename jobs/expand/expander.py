@@ -1,0 +1,183 @@
+"""Expanding one seed run: draw transform chains, re-execute each candidate, verify it, and
+return accepted runs (events + lineage row) and rejected candidates (check + reason).
+
+`expand_run` is a pure function of (seed events, settings): the Spark job maps it over seed
+runs, the CLI preview and the benchmark call it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..settings import ExpandSettings
+from .episode import EXPANDER_VERSION, PRODUCER, execute, synthetic_run_id
+from .lift import LiftError, lift
+from .transforms import TRANSFORMS, Candidate
+from .verify import verify
+
+
+class ExpandConfigError(ValueError):
+    """Settings that make expansion impossible; raised before any work starts."""
+
+
+def check_settings(settings: ExpandSettings) -> None:
+    unknown = sorted(set(settings.transform_mix) - set(TRANSFORMS))
+    if unknown:
+        raise ExpandConfigError(
+            f"expand.transform_mix names unknown transforms {unknown}; known: {sorted(TRANSFORMS)}"
+        )
+    if not any(w > 0 for w in settings.transform_mix.values()):
+        raise ExpandConfigError("expand.transform_mix gives no transform a positive weight")
+    if settings.llm_endpoint:
+        raise ExpandConfigError(
+            "expand.llm_endpoint is set but LLM paraphrase is not available in this version; "
+            "unset it (deterministic paraphrase templates are used)"
+        )
+
+
+@dataclass
+class Expansion:
+    seed_run_id: str
+    accepted: list[tuple[list[dict[str, Any]], dict[str, Any]]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _draw_chain(rng: random.Random, settings: ExpandSettings) -> list[str]:
+    names = [n for n, w in settings.transform_mix.items() if w > 0]
+    weights = [settings.transform_mix[n] for n in names]
+    k = 1 + rng.randrange(settings.max_transforms)
+    return rng.choices(names, weights, k=k)
+
+
+def _rejected(
+    seed_run_id: str,
+    candidate_id: str,
+    chain: Any,
+    check: str,
+    reason: str,
+    settings: ExpandSettings,
+) -> dict[str, Any]:
+    return {
+        "candidate_id": candidate_id,
+        "seed_run_id": seed_run_id,
+        "transforms": json.dumps(chain, sort_keys=True, default=str),
+        "check": check,
+        "reason": reason[:1000],
+        "generator": PRODUCER,
+        "generator_version": EXPANDER_VERSION,
+        "gen_seed": settings.seed,
+    }
+
+
+def _start(seed_ts: str | None) -> datetime | None:
+    if not seed_ts:
+        return None
+    try:
+        return datetime.fromisoformat(seed_ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expansion:
+    run_id = str(events[0].get("run_id")) if events else "?"
+    out = Expansion(run_id)
+    try:
+        seed = lift(events)
+    except LiftError as exc:
+        out.rejected.append(_rejected(run_id, f"seed:{run_id}", [], "seed", str(exc), settings))
+        return out
+    base = Candidate(seed.run_id, seed.family, seed.level, seed.fixed, seed.variant)
+    rng = random.Random(f"{settings.seed}|{seed.run_id}")
+    signatures: dict[str, int] = {}
+    start = _start(seed.start_ts)
+    for index in range(settings.variations_per_seed):
+        cand: Candidate | None = base
+        for name in _draw_chain(rng, settings):
+            nxt = TRANSFORMS[name](cand, rng)
+            cand = nxt or cand
+        assert cand is not None
+        syn_id = synthetic_run_id(cand, settings.seed, index)
+        chain = list(cand.chain)
+        if not chain:
+            out.rejected.append(
+                _rejected(
+                    run_id,
+                    syn_id,
+                    chain,
+                    "transform",
+                    "no transform applied to this seed",
+                    settings,
+                )
+            )
+            continue
+        env_seed = int.from_bytes(hashlib.sha256(syn_id.encode()).digest()[:4], "big")
+        try:
+            episode = execute(cand, syn_id, env_seed, start)
+        except (ValueError, KeyError, StopIteration, IndexError) as exc:
+            out.rejected.append(
+                _rejected(run_id, syn_id, chain, "build", f"{type(exc).__name__}: {exc}", settings)
+            )
+            continue
+        signature = hashlib.sha256(
+            json.dumps(
+                [
+                    episode.task.goal,
+                    episode.plan,
+                    episode.task.components,
+                    episode.inject,
+                    episode.task.budget_usd,
+                ],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        signatures[signature] = signatures.get(signature, 0) + 1
+        if signatures[signature] > settings.near_identical_cap:
+            out.rejected.append(
+                _rejected(
+                    run_id,
+                    syn_id,
+                    chain,
+                    "near_identical",
+                    "same goal, plan, components and faults as an earlier variation",
+                    settings,
+                )
+            )
+            continue
+        failed = verify(episode.events)
+        if failed:
+            out.rejected.append(_rejected(run_id, syn_id, chain, *failed, settings=settings))
+            continue
+        o = episode.outcome
+        out.accepted.append(
+            (
+                episode.events,
+                {
+                    "synthetic_run_id": syn_id,
+                    "seed_run_id": run_id,
+                    "seed_outcome": seed.outcome,
+                    "transforms": json.dumps(chain, sort_keys=True, default=str),
+                    "transform_names": [s["transform"] for s in chain],
+                    "generator": PRODUCER,
+                    "generator_version": EXPANDER_VERSION,
+                    "gen_seed": settings.seed,
+                    "env_seed": env_seed,
+                    "family": episode.task.family,
+                    "level": episode.task.level,
+                    "goal": episode.task.goal,
+                    "outcome": "success" if o.success else "failure",
+                    "violations": list(o.violations),
+                    "faults_injected": o.faults_injected,
+                    "faults_recovered": o.faults_recovered,
+                    "n_events": len(episode.events),
+                    "verification": json.dumps(
+                        {"format": "pass", "execution": "pass", "semantic": "pass"}, sort_keys=True
+                    ),
+                },
+            )
+        )
+    return out

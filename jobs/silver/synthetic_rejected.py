@@ -1,0 +1,15 @@
+"""silver.synthetic_rejected: scenario expansion of seed runs (see ..expand.spark_job)."""
+
+from __future__ import annotations
+
+from ..context import JobContext, JobResult
+from ..expand.spark_job import ExpandJob
+from ..lake import catalog
+from ..runner import run_job
+
+JOB_NAME = "synthetic_rejected"
+JOB = ExpandJob(JOB_NAME, catalog.SILVER_SYNTHETIC_REJECTED, "rejected")
+
+
+def run(ctx: JobContext, full: bool = False) -> JobResult:
+    return run_job(ctx, JOB, full=full)
