@@ -4,7 +4,6 @@
                 Spark run mode (tracelake.toml / env / Airflow Variable)
   defaults      DAG and task defaults, set in one place
   assets        the Airflow Asset of each lake table
-  registry      compatibility shim (jobs are declared in tracelake.jobs.registry)
   runtime       the tracelake Settings a task runs with (env + Airflow Variables / Connections)
   tasks         task callables: landing pickup, ingest, Spark jobs (local or spark-submit)
   spark_submit  the pure builder of the cluster-mode spark-submit command line
