@@ -37,14 +37,25 @@ $(STAMPS)/test: pyproject.toml | $(BIN)/python
 demo: $(STAMPS)/runtime
 	$(BIN)/tracelake demo
 
-test: $(STAMPS)/test
+# The training stack (issue: trainer). torch first, by its own stamp, so that the big wheel is
+# fetched once and never re-resolved by the other extras; never part of `make demo`.
+TORCH_PIN := torch==2.13.0
+$(STAMPS)/torch: | $(BIN)/python
+	$(BIN)/pip install -q '$(TORCH_PIN)'
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/train: pyproject.toml $(STAMPS)/torch $(STAMPS)/test
+	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[$(TEST_EXTRAS),train]'
+	@mkdir -p $(STAMPS) && touch $@
+
+test: $(STAMPS)/test $(STAMPS)/train
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # Benchmarks are scripts (not collected by pytest): each prints its figures and a ratio against
 # a baseline measured in the same process.
-bench: $(STAMPS)/test
+bench: $(STAMPS)/test $(STAMPS)/train
 	@for script in tests/benchmarks/bench_*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
