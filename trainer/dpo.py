@@ -151,7 +151,7 @@ def train_preferences(
                 )
                 loss = dpo_loss(logps, refs[i], beta) / per_step
                 runner.backward(loss)
-                value += float(loss)
+                value += float(loss.detach())
                 runner.throughput.add(rows[i].lengths, rows[i].capacity, rows[i].supervised_tokens)
             runner.step()
         losses.append(all_sum(value, d) / d.world)

@@ -186,7 +186,7 @@ def train_packed(
                 logits = runner.forward(**row.model_inputs()).logits
                 loss = step_loss(logits, row.labels, row.weights, step_total)
                 runner.backward(loss)
-                step_value += float(loss)
+                step_value += float(loss.detach())
                 runner.throughput.add(row.lengths, row.capacity, row.supervised_tokens)
             runner.step()
         losses.append(all_sum(step_value, d) / d.world)

@@ -1,6 +1,6 @@
 """Trainer tests: a fixture export and a BPE tokenizer trained on it, shared per session.
 
-Small thread counts keep the CPU smoke runs within the suite's budget on 2 cores.
+One thread per process keeps the CPU smoke runs within the suite's budget on 2 cores.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
 from trainer_fixture import sft_rows, write_all
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,15 @@ from tracelake.trainer.sft import SFTOptions, run_sft
 
 
 def test_sft_smoke_beats_unigram_and_reloads(exports, out_dir: Path) -> None:
-    options = SFTOptions(output_dir=str(out_dir), steps=40, micro_batches=2, pack_capacity=1024)
+    fast = HybridOptions(lr_lora=5e-3, lr_full=5e-3)
+    options = SFTOptions(
+        output_dir=str(out_dir),
+        steps=40,
+        micro_batches=1,
+        max_length=512,
+        pack_capacity=512,
+        model=ModelOptions(hybrid=fast),
+    )
     record = run_sft(exports["sft"], options)
     # A falling loss proves little: the held-out loss on supervised tokens must beat a unigram
     # model of the same data.
@@ -76,7 +84,7 @@ def test_hybrid_trains_lora_low_blocks_full_top_and_new_tokens(
 
 def test_bad_inputs_fail_before_training(exports, tmp_path: Path) -> None:
     # A recipe that does not match the dataset's columns.
-    with pytest.raises(TrainerInputError, match="lacks .*messages") as info:
+    with pytest.raises(TrainerInputError, match=r"lacks .*messages") as info:
         run_sft(exports["dpo"], SFTOptions(output_dir=str(tmp_path / "x")))
     assert "\n" not in str(info.value)
     # A model directory without a tokenizer.

@@ -47,7 +47,9 @@ def test_only_assistant_output_is_supervised(tokenizer) -> None:
     text_everything = tokenizer.decode(example.input_ids)
     assert "<tool_response>" in text_everything and '"read_file"' in text_everything
     unsupervised = [
-        tokenizer.decode([t]) for t, w in zip(example.input_ids, example.weights) if w == 0
+        tokenizer.decode([t])
+        for t, w in zip(example.input_ids, example.weights, strict=True)
+        if w == 0
     ]
     assert "<tool_response>" in unsupervised and "<|im_start|>" in unsupervised
     assert sum(w > 0 for w in example.weights) == sum(
