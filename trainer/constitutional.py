@@ -91,9 +91,10 @@ def run_constitutional(manifest_uri: str, options: ConstitutionalOptions) -> Run
 
     # Stage 2: the reference is the critique-trained model.
     reference = copy.deepcopy(runner.model).eval()
+    for p in reference.parameters():
+        p.requires_grad_(False)
     refs = reference_logps(reference, pairs.rows)
     held_refs = reference_logps(reference, held_pairs.rows)
-    del reference
     losses += train_preferences(
         runner,
         pairs.rows,

@@ -100,12 +100,26 @@ def pair_logps(model: Any, row: PackedBatch) -> torch.Tensor:
     return torch.stack(sums)
 
 
-@torch.no_grad()
-def reference_logps(model: Any, rows: list[PackedBatch]) -> list[torch.Tensor]:
-    model.eval()
-    out = [pair_logps(model, r) for r in rows]
-    model.train()
-    return out
+class ReferenceLogps:
+    """The frozen reference's (chosen, rejected) log-probabilities, computed on first use, so a
+    short run pays only for the pairs it visits."""
+
+    def __init__(self, reference: Any, rows: list[PackedBatch]) -> None:
+        self.reference, self.rows = reference.eval(), rows
+        self.cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @torch.no_grad()
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if i not in self.cache:
+            self.cache[i] = pair_logps(self.reference, self.rows[i])
+        return self.cache[i]
+
+
+def reference_logps(model: Any, rows: list[PackedBatch]) -> ReferenceLogps:
+    return ReferenceLogps(model, rows)
 
 
 def dpo_loss(policy: torch.Tensor, reference: torch.Tensor, beta: float) -> torch.Tensor:
@@ -115,14 +129,14 @@ def dpo_loss(policy: torch.Tensor, reference: torch.Tensor, beta: float) -> torc
 
 
 @torch.no_grad()
-def preference_accuracy(model: Any, rows: list[PackedBatch], refs: list[torch.Tensor]) -> float:
+def preference_accuracy(model: Any, rows: list[PackedBatch], refs: ReferenceLogps) -> float:
     """Share of pairs whose implicit reward ranks chosen above rejected."""
     if not rows:
         return 0.0
     model.eval()
     wins = 0
-    for row, ref in zip(rows, refs, strict=True):
-        lp = pair_logps(model, row) - ref
+    for i, row in enumerate(rows):
+        lp = pair_logps(model, row) - refs[i]
         wins += bool(lp[0] > lp[1])
     model.train()
     return wins / len(rows)
@@ -131,7 +145,7 @@ def preference_accuracy(model: Any, rows: list[PackedBatch], refs: list[torch.Te
 def train_preferences(
     runner: StepRunner,
     rows: list[PackedBatch],
-    refs: list[torch.Tensor],
+    refs: ReferenceLogps,
     steps: int,
     per_step: int,
     beta: float,
@@ -174,9 +188,10 @@ def run_dpo(manifest_uri: str, options: DPOOptions, recipe: str = "dpo") -> RunR
         raise TrainerInputError(f"{manifest_uri}: no usable preference pair ({train.rejected})")
     model, groups = prepare_model(options.model, tokenizer, options.seed)
     reference = copy.deepcopy(model)
+    for p in reference.parameters():
+        p.requires_grad_(False)
     refs = reference_logps(reference, train.rows)
     held_refs = reference_logps(reference, heldout.rows)
-    del reference
     record = _record(recipe, manifest_uri, manifest, options, d)
     runner = StepRunner(model, groups, d, options.zero_stage, options.pairs_per_step)
     before = preference_accuracy(runner.model, heldout.rows, held_refs)

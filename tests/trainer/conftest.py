@@ -20,7 +20,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="session")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return write_all(str(tmp_path_factory.mktemp("exports")))
+    return write_all(str(tmp_path_factory.mktemp("exports")), n_pairs=24)
 
 
 @pytest.fixture(scope="session")

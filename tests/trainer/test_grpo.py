@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from standin_env import Environment, make_training_tasks
+from trainer_standin_env import Environment, make_training_tasks
 
 from tracelake.trainer.episodes import expert_policy, run_episode
 from tracelake.trainer.grpo import (
