@@ -84,6 +84,16 @@ class IngestSettings(BaseModel):
     )
 
 
+class TrainSettings(BaseModel):
+    """How the train DAG and `tracelake train` start the trainer (see docs/training.md)."""
+
+    recipe: str = Field(default="sft", description="Recipe the train DAG runs on a new export.")
+    config: str | None = Field(default=None, description="YAML options file of the recipe.")
+    mode: str = Field(default="local", description="local: a subprocess; cluster: GPU operator.")
+    nproc: int = Field(default=1, ge=1, description="Processes per node (torchrun).")
+    python: str = Field(default="python", description="Interpreter in the cluster image.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRACELAKE_",
@@ -98,6 +108,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -123,3 +123,52 @@ def train_and_record(
             result = record_train_run(ctx, checkpoint)
             lines.append(f"ops.train_runs: {result.status}")
     return lines
+
+
+# -- the tracelake_train DAG's tasks ----------------------------------------------------------
+
+EXPORT_ASSET_PREFIX = "tracelake.export."
+
+
+def manifest_from_events(events: Any, dataset: str) -> str:
+    """The manifest URI carried by the newest export asset event of `dataset`."""
+    from .errors import InputNotFoundError
+
+    name = f"{EXPORT_ASSET_PREFIX}{dataset}"
+    for asset, asset_events in dict(events or {}).items():
+        if getattr(asset, "name", None) == name and asset_events:
+            manifest = (asset_events[-1].extra or {}).get("manifest")
+            if manifest:
+                return str(manifest)
+    raise InputNotFoundError(
+        f"no {name} asset event with a manifest; trigger the DAG from an export or pass one"
+    )
+
+
+def cluster_train_command(manifest: str, settings: Any) -> list[str]:
+    """The command a GPU operator (a Kubernetes pod, a batch job) runs for this export."""
+    from tracelake.trainer.launch import train_command
+
+    return train_command(
+        manifest, settings.recipe, settings.config, [], settings.nproc, python=settings.python
+    )
+
+
+def train_task(manifest: str, settings: Any) -> dict[str, Any]:
+    """Local mode: train in a subprocess and return its checkpoint; cluster mode: return the
+    command for the GPU operator task that follows."""
+    import subprocess
+    import sys
+
+    from .errors import JobFailedError
+
+    if settings.mode == "cluster":
+        return {"mode": "cluster", "command": cluster_train_command(manifest, settings)}
+    from tracelake.trainer.launch import output_dir_of, train_command
+
+    command = train_command(
+        manifest, settings.recipe, settings.config, [], settings.nproc, python=sys.executable
+    )
+    if subprocess.run(command, check=False).returncode != 0:
+        raise JobFailedError(f"training failed: {' '.join(command)}")
+    return {"mode": "local", "checkpoint": output_dir_of(settings.recipe, settings.config)}

@@ -83,3 +83,38 @@ def test_trainer_never_imports_the_lake() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_dag_reads_the_manifest_and_builds_the_cluster_command() -> None:
+    from types import SimpleNamespace
+
+    import pytest
+    from airflow.sdk import Asset
+
+    from tracelake.jobs.errors import InputNotFoundError
+    from tracelake.jobs.settings import TrainSettings
+    from tracelake.jobs.train_runs import manifest_from_events, train_task
+
+    asset = Asset(name="tracelake.export.sft", uri="tracelake://exports/sft")
+    events = {asset: [SimpleNamespace(extra={"manifest": "s3://b/exports/sft/b1/manifest.json"})]}
+    manifest = manifest_from_events(events, "sft")
+    assert manifest == "s3://b/exports/sft/b1/manifest.json"
+    with pytest.raises(InputNotFoundError, match="tracelake.export.sft"):
+        manifest_from_events({}, "sft")
+    settings = TrainSettings(mode="cluster", nproc=8, config="/etc/tl/sft.yaml")
+    out = train_task(manifest, settings)
+    assert out["command"] == [
+        "python",
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=8",
+        "-m",
+        "tracelake.trainer.run",
+        "--recipe",
+        "sft",
+        "--manifest",
+        manifest,
+        "--config",
+        "/etc/tl/sft.yaml",
+    ]
