@@ -99,7 +99,7 @@ def test_train_dag_reads_the_manifest_and_builds_the_cluster_command() -> None:
     events = {asset: [SimpleNamespace(extra={"manifest": "s3://b/exports/sft/b1/manifest.json"})]}
     manifest = manifest_from_events(events, "sft")
     assert manifest == "s3://b/exports/sft/b1/manifest.json"
-    with pytest.raises(InputNotFoundError, match="tracelake.export.sft"):
+    with pytest.raises(InputNotFoundError, match=r"tracelake\.export\.sft"):
         manifest_from_events({}, "sft")
     settings = TrainSettings(mode="cluster", nproc=8, config="/etc/tl/sft.yaml")
     out = train_task(manifest, settings)
