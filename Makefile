@@ -45,7 +45,18 @@ $(STAMPS)/test: pyproject.toml | $(BIN)/python
 demo: $(STAMPS)/runtime
 	$(BIN)/tracelake demo
 
-test: $(STAMPS)/test
+# The training stack (issue: trainer). torch first, by its own stamp, so that the big wheel is
+# fetched once and never re-resolved by the other extras; never part of `make demo`.
+TORCH_PIN := torch==2.13.0
+$(STAMPS)/torch: | $(BIN)/python
+	$(BIN)/pip install -q '$(TORCH_PIN)'
+	@mkdir -p $(STAMPS) && touch $@
+
+$(STAMPS)/train: pyproject.toml $(STAMPS)/torch $(STAMPS)/test
+	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[$(TEST_EXTRAS),train]'
+	@mkdir -p $(STAMPS) && touch $@
+
+test: $(STAMPS)/test $(STAMPS)/train
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
@@ -66,7 +77,7 @@ chaos: $(STAMPS)/test
 	RUN_CHAOS=1 HYPOTHESIS_PROFILE=chaos $(BIN)/python -m pytest tests/reliability -q \
 	  -p no:cacheprovider
 
-bench: $(STAMPS)/test
+bench: $(STAMPS)/test $(STAMPS)/train
 	@for script in tests/benchmarks/bench_*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 

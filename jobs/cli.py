@@ -477,6 +477,27 @@ def expand(
     _print_result(run_build(_context()))
 
 
+@app.command()
+@user_errors
+def train(
+    recipe: Annotated[str, typer.Option(help="sft, dpo, constitutional, grpo or pipeline.")],
+    manifest: Annotated[
+        str | None, typer.Option(help="Export manifest.json (local path or s3://).")
+    ] = None,
+    config: Annotated[str | None, typer.Option(help="YAML file of the recipe's options.")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Option override KEY=VALUE (repeatable).")
+    ] = None,
+    nproc: Annotated[int, typer.Option(min=1, help="Processes (torchrun; gloo on CPU).")] = 1,
+    record: Annotated[bool, typer.Option(help="Append the run record to ops.train_runs.")] = True,
+) -> None:
+    """Train on an export (never reads the lake); then record the run in ops.train_runs."""
+    from .train_runs import train_and_record
+
+    for line in train_and_record(_context, manifest, recipe, config, set_ or [], nproc, record):
+        out.print(line, highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -200,6 +200,16 @@ class ExpandSettings(Section):
     )
 
 
+class TrainSettings(Section):
+    """How the train DAG and `tracelake train` start the trainer (see docs/training.md)."""
+
+    recipe: str = Field(default="sft", description="Recipe the train DAG runs on a new export.")
+    config: str | None = Field(default=None, description="YAML options file of the recipe.")
+    mode: str = Field(default="local", description="local: a subprocess; cluster: GPU operator.")
+    nproc: int = Field(default=1, ge=1, description="Processes per node (torchrun).")
+    python: str = Field(default="python", description="Interpreter in the cluster image.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -222,6 +232,7 @@ class Settings(BaseSettings):
     lineage: LineageSettings = Field(default_factory=LineageSettings)
     patterns: PatternSettings = Field(default_factory=PatternSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @classmethod
     def settings_customise_sources(

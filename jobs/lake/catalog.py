@@ -256,3 +256,18 @@ SILVER_SYNTHETIC_REJECTED = register(
         description="Every expansion candidate or seed not used, with the check and reason.",
     )
 )
+
+
+# -- ops.train_runs (issue 16: the trainer's run records) --------------------------------------
+from tracelake.schemas.train_runs import TRAIN_RUNS_SCHEMA  # noqa: E402
+
+OPS_TRAIN_RUNS = register(
+    TableSpec(
+        tier="ops",
+        name="train_runs",
+        schema=TRAIN_RUNS_SCHEMA,
+        append_only=True,
+        key=("run_id",),
+        description="One row per training run: data, options hash, throughput, losses, checkpoint.",
+    )
+)

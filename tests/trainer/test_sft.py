@@ -1,0 +1,116 @@
+"""SFT smoke run from the fixture export, the hybrid's parts, and bad input before training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tracelake.trainer.errors import TrainerInputError
+from tracelake.trainer.model import HybridOptions
+from tracelake.trainer.session import ModelOptions
+from tracelake.trainer.sft import SFTOptions, run_sft
+
+
+def test_sft_smoke_beats_unigram_and_reloads(exports, out_dir: Path) -> None:
+    fast = HybridOptions(lr_lora=5e-3, lr_full=5e-3)
+    options = SFTOptions(
+        output_dir=str(out_dir),
+        steps=40,
+        micro_batches=1,
+        max_length=512,
+        pack_capacity=512,
+        model=ModelOptions(hybrid=fast),
+    )
+    record = run_sft(exports["sft"], options)
+    # A falling loss proves little: the held-out loss on supervised tokens must beat a unigram
+    # model of the same data.
+    assert record.eval["heldout_loss"] < record.eval["unigram_baseline"]
+    assert record.loss_last < record.loss_first
+    assert record.reload_check["ok"] and record.reload_check["max_abs_logit_diff"] <= 1e-6
+    saved = json.loads((out_dir / "run_record.json").read_text())
+    assert saved["manifest"] == exports["sft"] and saved["status"] == "succeeded"
+    assert 0 < saved["supervised_pct"] < 100 and saved["padding_pct"] < 50
+    assert saved["config_hash"] and (out_dir / "README.md").exists()
+    assert (out_dir / "tokenizer.json").exists() and (out_dir / "config.json").exists()
+
+
+def test_hybrid_trains_lora_low_blocks_full_top_and_new_tokens(
+    exports, tokenizer, tmp_path: Path
+) -> None:
+    """From a model directory whose tokenizer lacks the tool-call tokens: they are added and
+    only their embedding rows move; block 0 learns through LoRA, block 1 and the head in full."""
+    from trainer_fixture import sft_rows
+    from transformers import AutoModelForCausalLM
+
+    from tracelake.trainer.model import build_model, tiny_config
+    from tracelake.trainer.sft import corpus_text
+    from tracelake.trainer.template import BOS, EOT, PAD, SPECIAL_TOKENS
+    from tracelake.trainer.tokenizer import train_bpe
+
+    base_dir = tmp_path / "base"
+    plain = train_bpe(corpus_text(sft_rows(60, seed=4)), 400, special_tokens=(PAD, BOS, EOT))
+    base_vocab = len(plain)
+    assert "<tool_call>" not in plain.get_vocab()
+    base = build_model(tiny_config(base_vocab), seed=1)
+    base.save_pretrained(base_dir)
+    plain.save_pretrained(base_dir)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+
+    options = SFTOptions(
+        output_dir=str(tmp_path / "out"),
+        steps=6,
+        model=ModelOptions(path=str(base_dir), hybrid=HybridOptions(full_last_blocks=1)),
+    )
+    record = run_sft(exports["sft"], options)
+    assert record.reload_check["ok"]
+    after = AutoModelForCausalLM.from_pretrained(tmp_path / "out").state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k][: before[k].shape[0]])}
+    assert any(k.startswith("model.layers.1.") for k in changed)  # full block
+    assert "lm_head.weight" in changed
+    assert any(k.startswith("model.layers.0.self_attn.q_proj") for k in changed)  # merged LoRA
+    assert not any(k.startswith("model.layers.0.input_layernorm") for k in changed)  # frozen
+    # The embedding grew by the new tokens; only their rows moved.
+    embed_before, embed_after = (
+        before["model.embed_tokens.weight"],
+        after["model.embed_tokens.weight"],
+    )
+    assert embed_after.shape[0] == base_vocab + len(SPECIAL_TOKENS) - 3
+    assert torch.equal(embed_after[:base_vocab], embed_before)
+    assert record.parameters["trainable"] < record.parameters["total"]
+
+
+def test_bad_inputs_fail_before_training(exports, tmp_path: Path) -> None:
+    # A recipe that does not match the dataset's columns.
+    with pytest.raises(TrainerInputError, match=r"lacks .*messages") as info:
+        run_sft(exports["dpo"], SFTOptions(output_dir=str(tmp_path / "x")))
+    assert "\n" not in str(info.value)
+    # A model directory without a tokenizer.
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    opts = SFTOptions(
+        output_dir=str(tmp_path / "y"), model=ModelOptions(path=str(tmp_path / "model"))
+    )
+    with pytest.raises(TrainerInputError, match="no tokenizer"):
+        run_sft(exports["sft"], opts)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_altered_or_missing_shard_fails_before_training(exports, tmp_path: Path) -> None:
+    import shutil
+
+    from tracelake.schemas.manifest import read_manifest
+
+    copy = tmp_path / "copy"
+    shutil.copytree(Path(exports["sft"]).parent, copy)
+    manifest = read_manifest(str(copy))
+    shard = copy / manifest.splits["train"].shards[1].path
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\0")
+    with pytest.raises(TrainerInputError, match="differs from the manifest"):
+        run_sft(str(copy / "manifest.json"), SFTOptions(output_dir=str(tmp_path / "z")))
+    shard.unlink()
+    with pytest.raises(TrainerInputError, match="shard missing"):
+        run_sft(str(copy / "manifest.json"), SFTOptions(output_dir=str(tmp_path / "z")))
+    assert not (tmp_path / "z").exists()

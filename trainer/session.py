@@ -1,0 +1,158 @@
+"""What every recipe sets up the same way: the export, tokenizer, model, distribution, optimizer.
+
+Distributed runs (torchrun / deepspeed launchers set WORLD_SIZE) use DeepSpeed ZeRO-2 by default
+(`zero_stage`), over NCCL on GPUs and gloo on CPUs. A single process trains with plain AdamW.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from tracelake.schemas.manifest import Manifest
+
+from .data import check_columns, load_manifest, read_split
+from .errors import TrainerInputError
+from .model import HybridOptions, apply_hybrid, build_model, load_model, tiny_config
+from .records import Throughput
+from .tokenizer import load_tokenizer, new_token_ids, train_bpe
+
+
+@dataclass
+class ModelOptions:
+    """`path`: a local Hugging Face model directory; empty: a tiny model from a config."""
+
+    path: str = ""
+    tiny_shape: str = "llama"  # llama | qwen2
+    tiny_layers: int = 2
+    tiny_hidden: int = 64
+    tiny_vocab: int = 512
+    hybrid: HybridOptions = field(default_factory=HybridOptions)
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Dist(dist.get_rank(), dist.get_world_size())
+
+
+def all_sum(value: float, d: Dist) -> float:
+    if d.world == 1:
+        return value
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item())
+
+
+def open_export(uri: str, recipe: str) -> tuple[Manifest, dict[str, list[dict[str, Any]]]]:
+    """Verify every shard, check the recipe's columns, then read train and validation rows."""
+    manifest = load_manifest(uri)
+    check_columns(manifest, recipe, uri)
+    splits = {s: read_split(uri, manifest, s) for s in ("train", "validation")}
+    if not splits["train"]:
+        raise TrainerInputError(f"{uri}: the export has no train rows; export a non-empty dataset")
+    return manifest, splits
+
+
+def prepare_tokenizer(options: ModelOptions, corpus: list[str]) -> Any:
+    if options.path:
+        return load_tokenizer(options.path)
+    return train_bpe(corpus, vocab_size=options.tiny_vocab)
+
+
+def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any, list[dict]]:
+    if options.path:
+        model = load_model(options.path)
+        base_vocab = model.get_input_embeddings().weight.shape[0]
+        added = new_token_ids(tokenizer, base_vocab)
+        if added:
+            model.resize_token_embeddings(len(tokenizer))
+    else:
+        config = tiny_config(
+            len(tokenizer), options.tiny_shape, options.tiny_layers, options.tiny_hidden
+        )
+        model = build_model(config, seed)
+        added = []
+    return apply_hybrid(model, options.hybrid, added)
+
+
+class StepRunner:
+    """One optimizer step over several micro-batches, plain AdamW or a DeepSpeed engine."""
+
+    def __init__(self, model: Any, groups: list[dict], d: Dist, zero_stage: int, accum: int):
+        self.d = d
+        self.engine = None
+        self.throughput = Throughput()
+        if d.world > 1 and zero_stage > 0:
+            import deepspeed
+
+            config = {
+                "train_micro_batch_size_per_gpu": 1,
+                "gradient_accumulation_steps": accum,
+                "zero_optimization": {"stage": zero_stage},
+                "gradient_clipping": 1.0,
+            }
+            if zero_stage == 3:
+                config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] = True
+            optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+            self.engine, self.optimizer, _, _ = deepspeed.initialize(
+                model=model, optimizer=optimizer, config=config
+            )
+            self.model = self.engine.module
+        else:
+            self.model = model
+            self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+            if d.world > 1:
+                self.model = torch.nn.parallel.DistributedDataParallel(model)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        # The loss is already normalised over the whole step (and scaled by world size for the
+        # ranks' gradient averaging); DeepSpeed must not divide it by the accumulation again.
+        if self.engine is not None:
+            self.engine.backward(loss, scale_wrt_gas=False)
+            self.engine.step()
+        else:
+            loss.backward()
+
+    def step(self) -> None:
+        if self.engine is None:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def forward(self, **inputs: Any) -> Any:
+        return (self.engine or self.model)(**inputs)
+
+    def timed(self) -> _Timer:
+        return _Timer(self.throughput)
+
+
+class _Timer:
+    def __init__(self, throughput: Throughput) -> None:
+        self.throughput = throughput
+
+    def __enter__(self) -> _Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.throughput.seconds += time.perf_counter() - self.start
