@@ -171,6 +171,19 @@ def ingest(
         )
 
 
+def _file_counts(ctx: JobContext, spec: Any) -> dict[str, Any]:
+    from .lake.maintenance import file_stats
+
+    stats = file_stats(ctx.lake, spec, ctx.settings.maintenance.small_file_bytes)
+    if stats is None:
+        return {"files": 0, "small_files": 0, "small_ratio": 0.0}
+    return {
+        "files": stats.files,
+        "small_files": stats.small_files,
+        "small_ratio": round(stats.small_ratio, 3),
+    }
+
+
 def _status(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
     from .lake import catalog
 
@@ -183,6 +196,7 @@ def _status(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
                 "uri": ctx.lake.uri(spec),
                 "version": version,
                 "rows": ctx.lake.count(spec) if version is not None else 0,
+                **_file_counts(ctx, spec),
             }
         )
     runs = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()
@@ -204,10 +218,11 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         out.print_json(json.dumps(report, default=str))
         return
     out.print(f"lake: {report['lake_root']}", highlight=False)
-    tables = Table("table", "version", "rows", title="tables")
+    tables = Table("table", "version", "rows", "files", "small", title="tables")
     for t in report["tables"]:
         version = "—" if t["version"] is None else str(t["version"])
-        tables.add_row(t["table"], version, str(t["rows"]))
+        small = f"{t['small_files']} ({t['small_ratio']:.0%})" if t["files"] else "—"
+        tables.add_row(t["table"], version, str(t["rows"]), str(t["files"]), small)
     out.print(tables)
     runs = Table(
         "job", "status", "started", "seconds", "in", "out", "quarantined", title="job runs"
@@ -326,6 +341,28 @@ def demo(
 
     run_demo(_context(), runs=runs, seed=seed, data_dir=data_dir, console=out, printer=print_arrow)
     status(as_json=False)
+
+
+@app.command()
+@user_errors
+def maintain(
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Only this table (repeatable).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="delta-rs (default) or spark (native Delta)")
+    ] = "delta-rs",
+    no_vacuum: Annotated[bool, typer.Option("--no-vacuum", help="Skip VACUUM.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compact small files, VACUUM (retention: [maintenance]), checkpoint, clean the log."""
+    from . import maintain as maintain_job
+
+    result = maintain_job.run(_context(), table or None, engine=engine, vacuum=not no_vacuum)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict(), default=str))
+        return
+    _print_result(result)
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ JOB_MODULES: dict[str, str] = {
     "project_runs": "tracelake.jobs.project_runs",
     # All derived jobs in one submission (the CLI's `tracelake build`).
     "build": "tracelake.jobs.build",
+    # Compaction, VACUUM, checkpoints (delta-rs by default: no Spark).
+    "maintain": "tracelake.jobs.maintain",
 }
 
 # Jobs that need Spark: in cluster mode these are submitted with spark-submit; the others run in
