@@ -23,7 +23,7 @@ ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
 
-.PHONY: demo test bench lint format clean airflow schema fuzz chaos
+.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -42,7 +42,19 @@ $(STAMPS)/test: pyproject.toml | $(BIN)/python
 	@$(ENSURE_CHROMIUM)
 	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
 
-demo: $(STAMPS)/runtime
+# Native Delta on Spark: the delta-spark and hadoop-aws jars, resolved once through Spark's Ivy
+# into ~/.ivy2 (never at session start nor in a test). Failure is not fatal: `spark.delta = auto`
+# then uses the delta-rs bridge. The stamp records success only.
+NATIVE_JARS_TIMEOUT ?= 1500
+$(STAMPS)/native-jars: pyproject.toml | $(STAMPS)/runtime
+	@echo "resolving the native Delta jars (delta-spark, hadoop-aws) into the Ivy cache..."
+	@if timeout $(NATIVE_JARS_TIMEOUT) $(BIN)/python -m tracelake.jobs.lake.native_jars resolve; \
+	then touch $@; else echo "native Delta jars not resolved: Spark uses the delta-rs bridge" \
+	  "(retry with: make native-jars)"; fi
+
+native-jars: $(STAMPS)/native-jars
+
+demo: $(STAMPS)/runtime $(STAMPS)/native-jars
 	$(BIN)/tracelake demo
 
 # The training stack (issue: trainer). torch first, by its own stamp, so that the big wheel is
@@ -56,7 +68,7 @@ $(STAMPS)/train: pyproject.toml $(STAMPS)/torch $(STAMPS)/test
 	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[$(TEST_EXTRAS),train]'
 	@mkdir -p $(STAMPS) && touch $@
 
-test: $(STAMPS)/test $(STAMPS)/train
+test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \

@@ -41,9 +41,9 @@ DEMO_QUERIES: list[tuple[str, str]] = [
         "SELECT s.component, count(*) AS steps, "
         "sum(CASE WHEN s.is_failure THEN 1 ELSE 0 END) AS errors, "
         "round(avg(s.latency_ms), 1) AS avg_latency_ms "
-        "FROM silver_runs LATERAL VIEW explode(steps) AS s "
-        "WHERE s.component IS NOT NULL GROUP BY s.component ORDER BY errors DESC, steps DESC "
-        "LIMIT 10",
+        "FROM (SELECT explode(steps) AS s FROM silver_runs) AS t "
+        "WHERE s.component IS NOT NULL GROUP BY s.component "
+        "ORDER BY errors DESC, steps DESC, s.component LIMIT 10",
     ),
     (
         "Events per type in bronze",

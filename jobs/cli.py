@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Annotated, Any
@@ -236,10 +235,11 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     out.print(f"lake: {report['lake_root']}", highlight=False)
     for warning in report["warnings"]:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-    tables = Table("table", "version", "rows", title="tables")
+    tables = Table("table", "version", "rows", "files", "small", title="tables")
     for t in report["tables"]:
         version = "—" if t["version"] is None else str(t["version"])
-        tables.add_row(t["table"], version, str(t["rows"]))
+        small = f"{t['small_files']} ({t['small_ratio']:.0%})" if t["files"] else "—"
+        tables.add_row(t["table"], version, str(t["rows"]), str(t["files"]), small)
     out.print(tables)
     runs = Table(
         "job", "status", "started", "seconds", "in", "out", "quarantined", title="job runs"
@@ -264,38 +264,37 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 def print_arrow(table: Any, fmt: str = "table", max_rows: int = 50) -> None:
-    """Print a pyarrow table as a readable table, CSV or JSON lines."""
-    if fmt == "csv":
-        import pyarrow.csv as pacsv
+    """Print a pyarrow table as a readable table, CSV or JSON lines (user text never markup)."""
+    from .query.output import emit
 
-        sink = sys.stdout.buffer
-        pacsv.write_csv(table, sink)
-        sink.flush()
-        return
-    if fmt == "json":
-        for row in table.to_pylist():
-            sys.stdout.write(json.dumps(row, default=str) + "\n")
-        return
-    view = Table(*table.column_names)
-    for row in table.slice(0, max_rows).to_pylist():
-        view.add_row(*("" if v is None else str(v) for v in row.values()))
-    out.print(view)
-    if table.num_rows > max_rows:
-        out.print(f"... {table.num_rows - max_rows} more rows (use --format csv for all)")
+    emit(table, fmt, out, max_rows)
 
 
 @app.command()
 @user_errors
 def sql(
-    statement: Annotated[str, typer.Argument(help='e.g. "SELECT * FROM silver_runs LIMIT 5"')],
+    statement: Annotated[
+        str | None,
+        typer.Argument(help='e.g. "SELECT * FROM silver.runs LIMIT 5"; none: interactive'),
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="Run the statements of a .sql file.")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="embedded (DuckDB) or spark (Spark SQL)")
+    ] = None,
+    allow_writes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-writes", help="Operators only: lift the read-only guard of tracelake sql."
+        ),
+    ] = False,
 ) -> None:
-    """Run Spark SQL over the lake; every table is a view named <tier>_<name>."""
-    from . import sql as sql_job
+    """SQL over the lake: tables as bronze.events, silver.runs, ... (or bronze_events)."""
+    from .query import cli_sql
 
-    if fmt not in ("table", "csv", "json"):
-        raise typer.BadParameter("--format must be table, csv or json")
-    print_arrow(sql_job.query(_context(), statement), fmt)
+    raise typer.Exit(cli_sql.main(_context(), statement, file, fmt, engine, allow_writes, out, err))
 
 
 @app.command()
@@ -496,6 +495,28 @@ def train(
 
     for line in train_and_record(_context, manifest, recipe, config, set_ or [], nproc, record):
         out.print(line, highlight=False)
+
+
+@app.command()
+@user_errors
+def maintain(
+    table: Annotated[
+        list[str] | None, typer.Option("--table", help="Only this table (repeatable).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="delta-rs (default) or spark (native Delta)")
+    ] = "delta-rs",
+    no_vacuum: Annotated[bool, typer.Option("--no-vacuum", help="Skip VACUUM.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compact small files, VACUUM (retention: [maintenance]), checkpoint, clean the log."""
+    from . import maintain as maintain_job
+
+    result = maintain_job.run(_context(), table or None, engine=engine, vacuum=not no_vacuum)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict(), default=str))
+        return
+    _print_result(result)
 
 
 def main() -> None:

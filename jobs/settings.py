@@ -17,7 +17,7 @@ import sys
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -93,6 +93,14 @@ class SparkSettings(Section):
     app_name: str = Field(default="tracelake", description="Spark application name.")
     conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark confs.")
     log_level: str = Field(default="ERROR", description="Spark's own log level.")
+    delta: Literal["auto", "native", "bridge"] = Field(
+        default="auto",
+        description="Delta engine for Spark jobs: native delta-spark (jars from the Ivy cache), "
+        "the embedded delta-rs bridge, or auto (native when the jars are cached, else bridge).",
+    )
+    ivy_dir: str = Field(
+        default="~/.ivy2", description="Ivy cache holding the delta-spark and hadoop-aws jars."
+    )
 
 
 class IngestSettings(Section):
@@ -210,6 +218,26 @@ class TrainSettings(Section):
     python: str = Field(default="python", description="Interpreter in the cluster image.")
 
 
+class MaintenanceSettings(Section):
+    """`tracelake maintain`: compaction, VACUUM, checkpoints and log cleanup."""
+
+    retention_hours: int = Field(
+        default=168,
+        ge=0,
+        description="VACUUM keeps files removed less than this long ago (readers may still "
+        "use them); also the age after which unreferenced staged files are deleted.",
+    )
+    small_file_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="Files below this size count as small."
+    )
+    target_file_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=1, description="Size compaction aims for."
+    )
+    min_small_files: int = Field(
+        default=4, ge=2, description="Compact a table only when it has at least this many."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -233,6 +261,7 @@ class Settings(BaseSettings):
     patterns: PatternSettings = Field(default_factory=PatternSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @classmethod
     def settings_customise_sources(

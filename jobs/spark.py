@@ -1,9 +1,10 @@
 """The Spark session factory: one quiet session per process, configured from Settings.spark.
 
 `local[*]` by default; a cluster by setting `spark.master` and confs (tracelake.toml or
-TRACELAKE_SPARK__MASTER / TRACELAKE_SPARK__CONF__<key>). The lake bridge (jobs/lake/spark_io)
-asks `native_delta_available()` to choose between Spark's own `delta` format (a cluster with the
-delta-spark jars) and the embedded delta-rs data source (here and on a laptop).
+TRACELAKE_SPARK__MASTER / TRACELAKE_SPARK__CONF__<key>). The Delta engine follows
+`spark.delta`: `native` (delta-spark jars from the Ivy cache, see lake/native_jars.py),
+`bridge` (the embedded delta-rs data source) or `auto` (native when the jars are cached). The
+lake bridge (jobs/lake/spark_io) asks `native_delta_available()` which one a session uses.
 """
 
 from __future__ import annotations
@@ -57,8 +58,15 @@ logger.python.name = org.apache.spark.api.python.PythonGatewayServer
 logger.python.level = error
 """
 
+NATIVE_DELTA_CONFS: dict[str, str] = {
+    "spark.sql.extensions": DELTA_EXTENSION_CLASS,
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Timestamps without a time zone are not in our schemas; keep Delta's defaults otherwise.
+}
+
 _lock = threading.Lock()
 _session: SparkSession | None = None
+_fallback_reported = False
 
 
 def java_home() -> str | None:
@@ -115,7 +123,37 @@ def _confs(settings: Settings) -> dict[str, str]:
         # the user's working directory.
         confs["spark.sql.warehouse.dir"] = str(Path(tempfile.gettempdir()) / "tracelake-warehouse")
     confs.update(REQUIRED_DEFAULTS)
+    confs.update(_native_delta_confs(settings))
     confs.update(settings.spark.conf)
+    return confs
+
+
+def _native_delta_confs(settings: Settings) -> dict[str, str]:
+    """Classpath and extension confs for native Delta, or {} for the bridge."""
+    global _fallback_reported
+    mode = settings.spark.delta
+    if mode == "bridge":
+        return {}
+    from .lake.native_jars import cached_jars
+
+    jars = cached_jars(settings.spark.ivy_dir)
+    if jars is None:
+        if mode == "native":
+            raise ConfigError(
+                "spark.delta = native but the delta-spark jars are not in the Ivy cache "
+                f"({settings.spark.ivy_dir}); run `make native-jars` or set spark.delta = auto"
+            )
+        if not _fallback_reported:  # say so once per process
+            _fallback_reported = True
+            log.warning(
+                "native Delta jars not cached (%s); Spark uses the delta-rs bridge "
+                "(run `make native-jars` to enable native Delta)",
+                settings.spark.ivy_dir,
+            )
+        return {}
+    confs = dict(NATIVE_DELTA_CONFS)
+    # Local jar paths, so no session ever resolves anything from the network.
+    confs["spark.jars"] = ",".join(jars)
     return confs
 
 
@@ -146,6 +184,8 @@ def get_session(settings: Settings | None = None) -> SparkSession:
             builder = builder.config(key, value)
         log.info("starting Spark (master=%s)", settings.spark.master)
         session = builder.getOrCreate()
+        native = settings.spark.delta != "bridge" and native_delta_available(session)
+        session._tracelake_engine = "native" if native else "bridge"  # type: ignore[attr-defined]
         session.sparkContext.setLogLevel(settings.spark.log_level)
         _quiet_python_loggers(settings.spark.log_level)
         from .lake.spark_io import register_data_source
@@ -183,6 +223,14 @@ def stop_session() -> None:
         if _session is not None:
             _session.stop()
             _session = None
+
+
+def delta_engine(spark: SparkSession) -> str:
+    """The Delta engine a session's jobs use: "native" or "bridge"."""
+    engine = getattr(spark, "_tracelake_engine", None)
+    if engine is None:  # a session not made by get_session (e.g. a cluster's own)
+        engine = "native" if native_delta_available(spark) else "bridge"
+    return engine
 
 
 def native_delta_available(spark: SparkSession) -> bool:

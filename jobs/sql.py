@@ -1,58 +1,81 @@
-"""`tracelake sql`: Spark SQL over every lake table, each a view named `<tier>_<name>`."""
+"""`tracelake sql`: SQL over every lake table, as `bronze.events` or the alias `bronze_events`.
+
+Two engines answer the same names: `embedded` (DuckDB over the Delta file lists; about a second
+on a laptop, the default on the embedded setup) and `spark` (Spark SQL; the default when
+`spark.master` is a cluster, and the only one with DESCRIBE HISTORY and time travel, on native
+Delta). Both are read-only unless `allow_unsafe` (see query/embedded.py, query/spark_sql.py).
+"""
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
 from .context import JobContext
 from .errors import SqlQueryError
-from .lake import catalog, spark_io
+from .query.statements import split_statements
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-
-# Spark appends the analysed plan and context after the message; a person needs the message.
-_SQLSTATE_TAIL = re.compile(r"\s*SQLSTATE: \w+.*$", re.DOTALL)
-
-
-def register_views(ctx: JobContext, spark: SparkSession) -> list[str]:
-    """(Re)create a temp view for every catalog table; tables not created yet are empty views."""
-    names = []
-    for spec in catalog.all_tables():
-        if ctx.lake.version(spec) is None:
-            df = spark.createDataFrame([], spark_io.spark_schema(spec.schema))
-        else:
-            df = spark_io.read(spark, spec, lake=ctx.lake)
-        df.createOrReplaceTempView(spec.view_name)
-        names.append(spec.view_name)
-    return names
+ENGINES = ("embedded", "spark")
+__all__ = ["ENGINES", "SqlQueryError", "default_engine", "open_engine", "query", "run_script"]
 
 
-def _message(exc: BaseException, views: list[str]) -> str:
-    text = getattr(exc, "getMessage", lambda: str(exc))() or str(exc)
-    text = _SQLSTATE_TAIL.sub("", text.strip()).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
-    if "TABLE_OR_VIEW_NOT_FOUND" in first:
-        first = first.split(". ")[0] + f". Tables: {', '.join(views)}"
-    return first[:500]
+class Engine(Protocol):
+    name: str
+
+    def run(self, statement: str) -> pa.Table: ...
+
+    def close(self) -> None: ...
 
 
-def query(ctx: JobContext, sql: str, spark: SparkSession | None = None) -> pa.Table:
-    """Run one SQL statement over the lake and return its result as an Arrow table."""
-    from pyspark.errors import PySparkException
+def default_engine(ctx: JobContext) -> str:
+    return "embedded" if ctx.settings.spark.master.startswith("local") else "spark"
 
-    if not sql or not sql.strip():
-        raise SqlQueryError("empty query; give a SQL statement, e.g. SELECT * FROM silver_runs")
-    if spark is None:
-        from .spark import get_session
 
-        spark = get_session(ctx.settings)
-    views = register_views(ctx, spark)
+def open_engine(
+    ctx: JobContext,
+    engine: str | None = None,
+    *,
+    allow_unsafe: bool = False,
+    spark: SparkSession | None = None,
+) -> Engine:
+    engine = engine or ("spark" if spark is not None else default_engine(ctx))
+    if engine == "embedded":
+        from .query.embedded import EmbeddedEngine
+
+        return EmbeddedEngine(ctx, allow_unsafe=allow_unsafe)
+    if engine == "spark":
+        from .query.spark_sql import SparkEngine
+
+        return SparkEngine(ctx, allow_unsafe=allow_unsafe, spark=spark)
+    raise SqlQueryError(f"unknown SQL engine {engine!r}; use one of {', '.join(ENGINES)}")
+
+
+def run_script(engine: Engine, text: str) -> Iterator[tuple[str, pa.Table]]:
+    """Run each statement of `text` in order, yielding (statement, result)."""
+    statements = split_statements(text or "")
+    if not statements:
+        raise SqlQueryError("empty query; give a SQL statement, e.g. SELECT * FROM silver.runs")
+    for statement in statements:
+        yield statement, engine.run(statement)
+
+
+def query(
+    ctx: JobContext,
+    sql: str,
+    spark: SparkSession | None = None,
+    *,
+    engine: str | None = None,
+    allow_unsafe: bool = False,
+) -> pa.Table:
+    """Run SQL over the lake and return the last statement's result as an Arrow table."""
+    opened = open_engine(ctx, engine, allow_unsafe=allow_unsafe, spark=spark)
     try:
-        return spark.sql(sql).toArrow()
-    except PySparkException as exc:
-        raise SqlQueryError(f"SQL error: {_message(exc, views)}") from None
+        results = list(run_script(opened, sql))
+    finally:
+        opened.close()
+    return results[-1][1]

@@ -23,6 +23,20 @@ RUN_COLUMNS = (
 )
 
 
+def _file_counts(ctx: JobContext, spec: catalog.TableSpec) -> dict[str, Any]:
+    """Data files and the share of small ones (what `tracelake maintain` compacts)."""
+    from .lake.maintenance import file_stats
+
+    stats = file_stats(ctx.lake, spec, ctx.settings.maintenance.small_file_bytes)
+    if stats is None:
+        return {"files": 0, "small_files": 0, "small_ratio": 0.0}
+    return {
+        "files": stats.files,
+        "small_files": stats.small_files,
+        "small_ratio": round(stats.small_ratio, 3),
+    }
+
+
 def report(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
     """Each table's version and row count, the last job runs, the failures and warnings."""
     from . import landing  # noqa: F401  (registers ops.landing_files in the catalog)
@@ -42,6 +56,7 @@ def report(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
                 "uri": ctx.lake.uri(spec),
                 "version": version,
                 "rows": ctx.lake.count(spec) if version is not None else 0,
+                **_file_counts(ctx, spec),
             }
         )
     runs = ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist()

@@ -13,6 +13,9 @@ import pytest
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.settings import S3Settings, Settings
 
+# The Delta engine of the one test Spark session (behaviour tests run on it; the golden tests
+# run both engines in that session): TRACELAKE_SPARK__DELTA=auto|native|bridge, default auto.
+SPARK_DELTA_ENGINE = os.environ.get("TRACELAKE_SPARK__DELTA", "auto")
 # Settings must come from the fixtures, never from a developer's shell or tracelake.toml.
 for _name in [n for n in os.environ if n.startswith("TRACELAKE_")]:
     del os.environ[_name]
@@ -76,6 +79,6 @@ def s3_settings(s3_server, tmp_path: Path) -> Settings:
 def spark():
     from tracelake.jobs.spark import get_session
 
-    session = get_session(Settings(spark={"master": "local[2]"}))
+    session = get_session(Settings(spark={"master": "local[2]", "delta": SPARK_DELTA_ENGINE}))
     yield session
     session.stop()  # closes the py4j gateway before interpreter shutdown logs into closed files

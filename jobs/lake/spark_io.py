@@ -13,10 +13,12 @@ always use the embedded source; it runs on clusters too.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -101,10 +103,75 @@ def spark_schema(schema: pa.Schema, file_column: str | None = None) -> StructTyp
     return struct
 
 
-def _native(spark: SparkSession) -> bool:
-    from ..spark import native_delta_available
+# Lets one session (with the Delta extension) run a job on either engine: the golden tests
+# compare both in one JVM. None: the session's engine (spark.delta).
+_engine_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tracelake_delta_engine", default=None
+)
 
-    return native_delta_available(spark)
+
+@contextlib.contextmanager
+def using_engine(engine: str) -> Iterator[None]:
+    """Run reads and writes inside the block on `engine` ("native" or "bridge")."""
+    if engine not in ("native", "bridge"):
+        raise TracelakeError(f"Delta engine must be native or bridge, not {engine!r}")
+    token = _engine_override.set(engine)
+    try:
+        yield
+    finally:
+        _engine_override.reset(token)
+
+
+def _native(spark: SparkSession) -> bool:
+    from ..spark import delta_engine, native_delta_available
+
+    wanted = _engine_override.get()
+    if wanted is None:
+        return delta_engine(spark) == "native"
+    if wanted == "native" and not native_delta_available(spark):
+        raise TracelakeError(
+            "native Delta was asked for but this Spark session has no delta-spark jars "
+            "(run `make native-jars`)"
+        )
+    return wanted == "native"
+
+
+def is_native(spark: SparkSession) -> bool:
+    """Whether reads and writes here go through native Delta (the session's engine, or the
+    `using_engine` block around the call)."""
+    return _native(spark)
+
+
+def configure_s3a(spark: SparkSession, lake: Lake) -> None:
+    """Give Hadoop's S3A the lake's endpoint and credentials, per bucket (one session may
+    serve several lakes). Idempotent; a no-op for local lakes."""
+    if not lake.root.startswith("s3://"):
+        return
+    bucket = lake.root.removeprefix("s3://").split("/", 1)[0]
+    options = lake.storage_options
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+    prefix = f"fs.s3a.bucket.{bucket}."
+    values = {
+        "endpoint": options.get("AWS_ENDPOINT_URL"),
+        "endpoint.region": options.get("AWS_REGION"),
+        "access.key": options.get("AWS_ACCESS_KEY_ID"),
+        "secret.key": options.get("AWS_SECRET_ACCESS_KEY"),
+        "session.token": options.get("AWS_SESSION_TOKEN"),
+        "path.style.access": "true" if options.get("AWS_ENDPOINT_URL") else None,
+        "connection.ssl.enabled": (
+            "false" if options.get("AWS_ENDPOINT_URL", "").startswith("http://") else None
+        ),
+    }
+    for key, value in values.items():
+        if value:
+            conf.set(prefix + key, value)
+    if options.get("AWS_ACCESS_KEY_ID"):
+        conf.set(
+            prefix + "aws.credentials.provider",
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+            if not options.get("AWS_SESSION_TOKEN")
+            else "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+        )
 
 
 def native_uri(uri: str) -> str:
@@ -155,6 +222,7 @@ def read(
     schema = pa.schema([spec.schema.field(c) for c in cols])
     embedded_only = after_version is not None or files is not None or file_column
     if _native(spark) and not embedded_only:
+        configure_s3a(spark, lake)
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
@@ -232,8 +300,8 @@ def write(
         # Delta's native idempotent write skips a txn version it has seen, which a rebuild
         # (force) must not do: that case, and multi-bookmark commits, take the embedded path.
         if _native(df.sparkSession) and not replace_files and len(txns) <= 1 and not force:
-            write_id = ""
-            _write_native(df, spec, lake, mode, txns)
+            configure_s3a(df.sparkSession, lake)
+            _write_native(df, spec, lake, mode, txns, write_id)
         else:
             metadata = {**(metadata or {}), WRITE_ID_KEY: write_id}
             _write_embedded(
@@ -255,11 +323,18 @@ def _txns(app_txn: tuple[str, int] | Iterable[tuple[str, int]] | None) -> list[t
 
 
 def _write_native(
-    df: DataFrame, spec: TableSpec, lake: Lake, mode: str, txns: list[tuple[str, int]]
+    df: DataFrame,
+    spec: TableSpec,
+    lake: Lake,
+    mode: str,
+    txns: list[tuple[str, int]],
+    write_id: str,
 ) -> None:
     writer = df.write.format("delta").mode(mode)
     if txns:  # Delta's idempotent writes: one app id per write
         writer = writer.option("txnAppId", txns[0][0]).option("txnVersion", str(txns[0][1]))
+    # Marks the commit as ours (commitInfo.userMetadata), like the bridge's write id.
+    writer = writer.option("userMetadata", json.dumps({WRITE_ID_KEY: write_id}))
     writer.save(native_uri(lake.uri(spec)))
 
 
@@ -313,9 +388,16 @@ def _outcome(lake: Lake, spec: TableSpec, before: int | None, write_id: str) -> 
     for version in range(after, first - 1, -1):
         entries = _commit_actions(lake, spec, version)
         info = next((e["commitInfo"] for e in entries if "commitInfo" in e), {})
-        if not write_id or info.get(WRITE_ID_KEY) == write_id:
+        if info.get(WRITE_ID_KEY) == write_id or _user_metadata_id(info) == write_id:
             return _summarise(version, entries)
     return WriteOutcome(version=None)  # discarded: the app transaction was already there
+
+
+def _user_metadata_id(info: dict[str, Any]) -> str | None:
+    try:
+        return json.loads(info.get("userMetadata") or "{}").get(WRITE_ID_KEY)
+    except (ValueError, AttributeError):
+        return None
 
 
 def _summarise(version: int, entries: list[dict[str, Any]]) -> WriteOutcome:

@@ -94,7 +94,12 @@ def test_every_dag_file_imports_without_errors(parsed):
     assert parsed["import_errors"] == {}
     files = {Path(d["fileloc"]).name for d in parsed["dags"].values()}
     assert files == {p.name for p in DAGS_FOLDER.glob("*.py")}, "a DAG file defines no DAG"
-    assert set(parsed["dags"]) == {"tracelake_ingest", "tracelake_build", "tracelake_train"}
+    assert set(parsed["dags"]) == {
+        "tracelake_ingest",
+        "tracelake_build",
+        "tracelake_train",
+        "tracelake_maintain",
+    }
 
 
 def test_parsing_does_no_work(parsed):
@@ -118,6 +123,7 @@ def test_defaults_are_set_on_every_dag_and_task(parsed):
 def test_schedules(parsed):
     assert parsed["dags"]["tracelake_ingest"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["tracelake_build"]["schedule"] == "AssetOrTimeSchedule"
+    assert parsed["dags"]["tracelake_maintain"]["schedule"] == "CronTriggerTimetable"
 
 
 def test_task_graph_matches_the_docs(parsed):

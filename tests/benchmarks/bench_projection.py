@@ -1,12 +1,15 @@
-"""Benchmark: project bronze.events into silver.runs, full versus incremental.
+"""Benchmark: project bronze.events into silver.runs, full versus incremental, per engine and
+table size.
 
-    python tests/benchmarks/bench_projection.py [--events 1000000] [--increment 0.01]
+    python tests/benchmarks/bench_projection.py [--sizes 1000000,4000000]
+        [--increment-events 10000] [--engines native,bridge]
 
-Loads `--events` synthetic events (runs of 20 events spread over 30 days, newest runs last)
-into bronze with delta-rs, times the first (full) projection, then appends `--increment` of
-that many events (90% new runs, 10% late events of runs already projected, most of them
-recent) and times the incremental run. Target: incremental <= 10% of full. Finally rebuilds
-and checks that the incremental table equals the rebuilt one.
+For each engine (native Delta, when `make native-jars` cached the jars, and the bridge) and each
+size: loads that many synthetic events (runs of 20 events spread over 30 days, newest runs last)
+into bronze with delta-rs, times the first (full) projection, then appends the same increment
+(`--increment-events`: new runs plus late events of runs already projected, most of them recent)
+and times the incremental run. Targets: incremental <= 10% of full, and incremental cost flat
+as the table grows (largest size / smallest <= 1.2x). Each run checks incremental == rebuild.
 """
 
 from __future__ import annotations
@@ -110,17 +113,48 @@ def timed(action):
     return time.perf_counter() - start, result
 
 
+FLAT_TARGET = 1.2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--increment", type=float, default=0.01)
+    parser.add_argument("--sizes", default="1000000,4000000")
+    parser.add_argument("--increment-events", type=int, default=10_000)
+    parser.add_argument("--engines", default="native,bridge")
     args = parser.parse_args()
 
+    spark = get_session(Settings())  # start Spark outside the timings
+    from tracelake.jobs.lake import spark_io
+    from tracelake.jobs.spark import native_delta_available
+
+    engines = [e for e in args.engines.split(",") if e]
+    if "native" in engines and not native_delta_available(spark):
+        print("native Delta jars not cached (make native-jars): native engine skipped")
+        engines.remove("native")
+    sizes = [int(x) for x in args.sizes.split(",")]
+    incremental: dict[tuple[str, int], float] = {}
+    for engine in engines:
+        for size in sizes:
+            print(f"\n== engine {engine}, {size:,} events")
+            with spark_io.using_engine(engine):
+                incremental[engine, size] = measure(size, args.increment_events)
+    print(f"\n{'engine':<8}" + "".join(f"{s:>14,}" for s in sizes) + f"{'growth':>10}")
+    for engine in engines:
+        times = [incremental[engine, s] for s in sizes]
+        growth = times[-1] / times[0]
+        verdict = "OK" if growth <= FLAT_TARGET else "ABOVE TARGET"
+        print(
+            f"{engine:<8}"
+            + "".join(f"{t:>13.2f}s" for t in times)
+            + f"{growth:>9.2f}x (target <= {FLAT_TARGET}x) {verdict}"
+        )
+
+
+def measure(events: int, increment_events: int) -> float:
+    """One lake of `events` events: full, then incremental projection; returns the latter's s."""
     work = Path(tempfile.mkdtemp(prefix="tracelake-bench-projection-"))
     ctx = JobContext.create(Settings(lake_root=str(work / "lake")))
-    get_session(ctx.settings)  # start Spark outside the timings
-
-    runs = args.events // EVENTS_PER_RUN
+    runs = events // EVENTS_PER_RUN
     rng = np.random.default_rng(7)
     starts = np.sort(rng.integers(0, DAYS * 86_400_000_000, runs))
     run_ids = np.repeat(np.arange(runs), EVENTS_PER_RUN)
@@ -136,8 +170,9 @@ def main() -> None:
     t_full, full = timed(lambda: build.run(ctx))
     print(f"full projection:        {t_full:7.2f}s  {full.message}")
 
-    increment = int(args.events * args.increment)
+    increment = increment_events
     late = table.filter(pa.array(late_mask))
+    late = late.slice(0, min(late.num_rows, increment // 10))  # about 10% of it late
     new_runs = max(1, (increment - late.num_rows) // EVENTS_PER_RUN)
     new_ids = np.repeat(np.arange(runs, runs + new_runs), EVENTS_PER_RUN)
     new_seqs = np.tile(np.arange(EVENTS_PER_RUN), new_runs)
@@ -167,6 +202,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     if not same:
         raise SystemExit("incremental result differs from the full rebuild")
+    return t_inc
 
 
 if __name__ == "__main__":

@@ -1,0 +1,64 @@
+"""`tracelake maintain`: compaction, VACUUM, checkpoints and log cleanup for every lake table.
+
+Runs weekly (dags/tracelake_maintain.py) or on demand. Engine: delta-rs by default (no Spark);
+`engine="spark"` runs OPTIMIZE and VACUUM through native Delta on Spark instead. Settings:
+`[maintenance]` (retention_hours, small_file_bytes, target_file_bytes, min_small_files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .context import JobContext, JobResult, recorded_job_run
+from .errors import TracelakeError
+from .lake import catalog
+from .lake.maintenance import maintain_table
+
+JOB_NAME = "maintain"
+ENGINES = ("delta-rs", "spark")
+
+
+def run(
+    ctx: JobContext,
+    tables: Sequence[str] | None = None,
+    engine: str = "delta-rs",
+    vacuum: bool = True,
+) -> JobResult:
+    """Maintain `tables` (qualified names; default: every catalog table)."""
+    if engine not in ENGINES:
+        raise TracelakeError(f"maintain engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    specs = [catalog.get(name) for name in tables] if tables else catalog.all_tables()
+    settings = ctx.settings.maintenance
+    spark = None
+    if engine == "spark":
+        from .lake import spark_io
+        from .spark import get_session
+
+        spark = get_session(ctx.settings)
+        if not spark_io.is_native(spark):
+            raise TracelakeError(
+                "maintain --engine spark needs native Delta (spark.delta = native and "
+                "`make native-jars`); the default engine (delta-rs) needs neither"
+            )
+    with recorded_job_run(
+        ctx, JOB_NAME, {"tables": [s.qualified_name for s in specs], "engine": engine}
+    ) as result:
+        reports = []
+        ctx.progress.start("maintain", len(specs))
+        for spec in specs:
+            reports.append(
+                maintain_table(ctx.lake, spec, settings, engine=engine, spark=spark, vacuum=vacuum)
+            )
+            ctx.progress.advance()
+        ctx.progress.finish()
+        result.details["tables"] = {r.table: r.to_dict() for r in reports}
+        compacted = sum(r.compacted.get("files_removed", 0) for r in reports)
+        vacuumed = sum(r.vacuumed_files for r in reports)
+        result.rows_out = 0
+        result.message = (
+            f"{len(reports)} table(s): {compacted} small file(s) compacted, "
+            f"{vacuumed} file(s) vacuumed (retention {settings.retention_hours} h)"
+        )
+        if not compacted and not vacuumed:
+            result.status = "noop"
+    return result
