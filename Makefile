@@ -23,7 +23,7 @@ ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
 
-.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars
+.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars terraform-test
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -68,7 +68,16 @@ $(STAMPS)/train: pyproject.toml $(STAMPS)/torch $(STAMPS)/test
 	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[$(TEST_EXTRAS),train]'
 	@mkdir -p $(STAMPS) && touch $@
 
-test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train
+
+# checkov (Terraform policy checks) in its own venv: its pins would downgrade packages that
+# Airflow and Great Expectations need in .venv.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.stamp: terraform/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r terraform/checkov-requirements.txt
+	@touch $@
+
+test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train $(CHECKOV_VENV)/.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
@@ -93,6 +102,11 @@ bench: $(STAMPS)/test $(STAMPS)/train
 	@for script in tests/benchmarks/bench_*.py; do \
 	  echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
+# terraform test of every module (needs a terraform binary and the AWS provider in a local
+# mirror, see terraform/README.md); minutes on 2 cores, so not part of `make test`.
+terraform-test: $(STAMPS)/test
+	TL_TERRAFORM_TESTS=1 $(BIN)/python -m pytest tests/terraform/test_terraform_cli.py -q -rs
+
 airflow: $(STAMPS)/test
 	$(BIN)/python -m tracelake.jobs.airflow_local $(AIRFLOW_ARGS)
 
@@ -108,4 +122,4 @@ schema: $(STAMPS)/runtime
 	$(BIN)/python -m tracelake.schemas.jsonschema
 
 clean:
-	rm -rf $(VENV) lake demo-data .airflow
+	rm -rf $(VENV) $(CHECKOV_VENV) lake demo-data .airflow

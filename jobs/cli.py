@@ -519,6 +519,33 @@ def maintain(
     _print_result(result)
 
 
+@app.command("cloud-config")
+@user_errors
+def cloud_config(
+    from_terraform: Annotated[
+        str, typer.Option("--from-terraform", help="File written by `terraform output -json`.")
+    ],
+    out_file: Annotated[str, typer.Option("--out", help="Settings file to write.")] = (
+        "tracelake.toml"
+    ),
+    airflow_env: Annotated[
+        str | None,
+        typer.Option(help="Also write the Airflow workers' TRACELAKE_* exports to this file."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing files.")] = False,
+) -> None:
+    """Write tracelake.toml for an AWS deployment from its Terraform outputs."""
+    from pathlib import Path
+
+    from .cloud_config import write_cloud_config
+
+    written = write_cloud_config(
+        Path(from_terraform), Path(out_file), Path(airflow_env) if airflow_env else None, force
+    )
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+
+
 def main() -> None:
     app()
 
