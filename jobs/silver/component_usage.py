@@ -18,10 +18,10 @@ from pyspark.sql.datasource import In
 from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..lake.delta_source import plan_scan, read_arrow
-from ..project_runs import _exclude, _read_small, _restrict
 from ..runner import JobInput, JobOutput, run_job
 from ._identity_frame import identities
 from ._sources import EVENTS_SOURCE
+from .runs import _exclude, _read_small, _restrict
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -279,7 +279,7 @@ def _propagate(
     ctx: JobContext, spark: SparkSession, erasure: Erasure, bronze_before: int, bronze_after: int
 ) -> bool:
     """Rewrite the affected runs in every derived table; False when a rebuild is needed."""
-    from .. import project_runs
+    from . import runs as project_runs
     from . import scrub_events, scrub_log
 
     lake = ctx.lake

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import orjson
 
-from tracelake.jobs import project_runs
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.ingest import job as ingest_job
 from tracelake.jobs.runner import run_job
@@ -36,6 +35,7 @@ from tracelake.jobs.silver import (
     patterns,
     run_patterns,
 )
+from tracelake.jobs.silver import runs as project_runs
 from tracelake.jobs.simulate.runs import generate_runs
 from tracelake.jobs.spark import get_session
 
