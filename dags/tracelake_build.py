@@ -45,7 +45,10 @@ def spark_job(job: str):
     **dag_kwargs(_cfg, tags=("build", "spark", "silver"), doc_md=DOC, what="build"),
 )
 def tracelake_build():
-    spark_job("project_runs")  # bronze.events -> silver.runs
+    runs = spark_job("project_runs")  # bronze.events -> silver.runs
+    # silver.runs -> silver.synthetic_* (scenario expansion, one table per job)
+    expand = [spark_job(j) for j in ("synthetic_events", "synthetic_runs", "synthetic_rejected")]
+    runs >> expand[0] >> expand[1] >> expand[2]
 
 
 tracelake_build()
