@@ -32,6 +32,8 @@ def test_demo_then_sql_in_every_format(tmp_path):
     demo = run_cli("demo", "--runs", "40", "--seed", "3", cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "Runs by outcome" in demo.stdout and "silver.runs" in demo.stdout
+    assert "a seed run and two verified variations" in demo.stdout
+    assert demo.stdout.count("variation syn1-") == 2
 
     lake = JobContext.create(Settings(lake_root=str(tmp_path / "lake"))).lake
     runs = lake.read(catalog.SILVER_RUNS, columns=["run_id", "outcome"]).to_pylist()
