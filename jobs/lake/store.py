@@ -148,6 +148,11 @@ def read_data_file(
     fs, path = pyarrow_filesystem(file.uri, storage_options)
     data_cols = [c for c in columns if c not in spec.partition_by]
     table = pq.read_table(path, columns=data_cols, filesystem=fs)
+    # Files rewritten by a delta-rs MERGE (an erasure) hold string_view columns and other field
+    # names and nullability: read every file as the table's schema, so that files concatenate.
+    target = pa.schema([spec.schema.field(c) for c in data_cols])
+    if not table.schema.equals(target):
+        table = table.cast(target)
     for col in columns:
         if col in spec.partition_by:
             field = spec.schema.field(col)
