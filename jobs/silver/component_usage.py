@@ -57,7 +57,7 @@ EVENT_COLUMNS = (
 )
 
 # A synthetic run is marked by its producer or by an attribute (scenario expansion).
-SYNTHETIC_SQL = "(source LIKE 'synthetic%' OR attributes['synthetic'] = 'true')"
+SYNTHETIC_SQL = "(source LIKE 'synthetic%' OR coalesce(attributes['synthetic'], '') = 'true')"
 # `1.0` -> `1.0.0`, `v2` -> `2.0.0`; other text stays as written (as the ingest resolver does).
 _NORMALISE = (
     "CASE WHEN {v} RLIKE '^[vV]?[0-9]+([._][0-9]+){{{{0,2}}}}$' THEN concat_ws('.', "
