@@ -72,10 +72,15 @@ def open_export(uri: str, recipe: str) -> tuple[Manifest, dict[str, list[dict[st
     return manifest, splits
 
 
-def prepare_tokenizer(options: ModelOptions, corpus: list[str]) -> Any:
+def prepare_tokenizer(options: ModelOptions, corpus: list[str], d: Dist | None = None) -> Any:
     if options.path:
         return load_tokenizer(options.path)
-    return train_bpe(corpus, vocab_size=options.tiny_vocab)
+    if d is None or d.world == 1:
+        return train_bpe(corpus, vocab_size=options.tiny_vocab)
+    # Every rank must hold the same vocabulary: rank 0 trains it and the others receive it.
+    payload = [train_bpe(corpus, vocab_size=options.tiny_vocab) if d.main else None]
+    dist.broadcast_object_list(payload, src=0)
+    return payload[0]
 
 
 def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any, list[dict]]:
@@ -103,6 +108,12 @@ class StepRunner:
         self.throughput = Throughput()
         if d.world > 1 and zero_stage > 0:
             import deepspeed
+            import deepspeed.ops
+
+            if not torch.cuda.is_available():
+                # On CPUs DeepSpeed would JIT-compile its shared-memory collective op (a C++
+                # build at start-up, with a file lock shared by all ranks); gloo needs none.
+                deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
             config = {
                 "train_micro_batch_size_per_gpu": 1,

@@ -200,7 +200,7 @@ def run_sft(manifest_uri: str, options: SFTOptions) -> RunRecord:
     d = init_distributed()
     manifest, splits = open_export(manifest_uri, "sft")
     torch.manual_seed(options.seed)
-    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"]))
+    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"]), d)
     train = tokenize_rows(tokenizer, splits["train"], options.max_length)
     heldout = tokenize_rows(tokenizer, splits["validation"], options.max_length)
     if not train.examples:
