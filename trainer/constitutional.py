@@ -111,4 +111,4 @@ def run_constitutional(manifest_uri: str, options: ConstitutionalOptions) -> Run
         "critique_heldout_loss": critique_after,
         "heldout_pref_accuracy": preference_accuracy(runner.model, held_pairs.rows, held_refs),
     }
-    return save_and_record(record, runner.model, tokenizer, rows, options, d)
+    return save_and_record(record, runner, tokenizer, rows, options, d)

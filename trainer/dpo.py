@@ -212,7 +212,7 @@ def run_dpo(manifest_uri: str, options: DPOOptions, recipe: str = "dpo") -> RunR
         "heldout_pref_accuracy_before": before,
         "heldout_pref_accuracy": preference_accuracy(runner.model, heldout.rows, held_refs),
     }
-    return save_and_record(record, runner.model, tokenizer, train.rows, options, d)
+    return save_and_record(record, runner, tokenizer, train.rows, options, d)
 
 
 def _record(recipe: str, uri: str, manifest: Any, options: Any, d: Dist) -> RunRecord:

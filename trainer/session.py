@@ -167,3 +167,24 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.throughput.seconds += time.perf_counter() - self.start
+
+
+def gathered_model(runner: StepRunner, options: Any, tokenizer: Any, d: Dist) -> Any:
+    """The trained model in full on rank 0 (None elsewhere). Under ZeRO-3 every rank joins the
+    gather of the 16-bit consolidated state; rank 0 loads it, strictly, into a fresh copy of the
+    same (hybrid-wrapped) architecture, so a lost adapter or full module fails loudly here."""
+    engine = runner.engine
+    if engine is None or engine.zero_optimization_stage() != 3:
+        return runner.model if d.main else None
+    state = engine._zero3_consolidated_16bit_state_dict()
+    if not d.main:
+        return None
+    fresh, _ = prepare_model(options.model, tokenizer, options.seed)
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    lost = [k for k in missing if "lora_" in k or "modules_to_save" in k]
+    if lost or unexpected:
+        raise TrainerInputError(
+            f"ZeRO-3 gathered state lacks {len(lost)} trained tensors ({lost[:2]}) or has "
+            f"{len(unexpected)} unknown ones; the checkpoint would be wrong"
+        )
+    return fresh

@@ -29,6 +29,7 @@ from .session import (
     ModelOptions,
     StepRunner,
     all_sum,
+    gathered_model,
     init_distributed,
     open_export,
     prepare_model,
@@ -229,7 +230,7 @@ def run_sft(manifest_uri: str, options: SFTOptions) -> RunRecord:
             "heldout_loss": heldout_loss(runner.model, heldout_rows),
             "unigram_baseline": unigram_loss(rows, heldout_rows, len(tokenizer)),
         }
-    return save_and_record(record, runner.model, tokenizer, rows, options, d)
+    return save_and_record(record, runner, tokenizer, rows, options, d)
 
 
 def finish_record(
@@ -268,8 +269,14 @@ def finish_record(
 
 
 def save_and_record(
-    record: RunRecord, model: Any, tokenizer: Any, rows: list[PackedBatch], options: Any, d: Dist
+    record: RunRecord,
+    runner: StepRunner,
+    tokenizer: Any,
+    rows: list[PackedBatch],
+    options: Any,
+    d: Dist,
 ) -> RunRecord:
+    model = gathered_model(runner, options, tokenizer, d)  # every rank joins a ZeRO-3 gather
     if d.main:
         probe = rows[0].input_ids[:, : min(64, rows[0].input_ids.shape[1])]
         record.reload_check = save_checkpoint(
