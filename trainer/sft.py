@@ -22,7 +22,7 @@ from .checkpoint import save_checkpoint
 from .errors import TrainerInputError
 from .loss import step_loss, token_logprobs
 from .options import as_dict, config_hash
-from .packing import PackedBatch, pack, padding_share
+from .packing import PackedBatch, fill_share, pack, padding_share
 from .records import RunRecord, write_run_files
 from .session import (
     Dist,
@@ -133,7 +133,7 @@ def pack_in_order(
     examples: list[TokenizedExample], order: list[int], options: SFTOptions
 ) -> list[PackedBatch]:
     """Pack consecutive windows so that a curriculum's phase order survives packing."""
-    window = max(8, options.micro_batches * 4)
+    window = max(64, options.micro_batches * 4)
     rows: list[PackedBatch] = []
     for start in range(0, len(order), window):
         rows += pack([examples[i] for i in order[start : start + window]], options.pack_capacity)
@@ -252,6 +252,7 @@ def finish_record(
     seen = len(data.examples) + record.rejected
     record.truncation_pct = 100 * data.truncated / max(seen, 1)
     record.padding_pct = 100 * padding_share(rows)
+    record.pack_fill_pct = 100 * fill_share(rows)
     record.supervised_pct = 100 * tp.supervised_tokens / max(tp.real_tokens, 1)
     record.tokens_per_s = tp.tokens_per_s
     config = getattr(model, "config", None)
