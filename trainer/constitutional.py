@@ -66,7 +66,7 @@ def run_constitutional(manifest_uri: str, options: ConstitutionalOptions) -> Run
             raise TrainerInputError(f"{manifest_uri}: no pair for rules {options.rules}")
     torch.manual_seed(options.seed)
     columns = ("prompt", "chosen", "rejected", "critique_messages")
-    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"], columns))
+    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"], columns), d)
     critiques = tokenize_rows(tokenizer, splits["train"], options.max_length, "critique_messages")
     held_critiques = tokenize_rows(
         tokenizer, splits["validation"], options.max_length, "critique_messages"
@@ -111,4 +111,4 @@ def run_constitutional(manifest_uri: str, options: ConstitutionalOptions) -> Run
         "critique_heldout_loss": critique_after,
         "heldout_pref_accuracy": preference_accuracy(runner.model, held_pairs.rows, held_refs),
     }
-    return save_and_record(record, runner.model, tokenizer, rows, options, d)
+    return save_and_record(record, runner, tokenizer, rows, options, d)

@@ -180,7 +180,7 @@ def run_dpo(manifest_uri: str, options: DPOOptions, recipe: str = "dpo") -> RunR
     manifest, splits = open_export(manifest_uri, recipe)
     torch.manual_seed(options.seed)
     tokenizer = prepare_tokenizer(
-        options.model, corpus_text(splits["train"], ("prompt", "chosen", "rejected"))
+        options.model, corpus_text(splits["train"], ("prompt", "chosen", "rejected")), d
     )
     train = tokenize_pairs(tokenizer, splits["train"], options.max_length)
     heldout = tokenize_pairs(tokenizer, splits["validation"], options.max_length)
@@ -212,7 +212,7 @@ def run_dpo(manifest_uri: str, options: DPOOptions, recipe: str = "dpo") -> RunR
         "heldout_pref_accuracy_before": before,
         "heldout_pref_accuracy": preference_accuracy(runner.model, heldout.rows, held_refs),
     }
-    return save_and_record(record, runner.model, tokenizer, train.rows, options, d)
+    return save_and_record(record, runner, tokenizer, train.rows, options, d)
 
 
 def _record(recipe: str, uri: str, manifest: Any, options: Any, d: Dist) -> RunRecord:

@@ -99,6 +99,12 @@ def pack(examples: list[TokenizedExample], capacity: int) -> list[PackedBatch]:
 
 
 def padding_share(batches: list[PackedBatch]) -> float:
-    """Padding-free rows carry no pad tokens; this is the unused share of their capacity."""
+    """Share of computed tokens that are padding (0 for padding-free rows, by construction)."""
+    computed = sum(b.input_ids.numel() for b in batches)
+    return 0.0 if computed == 0 else 1 - sum(b.real_tokens for b in batches) / computed
+
+
+def fill_share(batches: list[PackedBatch]) -> float:
+    """How full the rows are relative to `capacity` (short rows use an accelerator less well)."""
     capacity = sum(b.capacity for b in batches)
-    return 0.0 if capacity == 0 else 1 - sum(b.real_tokens for b in batches) / capacity
+    return 0.0 if capacity == 0 else sum(b.real_tokens for b in batches) / capacity

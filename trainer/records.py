@@ -69,7 +69,8 @@ class RunRecord:
     truncated: int = 0
     tokens_per_s: float = 0.0
     mfu: float | None = None
-    padding_pct: float = 0.0
+    padding_pct: float = 0.0  # pad tokens among computed tokens
+    pack_fill_pct: float = 0.0  # real tokens / row capacity
     truncation_pct: float = 0.0
     supervised_pct: float = 0.0
     loss_first: float | None = None

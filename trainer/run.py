@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     for record in records:
-        print(f"{record.recipe}: {record.status} -> {record.checkpoint_uri}")
+        if record.status != "running":  # other ranks than 0 save nothing and report nothing
+            print(f"{record.recipe}: {record.status} -> {record.checkpoint_uri}")
     return 0
 
 

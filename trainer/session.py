@@ -72,10 +72,15 @@ def open_export(uri: str, recipe: str) -> tuple[Manifest, dict[str, list[dict[st
     return manifest, splits
 
 
-def prepare_tokenizer(options: ModelOptions, corpus: list[str]) -> Any:
+def prepare_tokenizer(options: ModelOptions, corpus: list[str], d: Dist | None = None) -> Any:
     if options.path:
         return load_tokenizer(options.path)
-    return train_bpe(corpus, vocab_size=options.tiny_vocab)
+    if d is None or d.world == 1:
+        return train_bpe(corpus, vocab_size=options.tiny_vocab)
+    # Every rank must hold the same vocabulary: rank 0 trains it and the others receive it.
+    payload = [train_bpe(corpus, vocab_size=options.tiny_vocab) if d.main else None]
+    dist.broadcast_object_list(payload, src=0)
+    return payload[0]
 
 
 def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any, list[dict]]:
@@ -103,6 +108,12 @@ class StepRunner:
         self.throughput = Throughput()
         if d.world > 1 and zero_stage > 0:
             import deepspeed
+            import deepspeed.ops
+
+            if not torch.cuda.is_available():
+                # On CPUs DeepSpeed would JIT-compile its shared-memory collective op (a C++
+                # build at start-up, with a file lock shared by all ranks); gloo needs none.
+                deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
             config = {
                 "train_micro_batch_size_per_gpu": 1,
@@ -156,3 +167,24 @@ class _Timer:
 
     def __exit__(self, *exc: object) -> None:
         self.throughput.seconds += time.perf_counter() - self.start
+
+
+def gathered_model(runner: StepRunner, options: Any, tokenizer: Any, d: Dist) -> Any:
+    """The trained model in full on rank 0 (None elsewhere). Under ZeRO-3 every rank joins the
+    gather of the 16-bit consolidated state; rank 0 loads it, strictly, into a fresh copy of the
+    same (hybrid-wrapped) architecture, so a lost adapter or full module fails loudly here."""
+    engine = runner.engine
+    if engine is None or engine.zero_optimization_stage() != 3:
+        return runner.model if d.main else None
+    state = engine._zero3_consolidated_16bit_state_dict()
+    if not d.main:
+        return None
+    fresh, _ = prepare_model(options.model, tokenizer, options.seed)
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    lost = [k for k in missing if "lora_" in k or "modules_to_save" in k]
+    if lost or unexpected:
+        raise TrainerInputError(
+            f"ZeRO-3 gathered state lacks {len(lost)} trained tensors ({lost[:2]}) or has "
+            f"{len(unexpected)} unknown ones; the checkpoint would be wrong"
+        )
+    return fresh

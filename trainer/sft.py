@@ -22,13 +22,14 @@ from .checkpoint import save_checkpoint
 from .errors import TrainerInputError
 from .loss import step_loss, token_logprobs
 from .options import as_dict, config_hash
-from .packing import PackedBatch, pack, padding_share
+from .packing import PackedBatch, fill_share, pack, padding_share
 from .records import RunRecord, write_run_files
 from .session import (
     Dist,
     ModelOptions,
     StepRunner,
     all_sum,
+    gathered_model,
     init_distributed,
     open_export,
     prepare_model,
@@ -132,7 +133,7 @@ def pack_in_order(
     examples: list[TokenizedExample], order: list[int], options: SFTOptions
 ) -> list[PackedBatch]:
     """Pack consecutive windows so that a curriculum's phase order survives packing."""
-    window = max(8, options.micro_batches * 4)
+    window = max(64, options.micro_batches * 4)
     rows: list[PackedBatch] = []
     for start in range(0, len(order), window):
         rows += pack([examples[i] for i in order[start : start + window]], options.pack_capacity)
@@ -200,7 +201,7 @@ def run_sft(manifest_uri: str, options: SFTOptions) -> RunRecord:
     d = init_distributed()
     manifest, splits = open_export(manifest_uri, "sft")
     torch.manual_seed(options.seed)
-    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"]))
+    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"]), d)
     train = tokenize_rows(tokenizer, splits["train"], options.max_length)
     heldout = tokenize_rows(tokenizer, splits["validation"], options.max_length)
     if not train.examples:
@@ -229,7 +230,7 @@ def run_sft(manifest_uri: str, options: SFTOptions) -> RunRecord:
             "heldout_loss": heldout_loss(runner.model, heldout_rows),
             "unigram_baseline": unigram_loss(rows, heldout_rows, len(tokenizer)),
         }
-    return save_and_record(record, runner.model, tokenizer, rows, options, d)
+    return save_and_record(record, runner, tokenizer, rows, options, d)
 
 
 def finish_record(
@@ -251,6 +252,7 @@ def finish_record(
     seen = len(data.examples) + record.rejected
     record.truncation_pct = 100 * data.truncated / max(seen, 1)
     record.padding_pct = 100 * padding_share(rows)
+    record.pack_fill_pct = 100 * fill_share(rows)
     record.supervised_pct = 100 * tp.supervised_tokens / max(tp.real_tokens, 1)
     record.tokens_per_s = tp.tokens_per_s
     config = getattr(model, "config", None)
@@ -268,8 +270,14 @@ def finish_record(
 
 
 def save_and_record(
-    record: RunRecord, model: Any, tokenizer: Any, rows: list[PackedBatch], options: Any, d: Dist
+    record: RunRecord,
+    runner: StepRunner,
+    tokenizer: Any,
+    rows: list[PackedBatch],
+    options: Any,
+    d: Dist,
 ) -> RunRecord:
+    model = gathered_model(runner, options, tokenizer, d)  # every rank joins a ZeRO-3 gather
     if d.main:
         probe = rows[0].input_ids[:, : min(64, rows[0].input_ids.shape[1])]
         record.reload_check = save_checkpoint(

@@ -10,6 +10,7 @@ MAPPED = {
     "schemas": "tracelake.schemas",
     "contracts": "tracelake.contracts",
     "jobs": "tracelake.jobs",
+    "trainer": "tracelake.trainer",
 }
 
 

@@ -41,3 +41,24 @@ def tiny_model(tokenizer):
 @pytest.fixture
 def out_dir(tmp_path: Path) -> Path:
     return tmp_path / "ckpt"
+
+
+@pytest.fixture(scope="session")
+def sft_smoke(exports, tmp_path_factory: pytest.TempPathFactory):
+    """The SFT smoke run (40 steps on the fixture export): its record and checkpoint folder.
+
+    Session-scoped so that later end-to-end tests (evaluation) load the same checkpoint."""
+    from tracelake.trainer.model import HybridOptions
+    from tracelake.trainer.session import ModelOptions
+    from tracelake.trainer.sft import SFTOptions, run_sft
+
+    out_dir = tmp_path_factory.mktemp("sft-smoke") / "ckpt"
+    options = SFTOptions(
+        output_dir=str(out_dir),
+        steps=40,
+        micro_batches=1,
+        max_length=512,
+        pack_capacity=1024,
+        model=ModelOptions(hybrid=HybridOptions(lr_lora=5e-3, lr_full=5e-3)),
+    )
+    return run_sft(exports["sft"], options), out_dir
