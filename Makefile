@@ -40,6 +40,7 @@ demo: $(STAMPS)/runtime
 test: $(STAMPS)/test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
 	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
@@ -55,6 +56,7 @@ airflow: $(STAMPS)/test
 lint: $(STAMPS)/test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMPS)/test
 	$(BIN)/ruff check --fix .

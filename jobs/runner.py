@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tracelake.schemas.records import WriteMode
+
 from .context import JobContext, JobResult, recorded_job_run
 from .lake import spark_io
 from .lake.catalog import TableSpec
@@ -64,7 +66,7 @@ class JobOutput:
     """What a job hands back for the runner to commit."""
 
     data: DataFrame
-    mode: str = "append"  # or "overwrite" (full recomputes)
+    mode: WriteMode = "append"  # "overwrite" for full recomputes
     replace_files: Sequence[str] = ()
     details: dict[str, Any] = field(default_factory=dict)
 

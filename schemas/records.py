@@ -6,8 +6,14 @@ Like `agent_event`, these models are the source of truth for their tables' shape
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# How a job run ended: it wrote something, it found nothing to do, or it failed.
+JobStatus = Literal["succeeded", "noop", "failed"]
+# How a job writes its output table: add rows, or replace the table (full recomputes).
+WriteMode = Literal["append", "overwrite"]
 
 
 class QuarantineRecord(BaseModel):
@@ -37,7 +43,7 @@ class JobRun(BaseModel):
 
     job_run_id: str = Field(description="Unique id of this run.")
     job: str = Field(description="Job name, e.g. `ingest`, `project_runs`.")
-    status: str = Field(description="succeeded, failed or noop (nothing new to do).")
+    status: JobStatus = Field(description="succeeded, failed or noop (nothing new to do).")
     started_at: datetime = Field(description="Start, UTC.")
     finished_at: datetime = Field(description="End, UTC.")
     duration_s: float = Field(ge=0, description="Wall time in seconds.")
