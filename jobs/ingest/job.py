@@ -344,7 +344,8 @@ def _run(ctx: JobContext, paths: list[str], format: str | None) -> JobResult:
     params: dict[str, Any] = {"paths": list(paths), "format": format}
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         forced = dialects.get(format) if format else None
-        storage_options = ctx.settings.storage_options_for(paths[0]) if paths else {}
+        # Options for every input, not the first one's: `ingest traces/ s3://b/landing/`.
+        storage_options = ctx.settings.storage_options_for_all(paths)
         refs = sources.resolve(list(paths), storage_options)
         stats = IngestStats(files=len(refs))
         batch_id = uuid.uuid4().hex
