@@ -11,7 +11,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from .agent_event import AgentEvent
-from .records import JobRun, QuarantineRecord
+from .records import JobRun, LandingFileRecord, QuarantineRecord
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -80,3 +80,4 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 JOB_RUNS_SCHEMA = pa.schema(model_fields_to_arrow(JobRun))
+LANDING_FILES_SCHEMA = pa.schema(model_fields_to_arrow(LandingFileRecord))

@@ -1,4 +1,4 @@
-"""Records of the operational tables: quarantined input and job runs.
+"""Records of the operational tables: quarantined input, job runs, the landing ledger.
 
 Like `agent_event`, these models are the source of truth for their tables' shapes.
 """
@@ -57,3 +57,16 @@ class JobRun(BaseModel):
     rows_duplicate: int = Field(default=0, ge=0, description="Records skipped as already stored.")
     rows_quarantined: int = Field(default=0, ge=0, description="Records sent to quarantine.")
     message: str | None = Field(default=None, description="Error or summary text.")
+
+
+class LandingFileRecord(BaseModel):
+    """One version of one landed file the pickup consumed, as appended to `ops.landing_files`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    landing: str = Field(description="The landing location (folder or s3:// prefix).")
+    uri: str = Field(description="The file.")
+    size: int = Field(description="Its size in bytes when consumed.")
+    mtime_ns: int = Field(description="Its modification time (ns since the epoch).")
+    run_key: str = Field(description="The pickup run that consumed it (DAG run or CLI).")
+    consumed_at: datetime = Field(description="When it was recorded, UTC.")
