@@ -80,6 +80,7 @@ $(CHECKOV_VENV)/.stamp: terraform/checkov-requirements.txt
 test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train $(CHECKOV_VENV)/.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(BIN)/python -m pytest tests -q \
 	  -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
@@ -113,6 +114,7 @@ airflow: $(STAMPS)/test
 lint: $(STAMPS)/test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(STAMPS)/test
 	$(BIN)/ruff check --fix .

@@ -13,10 +13,10 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from tracelake.jobs import registry
 from tracelake.jobs.orchestration import tasks
 from tracelake.jobs.orchestration.assets import BRONZE_EVENTS, job_alias
-from tracelake.jobs.orchestration.config import OrchestrationSettings
+from tracelake.jobs.orchestration.config import load_orchestration
 from tracelake.jobs.orchestration.defaults import dag_kwargs
 
-_cfg = OrchestrationSettings()
+_cfg = load_orchestration()  # the `airflow` settings section (toml + environment)
 
 DOC = """
 Runs the Spark jobs through their entry points (`run(ctx)`), locally in the worker or with

@@ -9,10 +9,10 @@ from airflow.sdk import dag, task
 
 from tracelake.jobs.orchestration import tasks
 from tracelake.jobs.orchestration.assets import job_alias
-from tracelake.jobs.orchestration.config import OrchestrationSettings
+from tracelake.jobs.orchestration.config import load_orchestration
 from tracelake.jobs.orchestration.defaults import dag_kwargs
 
-_cfg = OrchestrationSettings()
+_cfg = load_orchestration()  # the `airflow` settings section (toml + environment)
 
 DOC = """
 Picks up new trace files under the landing location (`Settings.landing`: a folder or an s3://

@@ -122,10 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        if _wait_until_up(url, proc, STARTUP_TIMEOUT_S):
-            print(f"\nAirflow is up: {url}\n{login_line(project)}\nCtrl-C stops it.\n", flush=True)
-        elif proc.poll() is None:
+        up = _wait_until_up(url, proc, STARTUP_TIMEOUT_S)
+        if not up and proc.poll() is None:
             print(f"Airflow did not answer at {url} within {STARTUP_TIMEOUT_S} s; still waiting")
+            # A loaded machine can take minutes: keep waiting, the login is what people need.
+            up = _wait_until_up(url, proc, float("inf"))
+        if up:
+            print(f"\nAirflow is up: {url}\n{login_line(project)}\nCtrl-C stops it.\n", flush=True)
         return proc.wait()
     except KeyboardInterrupt:
         print("stopping Airflow ...", flush=True)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from tracelake.schemas import JobRun
+from tracelake.schemas.records import JobStatus
 
 from .errors import StorageAuthError, StorageUnreachableError
 from .lake import Lake, catalog
@@ -41,7 +42,8 @@ class LogProgress:
 
     def __init__(self, every_s: float = 5.0) -> None:
         self.every_s = every_s
-        self._desc, self._total, self._done, self._last = "", None, 0.0, 0.0
+        self._desc, self._done, self._last = "", 0.0, 0.0
+        self._total: float | None = None
 
     def start(self, description: str, total: float | None) -> None:
         self._desc, self._total, self._done, self._last = description, total, 0.0, time.monotonic()
@@ -79,7 +81,7 @@ class JobContext:
 @dataclass
 class JobResult:
     job: str
-    status: str  # succeeded | noop | failed
+    status: JobStatus
     rows_in: int = 0
     rows_out: int = 0
     rows_duplicate: int = 0

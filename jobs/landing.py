@@ -49,29 +49,9 @@ from .errors import ConfigError
 from .lake import TableSpec, catalog
 from .lake.store import translate_storage_error
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-LANDING_FILES_SCHEMA = pa.schema(
-    [
-        pa.field("landing", pa.string(), nullable=False),
-        pa.field("uri", pa.string(), nullable=False),
-        pa.field("size", pa.int64(), nullable=False),
-        pa.field("mtime_ns", pa.int64(), nullable=False),
-        pa.field("run_key", pa.string(), nullable=False),
-        pa.field("consumed_at", TIMESTAMP, nullable=False),
-    ]
-)
-
-LANDING_FILES: TableSpec = catalog.register(
-    TableSpec(
-        tier="ops",
-        name="landing_files",
-        schema=LANDING_FILES_SCHEMA,
-        append_only=True,
-        key=("uri", "size", "mtime_ns"),
-        description="The landing-zone ledger: every file version the ingest pickup consumed.",
-    )
-)
+# The ledger table: its spec is in the catalog, its record shape in schemas/records.py.
+LANDING_FILES: TableSpec = catalog.OPS_LANDING_FILES
+LANDING_FILES_SCHEMA = LANDING_FILES.schema
 
 # Folder names under the landing root that are never treated as input (tools that archive
 # consumed files by hand conventionally use them).

@@ -97,7 +97,7 @@ class JobSpec:
     def load(self) -> Any:
         return _resolve(self.entry)
 
-    def params_model(self) -> type[JobParams]:
+    def params_model(self) -> type[BaseModel]:
         if self.params_entry:
             model = _resolve(self.params_entry)
         elif self.kind == "derived":
@@ -247,7 +247,7 @@ def derived_spec(module_name: str, job: Any) -> JobSpec:
     output = getattr(job, "output", None)
     if not isinstance(sources, tuple | list) or not sources:
         raise ConfigError(f"{where} ({name}) needs `sources`: a tuple of catalog TableSpecs")
-    if not all(hasattr(s, "qualified_name") for s in [*sources, output]):
+    if output is None or not all(hasattr(s, "qualified_name") for s in [*sources, output]):
         raise ConfigError(f"{where} ({name}): sources and output must be catalog TableSpecs")
     if not callable(getattr(job, "compute", None)):
         raise ConfigError(f"{where} ({name}) has no compute(job_input) method")

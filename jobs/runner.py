@@ -19,10 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tracelake.schemas.records import WriteMode
+
 from .context import JobContext, JobResult, recorded_job_run
-from .lake import spark_io
 from .lake.catalog import TableSpec
-from .lake.delta_source import plan_scan
+
+# No pyspark here: the Spark-side modules (lake.spark_io, lake.delta_source) are imported only
+# once a run has work to do, so checking bookmarks and no-op runs stay light (a test checks).
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -64,7 +67,7 @@ class JobOutput:
     """What a job hands back for the runner to commit."""
 
     data: DataFrame
-    mode: str = "append"  # or "overwrite" (full recomputes)
+    mode: WriteMode = "append"  # "overwrite" for full recomputes
     replace_files: Sequence[str] = ()
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -99,6 +102,8 @@ def pending_ranges(
 
 def _rows_in(ctx: JobContext, source: SourceRange) -> int:
     """Rows committed to the source in the range, from the Delta log (no data is read)."""
+    from .lake.delta_source import plan_scan
+
     plan = plan_scan(
         ctx.lake.uri(source.spec),
         ctx.lake.storage_options,
@@ -131,6 +136,8 @@ def run_job(
             result.message = "up to date: no new source versions since the last run"
             result.details["bookmarks"] = {k: r.after for k, r in ranges.items()}
             return result
+        from .lake import spark_io
+
         if spark is None:
             from .spark import get_session
 

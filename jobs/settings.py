@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -277,6 +278,14 @@ class Settings(BaseSettings):
 
     def storage_options_for(self, uri: str) -> dict[str, str]:
         return self.s3.resolved() if uri.startswith("s3://") else {}
+
+    def storage_options_for_all(self, uris: Iterable[str]) -> dict[str, str]:
+        """Options that reach every one of `uris` (local paths need none; s3:// URIs the S3
+        settings), so that a mixed list is read with what each input needs."""
+        options: dict[str, str] = {}
+        for uri in uris:
+            options.update(self.storage_options_for(uri))
+        return options
 
     @property
     def lake_storage_options(self) -> dict[str, str]:

@@ -39,8 +39,6 @@ def _file_counts(ctx: JobContext, spec: catalog.TableSpec) -> dict[str, Any]:
 
 def report(ctx: JobContext, last_runs: int = 10) -> dict[str, Any]:
     """Each table's version and row count, the last job runs, the failures and warnings."""
-    from . import landing  # noqa: F401  (registers ops.landing_files in the catalog)
-
     warnings: list[str] = []
     if ctx.lake.is_local and not Path(ctx.lake.root).exists():
         warnings.append(

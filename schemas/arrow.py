@@ -11,7 +11,7 @@ import pyarrow as pa
 from pydantic import BaseModel
 
 from .agent_event import AgentEvent
-from .records import JobRun, QuarantineRecord
+from .records import JobRun, LandingFileRecord, QuarantineRecord
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -23,6 +23,8 @@ def _arrow_type(annotation: typing.Any) -> pa.DataType:
         return _arrow_type(inner)
     if origin is typing.Annotated:
         return _arrow_type(typing.get_args(annotation)[0])
+    if origin is typing.Literal and all(isinstance(a, str) for a in typing.get_args(annotation)):
+        return pa.string()
     if origin is dict:
         key, value = typing.get_args(annotation)
         return pa.map_(_arrow_type(key), _arrow_type(value))
@@ -78,3 +80,4 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 JOB_RUNS_SCHEMA = pa.schema(model_fields_to_arrow(JobRun))
+LANDING_FILES_SCHEMA = pa.schema(model_fields_to_arrow(LandingFileRecord))

@@ -1,4 +1,4 @@
-"""Records of the operational tables: quarantined input and job runs.
+"""Records of the operational tables: quarantined input, job runs, the landing ledger.
 
 Like `agent_event`, these models are the source of truth for their tables' shapes.
 """
@@ -6,8 +6,14 @@ Like `agent_event`, these models are the source of truth for their tables' shape
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# How a job run ended: it wrote something, it found nothing to do, or it failed.
+JobStatus = Literal["succeeded", "noop", "failed"]
+# How a job writes its output table: add rows, or replace the table (full recomputes).
+WriteMode = Literal["append", "overwrite"]
 
 
 class QuarantineRecord(BaseModel):
@@ -37,7 +43,7 @@ class JobRun(BaseModel):
 
     job_run_id: str = Field(description="Unique id of this run.")
     job: str = Field(description="Job name, e.g. `ingest`, `project_runs`.")
-    status: str = Field(description="succeeded, failed or noop (nothing new to do).")
+    status: JobStatus = Field(description="succeeded, failed or noop (nothing new to do).")
     started_at: datetime = Field(description="Start, UTC.")
     finished_at: datetime = Field(description="End, UTC.")
     duration_s: float = Field(ge=0, description="Wall time in seconds.")
@@ -51,3 +57,16 @@ class JobRun(BaseModel):
     rows_duplicate: int = Field(default=0, ge=0, description="Records skipped as already stored.")
     rows_quarantined: int = Field(default=0, ge=0, description="Records sent to quarantine.")
     message: str | None = Field(default=None, description="Error or summary text.")
+
+
+class LandingFileRecord(BaseModel):
+    """One version of one landed file the pickup consumed, as appended to `ops.landing_files`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    landing: str = Field(description="The landing location (folder or s3:// prefix).")
+    uri: str = Field(description="The file.")
+    size: int = Field(description="Its size in bytes when consumed.")
+    mtime_ns: int = Field(description="Its modification time (ns since the epoch).")
+    run_key: str = Field(description="The pickup run that consumed it (DAG run or CLI).")
+    consumed_at: datetime = Field(description="When it was recorded, UTC.")

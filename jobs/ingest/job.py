@@ -498,7 +498,8 @@ def _run(ctx: JobContext, paths: list[str], format: str | None) -> JobResult:
     params: dict[str, Any] = {"paths": list(paths), "format": format}
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         forced = dialects.get(format) if format else None
-        storage_options = ctx.settings.storage_options_for(paths[0]) if paths else {}
+        # Options for every input, not the first one's: `ingest traces/ s3://b/landing/`.
+        storage_options = ctx.settings.storage_options_for_all(paths)
         settings = ctx.settings.ingest
         limits = Limits(
             settings.max_file_bytes, settings.max_document_bytes, settings.follow_symlinks

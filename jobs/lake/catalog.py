@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from tracelake.schemas.arrow import BRONZE_EVENTS_SCHEMA, JOB_RUNS_SCHEMA, QUARANTINE_SCHEMA
+from tracelake.schemas.arrow import (
+    BRONZE_EVENTS_SCHEMA,
+    JOB_RUNS_SCHEMA,
+    LANDING_FILES_SCHEMA,
+    QUARANTINE_SCHEMA,
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,16 @@ OPS_JOB_RUNS = register(
     )
 )
 
+OPS_LANDING_FILES = register(
+    TableSpec(
+        tier="ops",
+        name="landing_files",
+        schema=LANDING_FILES_SCHEMA,
+        append_only=True,
+        key=("uri", "size", "mtime_ns"),
+        description="The landing-zone ledger: every file version the ingest pickup consumed.",
+    )
+)
 
 # -- silver.runs (issue 3: the runs projection) -----------------------------------------------
 from tracelake.schemas.runs import RUNS_SCHEMA  # noqa: E402

@@ -89,7 +89,6 @@ OPT_FORCE = "force"  # commit even if the app transactions are already there (re
 
 DEFAULT_MAX_PARTITION_BYTES = 128 * 1024 * 1024
 DEFAULT_TARGET_FILE_ROWS = 1_000_000
-MAX_COMMIT_RETRIES = 25
 READ_BATCH_ROWS = 65_536
 
 
@@ -580,15 +579,16 @@ class DeltaWriter(DataSourceArrowWriter):
     # driver -------------------------------------------------------------------------------
 
     def commit(self, messages: list[DeltaCommitMessage | None]) -> None:
-        from deltalake import CommitProperties, Transaction
         from deltalake.transaction import RemoveAction
+
+        from .commits import commit_properties, committed_version
 
         written = [f for m in messages if m is not None for f in m.files]
         table = _open_table(self.uri, self.storage_options)
         try:
             for app_id, version in self.app_txns:
-                seen = table.transaction_version(app_id)
-                if not self.force and seen is not None and seen >= version:
+                seen = committed_version(table, app_id, version)
+                if not self.force and seen is not None:
                     log.warning(
                         "%s already holds app transaction %s@%s; discarding this write",
                         self.uri,
@@ -621,24 +621,12 @@ class DeltaWriter(DataSourceArrowWriter):
                             },
                         )
                     )
-            metadata = {
-                k: v if isinstance(v, str) else json.dumps(v)
-                for k, v in self.commit_metadata.items()
-            }
             table.create_write_transaction(
                 actions,
                 mode="overwrite" if self.overwrite else "append",
                 schema=self.table_schema,
                 partition_by=self.partition_cols or None,
-                commit_properties=CommitProperties(
-                    custom_metadata=metadata or None,
-                    max_commit_retries=MAX_COMMIT_RETRIES,
-                    app_transactions=[
-                        Transaction(app_id, int(version), int(time.time() * 1000))
-                        for app_id, version in self.app_txns
-                    ]
-                    or None,
-                ),
+                commit_properties=commit_properties(self.commit_metadata, self.app_txns),
             )
         except BaseException:
             self._delete(written)

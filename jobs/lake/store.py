@@ -7,9 +7,7 @@ table already holds at that version or later is skipped, so a retried batch writ
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from ..errors import (
@@ -30,11 +28,11 @@ from ..errors import (
 )
 from ..settings import Settings
 from .catalog import TableSpec
+from .commits import MAX_COMMIT_RETRIES, commit_properties, committed_version
 from .files import ParquetOptions, StagedFiles, WrittenFile, add_actions
 
 # Concurrent writers to one table race for the next log version; delta-rs retries appends,
 # and this bounds how often before giving up.
-MAX_COMMIT_RETRIES = 25
 
 
 def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | None:
@@ -352,10 +350,8 @@ class Lake:
         app_txn: tuple[str, int] | None,
         fence: tuple[str, int] | None,
     ) -> bool:
-        if app_txn is not None:
-            seen = table.transaction_version(app_txn[0])
-            if seen is not None and seen >= app_txn[1]:
-                return False
+        if app_txn is not None and committed_version(table, *app_txn) is not None:
+            return False
         if fence is not None and (table.transaction_version(fence[0]) or 0) != fence[1] - 1:
             raise WriterFenceError(f"another writer committed to {self.uri(spec)} first")
         return True
@@ -366,17 +362,7 @@ class Lake:
         fence: tuple[str, int] | None,
         metadata: Mapping[str, Any] | None,
     ) -> CommitProperties:
-        return CommitProperties(
-            custom_metadata={
-                k: json.dumps(v) if not isinstance(v, str) else v
-                for k, v in (metadata or {}).items()
-            },
-            max_commit_retries=MAX_COMMIT_RETRIES,
-            app_transactions=[
-                Transaction(t[0], t[1], int(time.time() * 1000)) for t in (app_txn, fence) if t
-            ]
-            or None,
-        )
+        return commit_properties(metadata, [t for t in (app_txn, fence) if t])
 
     def _commit(
         self,

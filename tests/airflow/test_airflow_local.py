@@ -109,13 +109,13 @@ def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
     output, stopped = "", False
     try:
         password = None
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 480
         while password is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             assert line or proc.poll() is None, "airflow exited before it was up"
             if line.startswith("login: user admin, password "):
                 password = line.rsplit(" ", 1)[1].strip()
-        assert password, "no login line within 240 s"
+        assert password, "no login line within 480 s"
 
         request = urllib.request.Request(
             f"{base}/auth/token",

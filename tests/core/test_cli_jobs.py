@@ -75,3 +75,13 @@ def test_an_s3_endpoint_that_does_not_resolve_is_one_line(tmp_path):
     path = write_lines(tmp_path / "a.jsonl", [event(0)])
     proc = run_cli("ingest", str(path), cwd=tmp_path, env=env)
     assert_one_line_error(proc, "cannot reach the object store", "AWS_ENDPOINT_URL")
+
+
+def test_missing_s3_credentials_are_one_line_without_metadata_service_warnings(tmp_path):
+    # No keys and no endpoint: the AWS SDK falls back to the EC2 metadata service (refused
+    # here) and used to print three WARN lines about it above the error.
+    env = {"TRACELAKE_LAKE_ROOT": "s3://bucket/lake"}
+    path = write_lines(tmp_path / "a.jsonl", [event(0)])
+    proc = run_cli("ingest", str(path), cwd=tmp_path, env=env)
+    assert "IMDS" not in proc.stderr and "WARN" not in proc.stderr
+    assert_one_line_error(proc)

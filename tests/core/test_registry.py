@@ -177,3 +177,33 @@ def test_plan_lists_the_derived_jobs_without_importing_them(tmp_path):
         assert out["heavy"] == [], attempt
         assert [s["name"] for s in out["plan"]] == [s.name for s in registry.discover()]
     assert list((tmp_path / "tracelake" / "plans").glob("plan-*.json"))
+
+
+def test_the_runner_does_not_import_pyspark_for_a_run_with_nothing_to_do(tmp_path):
+    """Bookmark checks and no-op runs stay light: no pyspark until there is work."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from tracelake.jobs import registry, runner
+        from tracelake.jobs.context import JobContext
+        from tracelake.jobs.settings import Settings
+        from tracelake.jobs.lake import catalog
+
+        class Job:
+            name = "light"
+            sources = (catalog.BRONZE_EVENTS,)
+            output = catalog.SILVER_RUNS
+            def compute(self, job_input):
+                raise AssertionError("nothing to compute")
+
+        ctx = JobContext.create(Settings(lake_root={str(tmp_path / "lake")!r}))
+        result = runner.run_job(ctx, Job())
+        assert result.status == "noop", result
+        print("PYSPARK" if "pyspark" in sys.modules else "LIGHT")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "LIGHT"
