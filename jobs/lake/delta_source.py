@@ -58,6 +58,7 @@ from pyspark.sql.datasource import (
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 from pyspark.sql.types import StructType
 
+from .commit_info import custom_metadata
 from .files import (
     STATS_STRING_PREFIX,
     ParquetOptions,
@@ -621,10 +622,7 @@ class DeltaWriter(DataSourceArrowWriter):
                             },
                         )
                     )
-            metadata = {
-                k: v if isinstance(v, str) else json.dumps(v)
-                for k, v in self.commit_metadata.items()
-            }
+            metadata = custom_metadata(self.commit_metadata)
             table.create_write_transaction(
                 actions,
                 mode="overwrite" if self.overwrite else "append",

@@ -29,6 +29,7 @@ from ..errors import (
     WriterFenceError,
 )
 from ..settings import Settings
+from .commit_info import custom_metadata
 from .catalog import TableSpec
 from .files import ParquetOptions, StagedFiles, WrittenFile, add_actions
 
@@ -326,10 +327,7 @@ class Lake:
         metadata: Mapping[str, Any] | None,
     ) -> CommitProperties:
         return CommitProperties(
-            custom_metadata={
-                k: json.dumps(v) if not isinstance(v, str) else v
-                for k, v in (metadata or {}).items()
-            },
+            custom_metadata=custom_metadata(metadata),
             max_commit_retries=MAX_COMMIT_RETRIES,
             app_transactions=[
                 Transaction(t[0], t[1], int(time.time() * 1000)) for t in (app_txn, fence) if t
