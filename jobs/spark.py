@@ -225,6 +225,18 @@ def stop_session() -> None:
             _session = None
 
 
+def set_delta_engine(spark: SparkSession, engine: str) -> None:
+    """Make `engine` ("native" or "bridge") the one `spark`'s jobs use by default."""
+    if engine == "native" and not native_delta_available(spark):
+        raise ConfigError(
+            "native Delta was asked for but this Spark session has no delta-spark jars "
+            "(run `make native-jars`)"
+        )
+    if engine not in ("native", "bridge"):
+        raise ConfigError(f"the Delta engine is native or bridge, not {engine!r}")
+    spark._tracelake_engine = engine  # type: ignore[attr-defined]
+
+
 def delta_engine(spark: SparkSession) -> str:
     """The Delta engine a session's jobs use: "native" or "bridge"."""
     engine = getattr(spark, "_tracelake_engine", None)

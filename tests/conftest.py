@@ -13,9 +13,10 @@ import pytest
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.settings import S3Settings, Settings
 
-# The Delta engine of the one test Spark session (behaviour tests run on it; the golden tests
-# run both engines in that session): TRACELAKE_SPARK__DELTA=auto|native|bridge, default auto.
-SPARK_DELTA_ENGINE = os.environ.get("TRACELAKE_SPARK__DELTA", "auto")
+# The Delta engine behaviour tests run on: TRACELAKE_SPARK__DELTA=native|bridge (default bridge).
+# The one test session loads the native jars whenever they are cached, so the golden tests can
+# run both engines in it (tests/spark/test_engines.py).
+SPARK_DELTA_ENGINE = os.environ.get("TRACELAKE_SPARK__DELTA", "bridge")
 # Settings must come from the fixtures, never from a developer's shell or tracelake.toml.
 for _name in [n for n in os.environ if n.startswith("TRACELAKE_")]:
     del os.environ[_name]
@@ -77,8 +78,9 @@ def s3_settings(s3_server, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark():
-    from tracelake.jobs.spark import get_session
+    from tracelake.jobs.spark import get_session, set_delta_engine
 
-    session = get_session(Settings(spark={"master": "local[2]", "delta": SPARK_DELTA_ENGINE}))
+    session = get_session(Settings(spark={"master": "local[2]", "delta": "auto"}))
+    set_delta_engine(session, "bridge" if SPARK_DELTA_ENGINE == "auto" else SPARK_DELTA_ENGINE)
     yield session
     session.stop()  # closes the py4j gateway before interpreter shutdown logs into closed files

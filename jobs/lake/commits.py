@@ -5,20 +5,21 @@ makes a retried write a no-op."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from deltalake import CommitProperties, DeltaTable, Transaction
 
+from .commit_info import custom_metadata
+
 # Conflict retries delta-rs makes for one commit (appends from concurrent writers rebase).
 MAX_COMMIT_RETRIES = 25
 
 
 def commit_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
-    """Commit info values as strings (JSON for anything that is not one)."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    """Commit info values as strings, under names no Delta reader mistakes for its own fields."""
+    return custom_metadata(metadata)
 
 
 def commit_properties(

@@ -121,7 +121,9 @@ def _compact(
 
         assert spark is not None
         configure_s3a(spark, lake)
-        spark.conf.set("spark.databricks.delta.optimize.maxFileSize", str(settings.target_file_bytes))
+        spark.conf.set(
+            "spark.databricks.delta.optimize.maxFileSize", str(settings.target_file_bytes)
+        )
         row = spark.sql(f"OPTIMIZE delta.`{native_uri(lake.uri(spec))}`").collect()
         metrics = row[0]["metrics"].asDict() if row else {}
         return {

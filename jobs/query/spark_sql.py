@@ -74,14 +74,17 @@ def _refuse(what: str) -> SqlQueryError:
 def check_read_only(spark: SparkSession, statement: str) -> None:
     """Raise SqlQueryError unless `statement` only reads lake tables."""
     from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
 
+    # PySpark turns JVM exceptions of any py4j call into PySparkExceptions (ParseException).
+    failures = (Py4JJavaError, PySparkException)
     parser = spark._jsparkSession.sessionState().sqlParser()  # type: ignore[attr-defined]
     try:
         plan = parser.parseQuery(statement)
-    except Py4JJavaError:
+    except failures:
         try:
             plan = parser.parsePlan(statement)
-        except Py4JJavaError as exc:
+        except failures as exc:
             raise SqlQueryError(f"SQL error: {_java_message(exc)}") from None
         kind = plan.getClass().getSimpleName()
         if kind not in ALLOWED_COMMANDS:
@@ -197,7 +200,12 @@ class SparkEngine:
 
 def _java_message(exc: BaseException) -> str:
     java = getattr(exc, "java_exception", None)
-    text = str(java.getMessage()) if java is not None else str(exc)
+    if hasattr(exc, "getMessage"):
+        text = exc.getMessage() or str(exc)  # a PySparkException
+    elif java is not None:
+        text = str(java.getMessage())
+    else:
+        text = str(exc)
     text = _SQLSTATE_TAIL.sub("", text.strip()).strip()
     return (text.splitlines()[0] if text else type(exc).__name__)[:500]
 

@@ -182,3 +182,19 @@ def test_repl_on_a_terminal(lake_dir):
     _, status = os.waitpid(pid, 0)
     assert b'{"n": 0}' in output
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_statements_split_on_semicolons_outside_quotes_and_comments():
+    from tracelake.jobs.query.statements import split_statements
+
+    text = (
+        "SELECT 'a;b' AS x; -- a comment; still a comment\n"
+        'SELECT "c;d" FROM t /* ; */ ;;\n'
+        "SELECT 'it''s;' AS y"
+    )
+    assert split_statements(text) == [
+        "SELECT 'a;b' AS x",
+        'SELECT "c;d" FROM t',
+        "SELECT 'it''s;' AS y",
+    ]
+    assert split_statements(" ; -- nothing\n") == []
