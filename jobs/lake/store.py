@@ -8,6 +8,7 @@ table already holds at that version or later is skipped, so a retried batch writ
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
