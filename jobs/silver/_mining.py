@@ -44,8 +44,10 @@ steps AS (
                           i.seq AS seq, i.event_id AS event_id) AS step
   FROM e i
   LEFT JOIN ends ON ends.id = i.event_id
-  LEFT ANTI JOIN delegations d ON d.id = i.parent_event_id
-  WHERE i.event_type IN ('tool_call', 'delegation')
+  -- an outer join and IS NULL, not an anti join: a step without a parent must stay (measured:
+  -- the anti join lost every parentless step)
+  LEFT JOIN delegations d ON d.id = i.parent_event_id
+  WHERE i.event_type IN ('tool_call', 'delegation') AND d.id IS NULL
 ),
 run AS (
   SELECT run_id,
