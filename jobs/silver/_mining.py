@@ -44,8 +44,8 @@ steps AS (
                           i.seq AS seq, i.event_id AS event_id) AS step
   FROM e i
   LEFT JOIN ends ON ends.id = i.event_id
-  LEFT ANTI JOIN delegations d ON d.id = i.parent_event_id
-  WHERE i.event_type IN ('tool_call', 'delegation')
+  LEFT JOIN delegations d ON d.id = i.parent_event_id
+  WHERE i.event_type IN ('tool_call', 'delegation') AND d.id IS NULL
 ),
 run AS (
   SELECT run_id,
@@ -85,6 +85,10 @@ def run_sequences(events: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     from pyspark.sql import functions as F
 
     spark = events.sparkSession
+    # The query reads the events several times, once with `parent_event_id IS NOT NULL`.
+    # Measured on the delta-rs bridge: that filter, pushed into the shared scan, also dropped
+    # every parentless step from the other reads. Materialising the events once avoids it.
+    events = events.localCheckpoint(eager=True)
     view = f"tl_steps_{id(events):x}"
     events.createOrReplaceTempView(view)
     try:
