@@ -70,7 +70,8 @@ def file_stats(lake: Lake, spec: TableSpec, small_file_bytes: int) -> FileStats 
     if table is None:
         return None
     actions = table.get_add_actions(flatten=True)
-    sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    raw = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    sizes = [int(s) for s in raw]
     return FileStats(
         files=len(sizes),
         small_files=sum(1 for s in sizes if s < small_file_bytes),

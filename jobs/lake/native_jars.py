@@ -109,8 +109,8 @@ def _not_in_spark(jars: list[str]) -> list[str]:
     """Drop jars whose artifact Spark already ships (Hadoop client, Parquet, Jackson, log4j...):
     two versions of one library on the classpath would be a lottery."""
     shipped = set()
-    for jar in pyspark_jars_dir().glob("*.jar"):
-        match = _JAR_NAME.match(jar.name)
+    for spark_jar in pyspark_jars_dir().glob("*.jar"):
+        match = _JAR_NAME.match(spark_jar.name)
         if match:
             shipped.add(match.group("artifact"))
     kept = []
