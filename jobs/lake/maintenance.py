@@ -70,7 +70,7 @@ def file_stats(lake: Lake, spec: TableSpec, small_file_bytes: int) -> FileStats 
     if table is None:
         return None
     actions = table.get_add_actions(flatten=True)
-    raw = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    raw: list[int] = list(actions.column("size_bytes").to_pylist()) if actions.num_rows else []
     sizes = [int(s) for s in raw]
     return FileStats(
         files=len(sizes),
