@@ -15,7 +15,7 @@ def test_jobs_lists_builtin_and_discovered_jobs(tmp_path):
     jobs = {j["name"]: j for j in json.loads(proc.stdout)}
     assert {"simulate", "ingest", "landing", "collect", "build", "project_runs"} <= set(jobs)
     assert jobs["project_runs"]["kind"] == "derived"
-    assert jobs["project_runs"]["reads"] == ["bronze.events"]
+    assert jobs["project_runs"]["reads"] == ["silver.events"]
     assert jobs["project_runs"]["writes"] == ["silver.runs"]
     assert jobs["ingest"]["needs_spark"] is False
 

@@ -16,6 +16,7 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 TYPES = {
     "string": pa.types.is_string,
+    "int": pa.types.is_int32,
     "long": pa.types.is_int64,
     "double": pa.types.is_float64,
     "boolean": pa.types.is_boolean,
@@ -23,6 +24,9 @@ TYPES = {
     "timestamp": pa.types.is_timestamp,
     "list<string>": lambda t: pa.types.is_list(t) and pa.types.is_string(t.value_type),
     "list<struct>": lambda t: pa.types.is_list(t) and pa.types.is_struct(t.value_type),
+    "map<string,string>": lambda t: pa.types.is_map(t)
+    and pa.types.is_string(t.key_type)
+    and pa.types.is_string(t.item_type),
 }
 
 

@@ -100,7 +100,7 @@ def test_vacuum_removes_old_unreferenced_staged_files_only(tmp_path):
 
 
 def test_checkpoint_is_written_and_status_shows_small_files(tmp_path):
-    from tracelake.jobs.cli import _status
+    from tracelake.jobs.status import report as _status
 
     ctx = _ctx(tmp_path)
     _ingest_batches(ctx, tmp_path, batches=3)

@@ -69,7 +69,7 @@ def stage_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def test_project_runs_is_discovered_from_its_stage_module():
     (spec,) = [s for s in registry.discover() if s.name == "project_runs"]
     assert spec.entry == "tracelake.jobs.silver.runs:JOB"
-    assert spec.reads == ("bronze.events",)
+    assert spec.reads == ("silver.events",)
     assert spec.writes == ("silver.runs",)
     assert spec.needs_spark and spec.kind == "derived"
 
