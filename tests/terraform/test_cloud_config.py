@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 from tracelake.jobs.cli import app
 from tracelake.jobs.cloud_config import load_outputs, render_env, render_toml
-from tracelake.jobs.orchestration.config import OrchestrationSettings
 from tracelake.jobs.settings import Settings
 
 SAMPLE = Path(__file__).parent / "fixtures" / "outputs.json"
@@ -82,7 +81,7 @@ def test_airflow_environment_file_configures_cluster_mode(tmp_path, monkeypatch)
         monkeypatch.delenv(key)
     for key, value in exported.items():
         monkeypatch.setenv(key, value)
-    orchestration = OrchestrationSettings()
+    orchestration = Settings().airflow
     assert orchestration.spark_mode == "cluster"
     assert orchestration.cluster.application.endswith("/spark/submit.py")
     assert orchestration.cluster.py_files == [

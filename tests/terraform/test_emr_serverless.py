@@ -13,7 +13,6 @@ from terraform.tfconfig import ROOT
 
 from tracelake.jobs.cloud_config import load_outputs
 from tracelake.jobs.errors import ConfigError
-from tracelake.jobs.orchestration.config import OrchestrationSettings
 from tracelake.jobs.orchestration.emr_serverless import start_job_run_request
 from tracelake.jobs.orchestration.spark_submit import build_submission, result_uri
 from tracelake.jobs.settings import Settings
@@ -31,7 +30,7 @@ def build_request(monkeypatch, tmp_path):
     for key, value in config.airflow_environment.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("TRACELAKE_S3__SECRET_ACCESS_KEY", "must-not-leak")
-    settings, cluster = Settings(), OrchestrationSettings().cluster
+    settings, cluster = Settings(), Settings().airflow.cluster
     spark = json.loads(SAMPLE.read_text())["spark"]["value"]
     submission = build_submission(
         "project_runs",

@@ -19,7 +19,10 @@ def _sample(level: int, n: int = 4):
 def test_expert_plan_completes_held_out_tasks_through_the_wire_format(level):
     for task in _sample(level):
         episode = run_episode(
-            expert_policy(task), Environment(task, seed=0), task, task.max_steps + 2
+            expert_policy(task),
+            Environment(task, seed=0, random_faults=False),
+            task,
+            task.max_steps + 2,
         )
         assert episode.parse_errors == []
         assert episode.outcome.success, (task.task_id, episode.messages[-3:])
@@ -27,10 +30,15 @@ def test_expert_plan_completes_held_out_tasks_through_the_wire_format(level):
 
 def test_answering_at_once_fails_and_training_tasks_run_too():
     task = _sample(1, 1)[0]
-    episode = run_episode(lambda m, t: "Done.", Environment(task, seed=0), task, 4)
+    episode = run_episode(
+        lambda m, t: "Done.", Environment(task, seed=0, random_faults=False), task, 4
+    )
     assert not episode.outcome.success
     for task in make_training_tasks(3, seed=5):
         episode = run_episode(
-            expert_policy(task), Environment(task, seed=1), task, task.max_steps + 2
+            expert_policy(task),
+            Environment(task, seed=1, random_faults=False),
+            task,
+            task.max_steps + 2,
         )
         assert episode.outcome.success, task.task_id
