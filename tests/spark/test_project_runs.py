@@ -186,7 +186,7 @@ def test_bookmark_is_the_app_transaction_committed_with_the_output(ctx, tmp_path
     assert ctx.lake.txn_version(RUNS, project_runs.JOB_NAME) == source_v
     # The bookmark and the rows are in the same commit of silver.runs.
     last = ctx.lake.history(RUNS, limit=1)[0]
-    assert last["job"] == project_runs.JOB_NAME
+    assert last["tracelake.job"] == project_runs.JOB_NAME  # Delta owns the `job` field
     assert not (Path(ctx.lake.uri(RUNS)) / "_bookmarks").exists()
 
 
