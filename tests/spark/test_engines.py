@@ -33,8 +33,13 @@ def native(spark):
     return spark
 
 
+# Stamped by each ingest run, so two lakes fed the same input differ there by construction.
+VOLATILE_COLUMNS = frozenset({"ingested_at", "batch_id"})
+
+
 def _sorted_rows(lake: Lake, spec) -> list[str]:
     rows = lake.read(spec).to_pylist() if lake.version(spec) is not None else []
+    rows = [{k: v for k, v in r.items() if k not in VOLATILE_COLUMNS} for r in rows]
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
 
 
@@ -72,7 +77,8 @@ def _golden(native_spark, contexts: dict[str, JobContext], tmp_path, rng) -> Non
                     assert result.status == "succeeded", (engine, job.name, result.message)
         for job in build.derived_jobs():
             native_rows, bridge_rows = (_sorted_rows(contexts[e].lake, job.output) for e in ENGINES)
-            assert native_rows, (batch, job.name)
+            if job.output.qualified_name in ("silver.events", "silver.runs"):
+                assert native_rows, (batch, job.name)
             assert native_rows == bridge_rows, (batch, job.name)
 
 
