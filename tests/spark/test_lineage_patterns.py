@@ -18,7 +18,7 @@ from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.runner import run_job
 from tracelake.jobs.settings import Settings
-from tracelake.jobs.silver import component_evolution, component_usage, components
+from tracelake.jobs.silver import component_evolution, component_usage, components, scrub_events
 from tracelake.jobs.silver.demo_summary import SHAPES
 from tracelake.jobs.silver.report import write_report
 from tracelake.jobs.silver.roles import UNKNOWN, contains
@@ -166,7 +166,7 @@ def test_transitions_are_found_without_component_evolved_events(simulated, tmp_p
     ctx = _ctx(tmp_path)
     events = [e for r in runs for e in r if e["event_type"] != "component_evolved"]
     ingest(ctx, tmp_path / "in", strip_truth(events), "otel-like")
-    for job in (component_usage.JOB, components.JOB, component_evolution.JOB):
+    for job in LINEAGE_JOBS:
         assert run_job(ctx, job, spark=spark).status == "succeeded"
     evolution = _evolution(ctx)
     assert set(evolution) == truth.transitions
@@ -175,7 +175,8 @@ def test_transitions_are_found_without_component_evolved_events(simulated, tmp_p
     assert web["verdict"] == "improved" and web["error_rate_delta_high"] < 0
 
 
-LINEAGE_JOBS = (component_usage.JOB, components.JOB, component_evolution.JOB)
+# The lineage jobs read silver.events, which the scrub job writes first.
+LINEAGE_JOBS = (scrub_events.JOB, component_usage.JOB, components.JOB, component_evolution.JOB)
 TABLES = (
     catalog.SILVER_COMPONENT_USAGE,
     catalog.SILVER_COMPONENTS,
@@ -304,6 +305,7 @@ def test_bad_input_is_handled_and_counted(tmp_path, spark):
         ),
     ]
     ingest(ctx, tmp_path / "in", events, "bad")
+    run_job(ctx, scrub_events.JOB, spark=spark)
     usage = run_job(ctx, component_usage.JOB, spark=spark)
     comps = run_job(ctx, components.JOB, spark=spark)
     evo = run_job(ctx, component_evolution.JOB, spark=spark)
