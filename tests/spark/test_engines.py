@@ -33,8 +33,9 @@ def native(spark):
     return spark
 
 
-# Stamped by each ingest run, so two lakes fed the same input differ there by construction.
-VOLATILE_COLUMNS = frozenset({"ingested_at", "batch_id"})
+# Stamped by each ingest run (and each lake reads its own copy of the input files), so two
+# lakes fed the same events differ there by construction.
+VOLATILE_COLUMNS = frozenset({"ingested_at", "batch_id", "source_uri"})
 
 
 def _sorted_rows(lake: Lake, spec) -> list[str]:
