@@ -9,13 +9,10 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".txt", ".example", ""}
-# Built from parts so that this file does not match itself.
+# Stored reversed so that this file does not cite what it looks for.
 OUTSIDE = [
-    "trace-" + "sources.md",
-    "DESIGN" + ".md",
-    "DEVELOPERS" + " notes",
-    "../" + "shared",
-    "/work/" + "shared",
+    name[::-1]
+    for name in ("dm.secruos-ecart", "dm.NGISED", "seton SREPOLEVED", "derahs/..", "derahs/krow/")
 ]
 
 
