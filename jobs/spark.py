@@ -43,7 +43,9 @@ LOCAL_DEFAULTS: dict[str, str] = {
 REQUIRED_DEFAULTS: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.python.filterPushdown.enabled": "true",
+    # Off: Spark 4.2 reuses one query's pushed filters in later queries on the same DataFrame
+    # (see jobs/lake/delta_source.py); the bridge prunes files by `spark_io.read(where=...)`.
+    "spark.sql.python.filterPushdown.enabled": "false",
 }
 # Startup is noisy before setLogLevel can run; a log4j2 config keeps it to errors.
 _LOG4J2 = """\

@@ -205,7 +205,7 @@ class OtlpHandler(BaseHTTPRequestHandler):
         rejected_positions = set(batch.quarantine["source_position"].to_pylist())
         rejected = min(mapped.spans, max(mapped.rejected_spans, len(rejected_positions)))
         ticket = collector.batcher.submit(batch)
-        log.debug("queued %d row(s) from %d span(s)", ticket.rows, mapped.spans)
+        log.info("queued %d row(s) from %d span(s)", ticket.rows, mapped.spans)
         if not ticket.wait(collector.ack_timeout_s):
             raise TimeoutError("the lake did not confirm the write in time; retry")
         if ticket.error is not None:

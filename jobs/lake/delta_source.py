@@ -6,9 +6,14 @@ through `jobs/lake/spark_io`. Everything it writes is an ordinary Delta table.
 Reading (planning runs in a Python worker next to the driver, reading in executors):
   - the Delta log (delta-rs) gives the data files of a snapshot (`version`), or only the files
     added after `after_version` (incremental reads of append-only tables);
-  - pushed filters prune whole files: exactly on partition columns (those filters are not
-    re-evaluated by Spark), by min/max/null-count statistics on other columns (those are
-    returned to Spark, which still applies them row by row);
+  - predicates given as an option (`OPT_WHERE`: (column, op, value) triples, as
+    `spark_io.read(where=...)` writes them) prune whole files: exactly on partition columns, by
+    min/max/null-count statistics on other columns; `spark_io.read` also applies them with
+    Spark, row by row, so the answer never depends on the pruning;
+  - Spark's own filter pushdown into Python data sources stays off: in Spark 4.2 the reader
+    planned with one query's pushed filters is kept by the relation and reused by a later query
+    on the same DataFrame that pushes none, which then silently drops rows (measured:
+    `df.filter("x IS NOT NULL").count()` then `df.count()` gave 1 and 1 on 3 rows, one non-null);
   - one input partition per file, or per group of small files (`max_partition_bytes`);
   - executors read Parquet through pyarrow's filesystems and yield Arrow record batches.
 
@@ -41,7 +46,6 @@ from pyspark.sql.datasource import (
     DataSource,
     DataSourceArrowWriter,
     DataSourceReader,
-    EqualNullSafe,
     EqualTo,
     Filter,
     GreaterThan,
@@ -52,7 +56,6 @@ from pyspark.sql.datasource import (
     IsNull,
     LessThan,
     LessThanOrEqual,
-    StringStartsWith,
     WriterCommitMessage,
 )
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
@@ -86,6 +89,7 @@ OPT_REPLACE_FILES = "replace_files"
 OPT_COMMIT_METADATA = "commit_metadata"
 OPT_TARGET_FILE_ROWS = "target_file_rows"
 OPT_FORCE = "force"  # commit even if the app transactions are already there (rebuilds)
+OPT_WHERE = "where"  # JSON [[column, op, value], ...]: file pruning (see the module docstring)
 
 DEFAULT_MAX_PARTITION_BYTES = 128 * 1024 * 1024
 DEFAULT_TARGET_FILE_ROWS = 1_000_000
@@ -113,6 +117,63 @@ def encode_storage_options(options: Mapping[str, str]) -> str:
 
 def decode_storage_options(value: str | None) -> dict[str, str]:
     return json.loads(base64.b64decode(value)) if value else {}
+
+
+Predicate = tuple[str, str, Any]
+_OPS: dict[str, Any] = {
+    "=": EqualTo,
+    "<": LessThan,
+    "<=": LessThanOrEqual,
+    ">": GreaterThan,
+    ">=": GreaterThanOrEqual,
+    "in": In,
+    "is null": IsNull,
+    "is not null": IsNotNull,
+}
+PREDICATE_OPS = tuple(_OPS)
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"date": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [_encode_value(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot use a {type(value).__name__} as a predicate value: {value!r}")
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "datetime" in value:
+            return dt.datetime.fromisoformat(value["datetime"])
+        return dt.date.fromisoformat(value["date"])
+    if isinstance(value, list):
+        return tuple(_decode_value(v) for v in value)
+    return value
+
+
+def encode_where(predicates: Sequence[Predicate]) -> str:
+    """(column, op, value) triples -> the `OPT_WHERE` option; ops are `PREDICATE_OPS`."""
+    out = []
+    for column, op, value in predicates:
+        if op not in _OPS:
+            raise ValueError(f"unknown predicate op {op!r}; use one of {', '.join(_OPS)}")
+        out.append([column, op, _encode_value(value)])
+    return json.dumps(out)
+
+
+def decode_where(option: str | None) -> list[Filter]:
+    filters: list[Filter] = []
+    for column, op, value in json.loads(option) if option else []:
+        cls = _OPS[op]
+        if cls in (IsNull, IsNotNull):
+            filters.append(cls((column,)))
+        else:
+            filters.append(cls((column,), _decode_value(value)))
+    return filters
 
 
 def _filesystem(table_uri: str, storage_options: Mapping[str, str]) -> tuple[Any, str]:
@@ -277,8 +338,6 @@ def _partition_matches(f: Filter, parts: Mapping[str, Any]) -> bool:
             return value is None
         case IsNotNull():
             return value is not None
-        case EqualNullSafe(value=lit):
-            return value == _coerce(lit, value) if value is not None else lit is None
     if value is None:
         return False
     try:
@@ -295,8 +354,6 @@ def _partition_matches(f: Filter, parts: Mapping[str, Any]) -> bool:
                 return value < _coerce(lit, value)
             case LessThanOrEqual(value=lit):
                 return value <= _coerce(lit, value)
-            case StringStartsWith(value=lit):
-                return str(value).startswith(lit)
     except TypeError:
         return True
     return True
@@ -319,7 +376,7 @@ def _stats_may_match(f: Filter, action: Mapping[str, Any]) -> bool:
                 return nulls is None or nulls > 0
             case IsNotNull():
                 return nulls is None or rows is None or nulls < rows
-            case EqualTo(value=lit) | EqualNullSafe(value=lit) if lit is not None:
+            case EqualTo(value=lit) if lit is not None:
                 lit = _coerce(lit, lo if lo is not None else hi)
                 return not ((lo is not None and lit < lo) or (hi is not None and lit > hi))
             case In(value=lits):
@@ -337,20 +394,6 @@ def _stats_may_match(f: Filter, action: Mapping[str, Any]) -> bool:
     except TypeError:
         return True
     return True
-
-
-_STAT_FILTERS = (
-    EqualTo,
-    EqualNullSafe,
-    In,
-    GreaterThan,
-    GreaterThanOrEqual,
-    LessThan,
-    LessThanOrEqual,
-    IsNull,
-    IsNotNull,
-)
-_PARTITION_FILTERS = (*_STAT_FILTERS, StringStartsWith)
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -378,19 +421,9 @@ class DeltaReader(DataSourceReader):
         self.min_partitions = int(options.get(OPT_MIN_PARTITIONS) or 1)
         self.schema = schema
         self.partition_cols = partition_cols
-        self.pushed: list[Filter] = []  # evaluated by file pruning (partition columns: exactly)
-        self.row_filters: list[Filter] = []  # also applied to rows here, and again by Spark
-
-    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
-        for f in filters:
-            col = _column(f)
-            if col in self.partition_cols and isinstance(f, _PARTITION_FILTERS):
-                self.pushed.append(f)  # file-level evaluation is exact: Spark can skip it
-                continue
-            if col is not None and col != self.file_column and isinstance(f, _STAT_FILTERS):
-                self.pushed.append(f)
-                self.row_filters.append(f)
-            yield f
+        self.pushed = decode_where(options.get(OPT_WHERE))  # prune files
+        # pre-filter rows on data columns too (Spark applies every predicate again)
+        self.row_filters = [f for f in self.pushed if _column(f) not in partition_cols]
 
     def plan(self) -> ScanPlan:
         return plan_scan(

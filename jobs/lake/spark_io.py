@@ -47,9 +47,13 @@ from .delta_source import (
     OPT_STORAGE,
     OPT_TARGET_FILE_ROWS,
     OPT_VERSION,
+    OPT_WHERE,
+    PREDICATE_OPS,
     SOURCE_NAME,
     DeltaDataSource,
+    Predicate,
     encode_storage_options,
+    encode_where,
 )
 from .store import Lake
 
@@ -190,6 +194,7 @@ def read(
     files: Sequence[str] | None = None,
     file_column: str | None = None,
     max_partition_bytes: int | None = None,
+    where: Sequence[Predicate] = (),
 ) -> DataFrame:
     """A DataFrame over a lake table.
 
@@ -199,6 +204,10 @@ def read(
     columns: the columns to read (others are never fetched).
     files: only these data files (paths relative to the table, as `file_column` reports them).
     file_column: add a string column holding each row's data file path.
+    where: (column, op, value) predicates, all of which a row must meet; op is one of
+        `PREDICATE_OPS` (`in` takes a list). On the bridge they also prune files by partition
+        value and statistics. Filter with them rather than `.where()` on the result to get the
+        pruning: Spark's pushdown into the bridge is off (see `delta_source`).
     """
     spec = _spec(table)
     lake = _lake(lake)
@@ -219,14 +228,22 @@ def read(
             f"{spec.qualified_name} has no column(s) {', '.join(unknown)}; "
             f"columns: {', '.join(spec.schema.names)}"
         )
-    schema = pa.schema([spec.schema.field(c) for c in cols])
+    bad = [p for p in where if p[0] not in spec.schema.names or p[1] not in PREDICATE_OPS]
+    if bad:
+        raise TracelakeError(
+            f"cannot filter {spec.qualified_name} by {bad}: columns are "
+            f"{', '.join(spec.schema.names)}; ops are {', '.join(PREDICATE_OPS)}"
+        )
+    read_cols = cols + [p[0] for p in where if p[0] not in cols]
+    schema = pa.schema([spec.schema.field(c) for c in read_cols])
     embedded_only = after_version is not None or files is not None or file_column
     if _native(spark) and not embedded_only:
         configure_s3a(spark, lake)
         reader = spark.read.format("delta")
         if version is not None:
             reader = reader.option("versionAsOf", version)
-        return reader.load(native_uri(lake.uri(spec))).select(*cols)
+        df = reader.load(native_uri(lake.uri(spec)))
+        return _apply_where(df, where).select(*cols)
 
     register_data_source(spark)
     options: dict[str, str] = {
@@ -240,16 +257,41 @@ def read(
         options[OPT_FILES] = json.dumps(list(files))
     if file_column:
         options[OPT_FILE_COLUMN] = file_column
+    if where:
+        options[OPT_WHERE] = encode_where(where)
     if max_partition_bytes:
         options[OPT_MAX_PARTITION_BYTES] = str(max_partition_bytes)
     else:  # small tables still spread over every core
         options[OPT_MIN_PARTITIONS] = str(spark.sparkContext.defaultParallelism)
-    return (
-        spark.read.format(SOURCE_NAME)
-        .schema(spark_schema(schema, file_column))
-        .options(**options)
-        .load()
-    )
+    df = spark.read.format(SOURCE_NAME).schema(spark_schema(schema, file_column)).options(**options)
+    out = _apply_where(df.load(), where)
+    return out.select(*cols, *([file_column] if file_column else [])) if where else out
+
+
+def _apply_where(df: DataFrame, where: Sequence[Predicate]) -> DataFrame:
+    """The predicates as Spark filters: the exact answer, whatever the files pruned."""
+    from pyspark.sql import functions as F
+
+    for column, op, value in where:
+        col = F.col(column)
+        match op:
+            case "=":
+                df = df.where(col == F.lit(value))
+            case "<":
+                df = df.where(col < F.lit(value))
+            case "<=":
+                df = df.where(col <= F.lit(value))
+            case ">":
+                df = df.where(col > F.lit(value))
+            case ">=":
+                df = df.where(col >= F.lit(value))
+            case "in":
+                df = df.where(col.isin(list(value)))
+            case "is null":
+                df = df.where(col.isNull())
+            case "is not null":
+                df = df.where(col.isNotNull())
+    return df
 
 
 def write(

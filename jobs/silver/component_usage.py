@@ -21,7 +21,7 @@ from ..lake.delta_source import plan_scan, read_arrow
 from ..runner import JobInput, JobOutput, run_job
 from ._identity_frame import identities
 from ._sources import EVENTS_SOURCE
-from .runs import _exclude, _read_small, _restrict
+from .runs import _exclude, _read_only, _read_small
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -129,7 +129,7 @@ u AS (
       FILTER (WHERE event_type = 'component_evolved') AS change_note,
     min_by(sha2(coalesce(output, input, attributes['description'], ''), 256), k)
       FILTER (WHERE attributes['definition_file'] IS NOT NULL) AS definition_hash,
-    count_if(newest_before > version_key) AS backwards_uses
+    count_if(invocation AND newest_before > version_key) AS backwards_uses
   FROM (SELECT *, CASE WHEN latency_ms IS NOT NULL
                         AND event_type NOT IN ('run_started', 'goal_received',
                                                'run_completed', 'run_failed')
@@ -219,7 +219,7 @@ class ComponentUsage:
             expression=pc.field("run_id").isin(pa.array(affected, pa.string())),
         )
         if prior is None:
-            prior = _restrict(events(version=src.upto), "run_id", affected)
+            prior = _read_only(lambda **kw: events(version=src.upto, **kw), "run_id", affected)
         rows = usage(prior).localCheckpoint()
         details = {"runs_affected": len(affected), **_counts(prior, rows)}
         touched = _files_holding(job, affected)

@@ -320,9 +320,12 @@ def _propagate(
     )
     assert events_after is not None
     events = spark_io.read(
-        spark, catalog.SILVER_EVENTS, lake=lake, columns=project_runs.EVENT_COLUMNS
+        spark,
+        catalog.SILVER_EVENTS,
+        lake=lake,
+        columns=project_runs.EVENT_COLUMNS,
+        where=[("run_id", "in", sorted(runs))],
     )
-    events = events.where(events.run_id.isin(list(runs)))
     new_runs = project_runs.project(events).toArrow()
     _replace_runs(
         ctx,

@@ -22,7 +22,7 @@ events), those versions' files hold exactly the new events:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,7 +32,7 @@ from pyspark.sql.datasource import Filter, In
 
 from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
-from ..lake.delta_source import plan_scan, read_arrow
+from ..lake.delta_source import Predicate, plan_scan, read_arrow
 from ..runner import JobInput, JobOutput, run_job
 
 if TYPE_CHECKING:
@@ -189,11 +189,19 @@ def project(events: DataFrame) -> DataFrame:
         spark.catalog.dropTempView(view)
 
 
-def _restrict(df: DataFrame, column: str, values: list[str]) -> DataFrame:
+def _read_only(
+    read: Callable[..., DataFrame],
+    column: str,
+    values: list[str],
+    where: Sequence[Predicate] = (),
+) -> DataFrame:
+    """`read(where=...)` restricted to rows whose `column` is one of `values`: as a predicate
+    (files pruned by statistics) when the list is short, else a broadcast semi-join."""
     from pyspark.sql import functions as F
 
     if len(values) <= MAX_IN_LIST:
-        return df.where(F.col(column).isin(values))
+        return read(where=[*where, (column, "in", values)])
+    df = read(where=list(where))
     keys = df.sparkSession.createDataFrame([(v,) for v in values], f"{column} string")
     return df.join(F.broadcast(keys), column, "left_semi")
 
@@ -249,9 +257,10 @@ class ProjectRuns:
             days = sorted({d for r in existing for d in _days(r.first_day, r.last_day)})
             prior = self._prior_events(job, known, days)
             if prior is None:  # too many to read here: let Spark read them
-                prior = _restrict(events(version=source.after), "run_id", known)
-                if len(days) <= MAX_PRIOR_DAYS:
-                    prior = prior.where(prior.event_date.isin(days))
+                by_day = [("event_date", "in", days)] if len(days) <= MAX_PRIOR_DAYS else []
+                prior = _read_only(
+                    lambda **kw: events(version=source.after, **kw), "run_id", known, by_day
+                )
             all_events = new_events.unionByName(prior)
         rows = project(all_events)
 
@@ -340,14 +349,15 @@ class ProjectRuns:
                 )
             ]
         rows = (
-            _restrict(
-                spark_io.read(
+            _read_only(
+                lambda **kw: spark_io.read(
                     job.spark,
                     catalog.SILVER_RUNS,
                     lake=lake,
                     version=silver_version,
                     columns=columns,
                     file_column=FILE_COLUMN,
+                    **kw,
                 ),
                 "run_id",
                 affected,

@@ -83,11 +83,6 @@ def _golden(native_spark, contexts: dict[str, JobContext], tmp_path, rng) -> Non
             assert native_rows == bridge_rows, (batch, job.name)
 
 
-@pytest.mark.xfail(
-    reason="passes alone, fails after other Spark test modules in the same session since the "
-    "stage merge: order dependence to diagnose (see the stop-20 note)",
-    strict=False,
-)
 def test_same_bronze_same_derived_tables_on_a_local_lake(native, tmp_path, rng):
     from tracelake.jobs.settings import Settings
 
@@ -97,11 +92,6 @@ def test_same_bronze_same_derived_tables_on_a_local_lake(native, tmp_path, rng):
     _golden(native, contexts, tmp_path, rng)
 
 
-@pytest.mark.xfail(
-    reason="passes alone, fails after other Spark test modules in the same session since the "
-    "stage merge: order dependence to diagnose (see the stop-20 note)",
-    strict=False,
-)
 @pytest.mark.s3
 def test_same_bronze_same_derived_tables_on_an_s3_lake(native, s3_server, tmp_path, rng):
     from tracelake.jobs.settings import Settings

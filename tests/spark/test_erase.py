@@ -62,11 +62,6 @@ def _manifest(ctx: JobContext, name: str, runs: list[str]) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    reason="passes alone, fails after other Spark test modules in the same session since the "
-    "stage merge: order dependence to diagnose (see the stop-20 note)",
-    strict=False,
-)
 def test_erase_a_run_everywhere_with_an_audit_and_no_trace_of_it(ctx, tmp_path, rng, spark):
     victim_events = _lake(ctx, tmp_path, rng)
     listed = _manifest(ctx, "ds-1", ["victim", "other"])

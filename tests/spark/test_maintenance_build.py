@@ -22,11 +22,6 @@ def _rows(ctx: JobContext) -> list[str]:
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
 
 
-@pytest.mark.xfail(
-    reason="fails since the stage merge (scrub_events now reads bronze first); to diagnose: "
-    "which job counts the compaction commit's files as rows_in",
-    strict=False,
-)
 def test_a_build_after_compaction_reads_nothing_new(tmp_path, rng, spark):
     ctx = JobContext.create(
         Settings(lake_root=str(tmp_path / "lake"), maintenance={"min_small_files": 2})
