@@ -243,6 +243,33 @@ def added_paths(
     return added
 
 
+def data_changed(
+    table_uri: str,
+    storage_options: Mapping[str, str],
+    after_version: int,
+    version: int,
+) -> bool:
+    """Whether a commit in (after_version, version] added or removed data. Compaction, VACUUM
+    and property changes do not (their actions carry dataChange=false, or are not files); nor
+    does a job commit that only moved its bookmark. True when a commit file is gone (log
+    cleanup): unknown counts as changed."""
+    fs, root = _filesystem(table_uri, storage_options)
+    for v in range(after_version + 1, version + 1):
+        try:
+            with fs.open_input_stream(f"{root}/_delta_log/{v:020d}.json") as stream:
+                lines = stream.read().splitlines()
+        except FileNotFoundError:
+            return True
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            for kind in ("add", "remove"):
+                if kind in action and action[kind].get("dataChange", True):
+                    return True
+    return False
+
+
 def plan_scan(
     table_uri: str,
     storage_options: Mapping[str, str],

@@ -107,6 +107,16 @@ def spark_schema(schema: pa.Schema, file_column: str | None = None) -> StructTyp
     return struct
 
 
+def from_arrow(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A DataFrame holding an Arrow table's rows, with the table's schema. Spark cannot convert
+    a table without chunks (what reading zero files gives), so an empty one becomes an empty
+    frame of the same schema."""
+    schema = spark_schema(table.schema)
+    if table.num_rows == 0:
+        return spark.createDataFrame([], schema)
+    return spark.createDataFrame(table, schema=schema)
+
+
 # Lets one session (with the Delta extension) run a job on either engine: the golden tests
 # compare both in one JVM. None: the session's engine (spark.delta).
 _engine_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -263,8 +273,8 @@ def read(
         options[OPT_MAX_PARTITION_BYTES] = str(max_partition_bytes)
     else:  # small tables still spread over every core
         options[OPT_MIN_PARTITIONS] = str(spark.sparkContext.defaultParallelism)
-    df = spark.read.format(SOURCE_NAME).schema(spark_schema(schema, file_column)).options(**options)
-    out = _apply_where(df.load(), where)
+    reader = spark.read.format(SOURCE_NAME).schema(spark_schema(schema, file_column))
+    out = _apply_where(reader.options(**options).load(), where)
     return out.select(*cols, *([file_column] if file_column else [])) if where else out
 
 
