@@ -299,7 +299,8 @@ class Environment:
         chance = self._chance_error(spec, attempt)
         if forced and attempt == 1:
             chance = forced
-        elif chance is None and latency > spec.timeout_ms:
+        elif chance is None and self.random_faults and latency > spec.timeout_ms:
+            # A slow draw is a chance fault too: without random faults the world is exact.
             chance = "timeout"
         try:  # failures the world decides come first; a chance failure has no effects
             result = self._execute(spec, args, attempt, dry=chance is not None)
