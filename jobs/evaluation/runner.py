@@ -119,6 +119,11 @@ def record_of(
         "learnings": list(getattr(out, "learnings", [])),
         "messages": episode.messages,
         "tools": env.tools,
+        "components": {
+            n: [s.kind, s.version]
+            for n in env.registry.active
+            if (s := env.registry.spec(n)) is not None
+        },
     }
 
 
