@@ -566,6 +566,9 @@ def eval_(
         bool, typer.Option(help="Components fail at their spec's rates (besides injected).")
     ] = True,
     store: Annotated[bool, typer.Option(help="Write ops.eval_results and the events.")] = True,
+    tasks: Annotated[
+        str | None, typer.Option(help="Task set folder (level1.jsonl ...); default: v1.")
+    ] = None,
 ) -> None:
     """Workflow benchmark: play the held-out tasks, append ops.eval_results, ingest the episodes
     as events and write the HTML report (docs/evaluation.md)."""
@@ -584,6 +587,7 @@ def eval_(
         seed=seed,
         chance_faults=chance_faults,
         tasks_per_level=tasks_per_level,
+        task_dir=tasks,
     )
     chosen_policy = make_policy(
         policy, sample=sample, temperature=temperature, model=model, seed=seed

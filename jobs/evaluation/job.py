@@ -127,3 +127,19 @@ def evaluate_checkpoint(
     ctx = JobContext.create(settings or load_settings())
     run, written = run_eval(ctx, make_policy(checkpoint), EvalOptions(levels=levels))
     return {"eval_id": run.eval_id, "summary": run.summary["all"], **written}
+
+
+def phase_checkpoints(checkpoint: str | Path) -> list[Path]:
+    """The model directories a training task wrote: itself, or one per pipeline phase."""
+    base = Path(checkpoint)
+    if (base / "config.json").is_file():
+        return [base]
+    return sorted(p for p in base.glob("*/") if (p / "config.json").is_file())
+
+
+def evaluate_phases(checkpoint: str, settings: Any = None) -> list[dict]:
+    """The train DAG's `evaluate` task: every phase's checkpoint, in phase order."""
+    found = phase_checkpoints(checkpoint)
+    if not found:
+        raise InputNotFoundError(f"{checkpoint}: no model directory (config.json) to evaluate")
+    return [evaluate_checkpoint(str(p), settings) for p in found]
