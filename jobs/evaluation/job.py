@@ -78,6 +78,7 @@ def run_eval(
 
     progress = ctx.progress
     try:
+        options.validate()
         total = episodes_planned(options)
         if progress is not None:
             progress.start(f"eval {policy.name}", total)

@@ -8,6 +8,7 @@ every policy the same way.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import urllib.error
@@ -153,7 +154,7 @@ class EndpointPolicy(EvalPolicy):
         timeout_s: float = 60.0,
         seed: int = 0,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = url
         self.checkpoint = f"{redact_url(self.url)}#{model}"
         self.model, self.temperature, self.timeout_s, self.seed = (
             model,
@@ -171,12 +172,17 @@ class EndpointPolicy(EvalPolicy):
             "seed": self.seed,
         }
         headers = {"Content-Type": "application/json"}
+        parts = urlsplit(self.url)
         key = os.environ.get(ENDPOINT_KEY_ENV)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(
-            f"{self.url}/chat/completions", json.dumps(body).encode(), headers, method="POST"
-        )
+        elif parts.username:  # credentials in the URL: basic auth, never part of the address
+            token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode())
+            headers["Authorization"] = "Basic " + token.decode()
+        target = redact_url(self.url).rstrip("/") + "/chat/completions"
+        if parts.query:
+            target += "?" + parts.query
+        request = urllib.request.Request(target, json.dumps(body).encode(), headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 reply = json.loads(response.read())
