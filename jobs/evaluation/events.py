@@ -138,7 +138,7 @@ def episode_events(
             if call is None:
                 continue
             name = call["name"]
-            kind, version = kinds.get(name, ("tool", None))  # type: ignore[arg-type]
+            kind, version = kinds.get(name) or ("tool", "")
             comp = (name, kind, version) if version else None
             common = {
                 "status": "ok" if call["ok"] else "error",

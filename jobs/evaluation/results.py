@@ -83,7 +83,7 @@ def result_rows(run: EvalRun, recorded_at: datetime) -> list[dict[str, Any]]:
 
 def write_episodes(ctx: JobContext, run: EvalRun) -> str:
     """The episodes' events as one canonical JSONL file under the lake's ops area."""
-    lines = []
+    lines: list[bytes] = []
     for r in run.records:
         events = episode_events(
             r,
