@@ -135,7 +135,9 @@ def phase_checkpoints(checkpoint: str | Path) -> list[Path]:
     base = Path(checkpoint)
     if (base / "config.json").is_file():
         return [base]
-    return sorted(p for p in base.glob("*/") if (p / "config.json").is_file())
+    order = {"sft": 0, "dpo": 1, "constitutional": 2}  # the pipeline's phase order
+    found = [p for p in base.glob("*/") if (p / "config.json").is_file()]
+    return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
 
 
 def evaluate_phases(checkpoint: str, settings: Any = None) -> list[dict]:

@@ -120,3 +120,29 @@ def test_scenarios_are_the_same_for_every_policy_and_reach_every_level():
     assert {c.task.level for c in cases if c.fault} == {1, 2, 3}
     assert all(c.task.level == 3 for c in cases if c.change)
     assert isinstance(cases[0].fault, Fault | None)
+
+
+def test_the_framework_prompt_carries_component_documents_and_rules():
+    from tracelake.jobs.evaluation import constitution
+    from tracelake.jobs.evaluation.prompts import system_prompt
+
+    task = load_tasks((2,))[0]
+    text = system_prompt(task, "framework")
+    for key in task.components:
+        name, version = key.split("@")
+        assert f'"name": "{name}"' in text and f'"version": "{version}"' in text
+    assert constitution.rules()[0].text in text and "create_component" in text
+    assert system_prompt(task, "goal") == "You are an agent. Use the tools, then answer."
+    seen = []
+
+    def spy(messages, tools):
+        seen.append(messages[0]["content"])
+        return "I could not complete the task."
+
+    class Spy(Oracle):
+        def start(self, task, seed):
+            return spy
+
+    run = evaluate(Spy(), EvalOptions(levels=(2,), tasks_per_level=1, prompt="framework",
+                                      memory_sequence=0))  # fmt: skip
+    assert seen == [text] and run.options["prompt"] == "framework"

@@ -62,6 +62,9 @@ def test_results_and_events_are_in_the_lake(evaluated):
     assert {"run_started", "tool_call", "tool_result", "run_completed"} <= {
         e["event_type"] for e in by_run
     }
+    # every event of every episode was accepted: nothing quarantined
+    if ctx.lake.version(catalog.BRONZE_QUARANTINE) is not None:
+        assert ctx.lake.read(catalog.BRONZE_QUARANTINE).num_rows == 0
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs the chromium package")

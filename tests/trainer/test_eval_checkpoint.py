@@ -16,6 +16,11 @@ from tracelake.jobs.settings import Settings
 def test_the_smoke_checkpoint_is_evaluated_end_to_end(sft_smoke, tmp_path):
     record, out_dir = sft_smoke
     assert phase_checkpoints(out_dir) == [out_dir]
+    pipeline = tmp_path / "pipeline"  # a pipeline run: one checkpoint per phase
+    pipeline.mkdir()
+    for phase in ("constitutional", "sft", "dpo"):
+        (pipeline / phase).symlink_to(out_dir, target_is_directory=True)
+    assert [p.name for p in phase_checkpoints(pipeline)] == ["sft", "dpo", "constitutional"]
     policy = make_policy(str(out_dir), max_new_tokens=24)
     assert policy.checkpoint == str(out_dir.resolve()) and manifest_of(policy) == record.manifest
     options = EvalOptions(tasks_per_level=2, memory_sequence=1, extra_turns=0, batch_size=6)
