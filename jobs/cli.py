@@ -589,10 +589,12 @@ def eval_(
         tasks_per_level=tasks_per_level,
         task_dir=tasks,
     )
+    ctx = _context()
     chosen_policy = make_policy(
-        policy, sample=sample, temperature=temperature, model=model, seed=seed
-    )
-    run, written = run_eval(_context(), chosen_policy, options, store_results=store)
+        policy, sample=sample, temperature=temperature, model=model, seed=seed,
+        settings=ctx.settings,
+    )  # fmt: skip
+    run, written = run_eval(ctx, chosen_policy, options, store_results=store)
     for line in summary_lines(run, written):
         out.print(line, highlight=False)
 

@@ -23,7 +23,7 @@ BASELINES: dict[str, Callable[[], EvalPolicy]] = {
 
 def make_policy(
     spec: str, *, sample: bool = False, temperature: float = 1.0, model: str = "default",
-    max_new_tokens: int = 128, seed: int = 0,
+    max_new_tokens: int = 128, seed: int = 0, settings: Any = None,
 ) -> EvalPolicy:  # fmt: skip
     """oracle | random | replay | a model directory | an http(s) OpenAI-compatible endpoint."""
     if spec in BASELINES:
@@ -31,8 +31,11 @@ def make_policy(
     if spec.startswith(("http://", "https://")):
         from .model_policies import EndpointPolicy
 
+        section = settings.evaluation if settings is not None else None
+        key = section.api_key.get_secret_value() if section and section.api_key else None
         return EndpointPolicy(spec, model=model, temperature=temperature if sample else 0.0,
-                              seed=seed)  # fmt: skip
+                              seed=seed, api_key=key,
+                              timeout_s=section.timeout_s if section else 60.0)  # fmt: skip
     path = Path(spec)
     if not path.is_dir():
         raise InputNotFoundError(

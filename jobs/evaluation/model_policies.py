@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,8 +20,6 @@ from ...schemas.tool_calls import ToolCallParseError, format_tool_call, from_mes
 from ...trainer.episodes import Policy
 from ..environment.tasks import Task
 from .policies import EvalPolicy
-
-ENDPOINT_KEY_ENV = "TRACELAKE_EVAL_API_KEY"
 
 
 class ModelDirPolicy(EvalPolicy):
@@ -141,7 +138,8 @@ def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class EndpointPolicy(EvalPolicy):
     """An OpenAI-compatible chat-completions endpoint (`.../v1`); the API key, if any, comes
-    from TRACELAKE_EVAL_API_KEY and never reaches tables, events or errors."""
+    from the settings (TRACELAKE_EVALUATION__API_KEY) and never reaches tables, events or
+    errors."""
 
     name = "endpoint"
 
@@ -153,7 +151,9 @@ class EndpointPolicy(EvalPolicy):
         temperature: float = 0.0,
         timeout_s: float = 60.0,
         seed: int = 0,
+        api_key: str | None = None,
     ) -> None:
+        self.api_key = api_key
         self.url = url
         self.checkpoint = f"{redact_url(self.url)}#{model}"
         self.model, self.temperature, self.timeout_s, self.seed = (
@@ -173,7 +173,7 @@ class EndpointPolicy(EvalPolicy):
         }
         headers = {"Content-Type": "application/json"}
         parts = urlsplit(self.url)
-        key = os.environ.get(ENDPOINT_KEY_ENV)
+        key = self.api_key
         if key:
             headers["Authorization"] = f"Bearer {key}"
         elif parts.username:  # credentials in the URL: basic auth, never part of the address

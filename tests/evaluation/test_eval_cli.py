@@ -16,11 +16,11 @@ from cli_helpers import assert_one_line_error, run_cli
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.environment.tasks import TASKS_DIR
-from tracelake.jobs.evaluation.job import run_eval
+from tracelake.jobs.evaluation.job import make_policy, run_eval
 from tracelake.jobs.evaluation.model_policies import EndpointPolicy
 from tracelake.jobs.evaluation.runner import EvalOptions
 from tracelake.jobs.lake import catalog
-from tracelake.jobs.settings import Settings
+from tracelake.jobs.settings import Settings, load_settings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -161,10 +161,11 @@ class _Scripted(BaseHTTPRequestHandler):
 def test_an_openai_compatible_endpoint_is_evaluated_and_its_key_kept_out(tmp_path, monkeypatch):
     server = HTTPServer(("127.0.0.1", 0), _Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("TRACELAKE_EVAL_API_KEY", "sk-test-secret-123456")
+    monkeypatch.setenv("TRACELAKE_EVALUATION__API_KEY", "sk-test-secret-123456")
     try:
         url = f"http://user:pw@127.0.0.1:{server.server_port}/v1?token=abc"
-        policy = EndpointPolicy(url, model="scripted")
+        policy = make_policy(url, model="scripted", settings=load_settings())
+        assert isinstance(policy, EndpointPolicy)
         ctx = _ctx(tmp_path)
         options = EvalOptions(levels=(1,), tasks_per_level=3, chance_faults=False, faults=False,
                               memory_sequence=0)  # fmt: skip
