@@ -286,3 +286,18 @@ OPS_TRAIN_RUNS = register(
         description="One row per training run: data, options hash, throughput, losses, checkpoint.",
     )
 )
+
+
+# -- ops.eval_results (issue 17: the workflow benchmark) ---------------------------------------
+from tracelake.schemas.eval_results import EVAL_RESULTS_SCHEMA  # noqa: E402
+
+OPS_EVAL_RESULTS = register(
+    TableSpec(
+        tier="ops",
+        name="eval_results",
+        schema=EVAL_RESULTS_SCHEMA,
+        append_only=True,
+        key=("row_id",),
+        description="Workflow benchmark results: one row per episode, per level and per run.",
+    )
+)
