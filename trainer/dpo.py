@@ -28,6 +28,7 @@ from .session import (
     StepRunner,
     all_sum,
     init_distributed,
+    model_device,
     open_export,
     prepare_model,
     prepare_tokenizer,
@@ -91,6 +92,7 @@ def tokenize_pairs(tokenizer: Any, rows: list[dict[str, Any]], max_length: int) 
 
 def pair_logps(model: Any, row: PackedBatch) -> torch.Tensor:
     """Summed log-probability of the supervised tokens of (chosen, rejected)."""
+    row = row.to(model_device(model))
     logits = model(**row.model_inputs()).logits
     per_token = token_logprobs(logits, row.labels)[0] * (row.weights[0] > 0)
     sums, offset = [], 0

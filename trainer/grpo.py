@@ -30,7 +30,7 @@ from .loss import token_logprobs
 from .options import as_dict, config_hash
 from .packing import concat
 from .records import RunRecord, write_run_files
-from .session import ModelOptions, prepare_model, prepare_tokenizer
+from .session import ModelOptions, model_device, prepare_model, prepare_tokenizer
 from .template import CHAT_TEMPLATE, EOT, prepare_messages, tokenize_messages
 
 REWARD_KEYS = ("completion", "efficiency", "constraints")
@@ -111,13 +111,13 @@ def policy_loss(
     model: Any, tokenizer: Any, episodes: list[Episode], advantages: list[float]
 ) -> torch.Tensor:
     """-sum(A * log p) over the model's own tokens of every episode, / their count."""
-    total, tokens = torch.zeros(()), 0
+    total, tokens = torch.zeros((), device=model_device(model)), 0
     for episode, advantage in zip(episodes, advantages, strict=True):
         if advantage == 0:
             continue
         tools = list(getattr(episode, "tools", []) or [])
         example = tokenize_messages(tokenizer, episode.messages, tools)
-        row = concat([example])
+        row = concat([example]).to(model_device(model))
         logits = model(**row.model_inputs()).logits
         mask = row.weights > 0
         total = total - advantage * token_logprobs(logits, row.labels)[mask].sum()

@@ -48,20 +48,32 @@ def tiny_config(vocab_size: int, shape: str = "llama", layers: int = 2, hidden: 
     )
 
 
-def build_model(config: Any, seed: int = 0) -> Any:
+def build_model(config: Any, seed: int = 0, attention: str = "sdpa") -> Any:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa")
+    return AutoModelForCausalLM.from_config(config, attn_implementation=_attention(attention))
 
 
-def load_model(model_dir: str | Path, dtype: torch.dtype = torch.float32) -> Any:
+def load_model(
+    model_dir: str | Path, dtype: torch.dtype = torch.float32, attention: str = "sdpa"
+) -> Any:
     from transformers import AutoModelForCausalLM
 
     path = Path(model_dir)
     if not (path / "config.json").exists():
         raise TrainerInputError(f"{path}: no config.json; pass a Hugging Face model directory")
-    return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, attn_implementation="sdpa")
+    return AutoModelForCausalLM.from_pretrained(
+        str(path), dtype=dtype, attn_implementation=_attention(attention)
+    )
+
+
+def _attention(name: str) -> str:
+    if name == "packed":
+        from .attention import register
+
+        return register()
+    return name
 
 
 def num_blocks(model: Any) -> int:

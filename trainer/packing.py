@@ -10,10 +10,11 @@ A 2-D attention mask or a KV cache disables that detection: never pass either wi
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from .attention import cu_seqlens
 from .template import TokenizedExample
 
 
@@ -34,12 +35,30 @@ class PackedBatch:
     def supervised_tokens(self) -> int:
         return int((self.weights > 0).sum())
 
-    def model_inputs(self) -> dict[str, torch.Tensor | bool | None]:
+    def to(self, device: torch.device | str) -> PackedBatch:
+        if self.input_ids.device == torch.device(device):
+            return self
+        return replace(
+            self,
+            input_ids=self.input_ids.to(device),
+            position_ids=self.position_ids.to(device),
+            labels=self.labels.to(device),
+            weights=self.weights.to(device),
+        )
+
+    def model_inputs(self) -> dict[str, torch.Tensor | bool | int | None]:
+        # The document bounds are known here on the host; passing them spares variable-length
+        # attention a device sync per layer to find them (SDPA ignores them).
+        bounds, longest = cu_seqlens(self.lengths, self.input_ids.device)
         return {
             "input_ids": self.input_ids,
             "position_ids": self.position_ids,
             "attention_mask": None,
             "use_cache": False,
+            "cu_seq_lens_q": bounds,
+            "cu_seq_lens_k": bounds,
+            "max_length_q": longest,
+            "max_length_k": longest,
         }
 
 

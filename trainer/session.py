@@ -16,6 +16,7 @@ import torch.distributed as dist
 
 from tracelake.schemas.manifest import Manifest
 
+from .attention import varlen_available
 from .data import check_columns, load_manifest, read_split
 from .errors import TrainerInputError
 from .model import HybridOptions, apply_hybrid, build_model, load_model, tiny_config
@@ -33,6 +34,37 @@ class ModelOptions:
     tiny_hidden: int = 64
     tiny_vocab: int = 512
     hybrid: HybridOptions = field(default_factory=HybridOptions)
+    # auto: the first GPU when there is one, else the CPU.
+    device: str = "auto"
+    # auto: bfloat16 on a GPU, float32 on the CPU (where bf16 matmuls are slow and inexact).
+    dtype: str = "auto"
+    # auto: "packed" (variable-length flash attention, trainer/attention.py) where torch has it
+    # for the device, else "sdpa" (a dense block-diagonal mask; exact, wasteful on long rows).
+    attention: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("device", ("auto", "cpu", "cuda")),
+            ("dtype", ("auto", "float32", "bfloat16")),
+            ("attention", ("auto", "sdpa", "packed")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise TrainerInputError(
+                    f"model.{name}={getattr(self, name)!r}: choose one of {', '.join(allowed)}"
+                )
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise TrainerInputError("model.device=cuda, but torch sees no GPU here")
+
+    def resolved(self) -> tuple[torch.device, torch.dtype, str]:
+        """(device, dtype, attention implementation) with every `auto` decided."""
+        cuda = self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+        device = torch.device("cuda" if cuda else "cpu")
+        bf16 = self.dtype == "bfloat16" or (self.dtype == "auto" and cuda)
+        dtype = torch.bfloat16 if bf16 else torch.float32
+        attention = self.attention
+        if attention == "auto":
+            attention = "packed" if varlen_available(device) else "sdpa"
+        return device, dtype, attention
 
 
 @dataclass
@@ -84,8 +116,9 @@ def prepare_tokenizer(options: ModelOptions, corpus: list[str], d: Dist | None =
 
 
 def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any, list[dict]]:
+    device, dtype, attention = options.resolved()
     if options.path:
-        model = load_model(options.path)
+        model = load_model(options.path, dtype=dtype, attention=attention)
         base_vocab = model.get_input_embeddings().weight.shape[0]
         added = new_token_ids(tokenizer, base_vocab)
         if added:
@@ -94,9 +127,13 @@ def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any
         config = tiny_config(
             len(tokenizer), options.tiny_shape, options.tiny_layers, options.tiny_hidden
         )
-        model = build_model(config, seed)
+        model = build_model(config, seed, attention=attention).to(dtype)
         added = []
-    return apply_hybrid(model, options.hybrid, added)
+    return apply_hybrid(model.to(device), options.hybrid, added)
+
+
+def model_device(model: Any) -> torch.device:
+    return next(model.parameters()).device
 
 
 class StepRunner:
@@ -152,6 +189,10 @@ class StepRunner:
 
     def forward(self, **inputs: Any) -> Any:
         return (self.engine or self.model)(**inputs)
+
+    @property
+    def device(self) -> torch.device:
+        return model_device(self.model)
 
     def timed(self) -> _Timer:
         return _Timer(self.throughput)

@@ -31,6 +31,7 @@ from .session import (
     all_sum,
     gathered_model,
     init_distributed,
+    model_device,
     open_export,
     prepare_model,
     prepare_tokenizer,
@@ -145,7 +146,9 @@ def heldout_loss(model: Any, rows: list[PackedBatch]) -> float:
     """Mean negative log-likelihood per supervised token."""
     model.eval()
     total, count = 0.0, 0
+    device = model_device(model)
     for row in rows:
+        row = row.to(device)
         logits = model(**row.model_inputs()).logits
         mask = row.weights > 0
         total += float(-(token_logprobs(logits, row.labels))[mask].sum())
@@ -184,6 +187,7 @@ def train_packed(
         step_value = 0.0
         with runner.timed():
             for row in batch:
+                row = row.to(runner.device)
                 logits = runner.forward(**row.model_inputs()).logits
                 loss = step_loss(logits, row.labels, row.weights, step_total)
                 runner.backward(loss)
