@@ -48,11 +48,17 @@ def tiny_config(vocab_size: int, shape: str = "llama", layers: int = 2, hidden: 
     )
 
 
-def build_model(config: Any, seed: int = 0, attention: str = "sdpa") -> Any:
+def build_model(
+    config: Any, seed: int = 0, attention: str = "sdpa", dtype: torch.dtype = torch.float32
+) -> Any:
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
-    return AutoModelForCausalLM.from_config(config, attn_implementation=_attention(attention))
+    # Built in `dtype`, not cast afterwards: a cast would also round the rotary embedding's
+    # float32 frequencies, and the model would no longer be the one a loader reconstructs.
+    return AutoModelForCausalLM.from_config(
+        config, attn_implementation=_attention(attention), dtype=dtype
+    )
 
 
 def load_model(

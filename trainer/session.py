@@ -127,7 +127,7 @@ def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any
         config = tiny_config(
             len(tokenizer), options.tiny_shape, options.tiny_layers, options.tiny_hidden
         )
-        model = build_model(config, seed, attention=attention).to(dtype)
+        model = build_model(config, seed, attention=attention, dtype=dtype)
         added = []
     return apply_hybrid(model.to(device), options.hybrid, added)
 

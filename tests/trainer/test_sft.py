@@ -119,3 +119,30 @@ def test_smoke_figures_are_printed(sft_smoke, capsys) -> None:
             f"padding {record.padding_pct:.1f}%, rows {record.pack_fill_pct:.1f}% full"
         )
     assert record.steps == 40
+
+
+def test_bf16_packed_attention_run_saves_and_reloads_as_trained(exports, tmp_path: Path) -> None:
+    """The GPU configuration (bfloat16, variable-length attention), run on the CPU: training
+    uses the packed attention, and the checkpoint reloads in the same dtype and attention and
+    reproduces the trained model's logits exactly."""
+    options = SFTOptions(
+        output_dir=str(tmp_path / "bf16"),
+        steps=4,
+        max_length=512,
+        pack_capacity=1024,
+        model=ModelOptions(dtype="bfloat16", attention="packed"),
+    )
+    record = run_sft(exports["sft"], options)
+    check = json.loads((tmp_path / "bf16" / "reload_check.json").read_text())
+    assert check["dtype"] == "bfloat16" and check["attention"] == "tracelake_packed"
+    assert record.reload_check["ok"] and check["max_abs_logit_diff"] <= 1e-6
+    assert record.loss_last == record.loss_last  # not NaN
+
+
+def test_model_options_refuse_unknown_choices() -> None:
+    with pytest.raises(TrainerInputError, match=r"model\.attention='flash'"):
+        ModelOptions(attention="flash")
+    with pytest.raises(TrainerInputError, match=r"model\.dtype"):
+        ModelOptions(dtype="float16")
+    resolved = ModelOptions(device="cpu").resolved()
+    assert resolved == (torch.device("cpu"), torch.float32, "sdpa")
