@@ -37,10 +37,11 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def importable_trainer() -> None:
+def importable_trainer(schemas: bool = False) -> None:
     """Make `tracelake.trainer` importable where the project is not installed (a bare GPU
     machine with torch, transformers and peft but no pydantic): a package folder that links
-    the trainer and the two leaf modules it imports, and nothing else of the project."""
+    the trainer and the two leaf modules it imports, and nothing else of the project.
+    `schemas`: link the whole schemas package (manifests; needs pydantic)."""
     if importlib.util.find_spec("tracelake") is not None:
         return
     root = Path(tempfile.mkdtemp(prefix="bench-train-")) / "tracelake"
@@ -49,7 +50,10 @@ def importable_trainer() -> None:
         "jobs/errors.py": REPO / "jobs" / "errors.py",
         "schemas/tool_calls.py": REPO / "schemas" / "tool_calls.py",
     }
-    for package in ("", "jobs", "schemas"):
+    if schemas:
+        links = {name: path for name, path in links.items() if not name.startswith("schemas")}
+        links["schemas"] = REPO / "schemas"
+    for package in ("", "jobs", "schemas")[: 3 if not schemas else 2]:
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").touch()
     for name, target in links.items():

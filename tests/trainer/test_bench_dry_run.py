@@ -31,3 +31,21 @@ def test_bench_train_dry_run() -> None:
     # The packed attention's own exactness check, in float32 on the CPU.
     assert cases["toy:packed"]["packed_vs_alone_rel"] <= 1e-5
     assert cases["toy-hybrid:packed"]["training"].startswith("hybrid")
+
+
+def test_gpu_trainer_smoke_runs_on_the_cpu_too() -> None:
+    """The script that checks the trainer's own recipe on a GPU machine runs end to end here
+    (every model option on auto, so float32 and SDPA on a CPU) and reports a passing check."""
+    script = BENCH.with_name("gpu_trainer_smoke.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, str(script), "--steps", "4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=300,
+    ).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["device"] == "cpu" and report["attention"] == "sdpa"
+    assert report["reload_check"]["ok"] and report["loss_last"] < report["loss_first"]
