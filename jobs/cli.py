@@ -489,11 +489,30 @@ def train(
     ] = None,
     nproc: Annotated[int, typer.Option(min=1, help="Processes (torchrun; gloo on CPU).")] = 1,
     record: Annotated[bool, typer.Option(help="Append the run record to ops.train_runs.")] = True,
+    evaluate: Annotated[
+        bool,
+        typer.Option(help="Then run the workflow benchmark on every checkpoint (each phase's)."),
+    ] = False,
+    eval_tasks_per_level: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --evaluate: only the first N tasks of each level."),
+    ] = None,
 ) -> None:
     """Train on an export (never reads the lake); then record the run in ops.train_runs."""
     from .train_runs import train_and_record
 
-    for line in train_and_record(_context, manifest, recipe, config, set_ or [], nproc, record):
+    lines = train_and_record(
+        _context,
+        manifest,
+        recipe,
+        config,
+        set_ or [],
+        nproc,
+        record,
+        evaluate=evaluate,
+        eval_tasks_per_level=eval_tasks_per_level,
+    )
+    for line in lines:
         out.print(line, highlight=False)
 
 

@@ -90,8 +90,11 @@ def train_and_record(
     overrides: list[str],
     nproc: int,
     record: bool,
+    evaluate: bool = False,
+    eval_tasks_per_level: int | None = None,
 ) -> list[str]:
-    """Run the trainer (in-process, or torchrun for nproc > 1), then append its run records.
+    """Run the trainer (in-process, or torchrun for nproc > 1), then append its run records;
+    `evaluate`: then run the workflow benchmark on every checkpoint (each pipeline phase's).
 
     The trainer is imported only here, so the lake layer works without the `train` extra."""
     import subprocess
@@ -116,12 +119,22 @@ def train_and_record(
     else:
         checkpoints = [Path(r.checkpoint_uri) for r in train(manifest, recipe, config, overrides)]
     lines = []
-    ctx = make_context() if record else None
+    ctx = make_context() if record or evaluate else None
     for checkpoint in checkpoints:
         lines.append(f"checkpoint: {checkpoint}")
-        if ctx is not None:
+        if ctx is not None and record:
             result = record_train_run(ctx, checkpoint)
             lines.append(f"ops.train_runs: {result.status}")
+        if ctx is not None and evaluate:
+            from .evaluation.job import evaluate_checkpoint
+
+            run = evaluate_checkpoint(
+                str(checkpoint), ctx.settings, tasks_per_level=eval_tasks_per_level
+            )
+            lines.append(
+                f"evaluation {run['eval_id']}: completion {run['summary']['completion']:.3f} "
+                f"over {run['summary']['episodes']} episodes"
+            )
     return lines
 
 

@@ -3,10 +3,12 @@
 Works single-process or under a launcher (`torchrun --nproc-per-node N -m tracelake.trainer.run
 ...`, or `deepspeed`), which sets WORLD_SIZE/RANK; ZeRO-2 is then the default.
 
-The `pipeline` recipe runs the methodology's phases in order (SFT, then DPO, then constitutional
-training), each starting from the previous phase's checkpoint and ending with its own checkpoint,
-run record and held-out figures, so what each phase added is visible. Its config names one
-manifest per phase.
+The `pipeline` recipe runs the methodology's phases in order (by default SFT, then DPO, then
+constitutional training; `grpo` may follow as the RL phase on the environment's task levels),
+each starting from the previous phase's checkpoint and ending with its own checkpoint, run record
+and held-out figures, so what each phase added is visible. Its config names one manifest per
+phase that reads an export (`grpo` reads none). `tracelake train --evaluate` and the train DAG
+then run the workflow benchmark on every phase's checkpoint.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .records import RunRecord
 from .sft import SFTOptions, run_sft
 
 RECIPES = ("sft", "dpo", "constitutional", "grpo", "pipeline")
+PHASES = ("sft", "dpo", "constitutional", "grpo")
 
 
 @dataclass
@@ -36,23 +39,43 @@ class PipelineOptions:
     sft: SFTOptions = field(default_factory=SFTOptions)
     dpo: DPOOptions = field(default_factory=DPOOptions)
     constitutional: ConstitutionalOptions = field(default_factory=ConstitutionalOptions)
+    grpo: GRPOOptions = field(default_factory=GRPOOptions)
+
+    def validate(self, manifest: str | None) -> None:
+        """Every phase is known, appears once and has its data, before any training starts."""
+        unknown = [p for p in self.phases if p not in PHASES]
+        if unknown or not self.phases:
+            raise TrainerInputError(
+                f"pipeline phases {unknown or '(none)'}: use {', '.join(PHASES)}"
+            )
+        repeated = sorted({p for p in self.phases if self.phases.count(p) > 1})
+        if repeated:
+            raise TrainerInputError(
+                f"pipeline phase(s) {', '.join(repeated)} appear twice; each phase has one "
+                "options block and one checkpoint folder"
+            )
+        for phase in self.phases:
+            if phase != "grpo" and not (self.manifests.get(phase) or manifest):
+                raise TrainerInputError(
+                    f"pipeline phase {phase}: no manifest; set manifests.{phase} or --manifest"
+                )
 
 
 def run_pipeline(manifest: str | None, options: PipelineOptions) -> list[RunRecord]:
+    options.validate(manifest)
     records: list[RunRecord] = []
     previous = ""
     for phase in options.phases:
-        if phase not in {"sft", "dpo", "constitutional"}:
-            raise TrainerInputError(f"pipeline phase {phase!r}: use sft, dpo or constitutional")
-        uri = options.manifests.get(phase) or manifest
-        if not uri:
-            raise TrainerInputError(f"pipeline phase {phase}: no manifest; set manifests.{phase}")
         phase_options: Any = getattr(options, phase)
         phase_options.output_dir = str(Path(options.output_dir) / phase)
         if previous:
             phase_options.model.path = previous
-        runner = {"sft": run_sft, "dpo": run_dpo, "constitutional": run_constitutional}[phase]
-        records.append(runner(uri, phase_options))
+        if phase == "grpo":
+            env, tasks = load_environment()
+            records.append(run_grpo(phase_options, env, tasks))
+        else:
+            runner = {"sft": run_sft, "dpo": run_dpo, "constitutional": run_constitutional}[phase]
+            records.append(runner(options.manifests.get(phase) or manifest, phase_options))
         previous = phase_options.output_dir
     return records
 

@@ -123,13 +123,17 @@ def summary_lines(run: EvalRun, written: dict[str, Any]) -> list[str]:
 
 
 def evaluate_checkpoint(
-    checkpoint: str, settings: Any, levels: tuple[int, ...] = (1, 2, 3)
+    checkpoint: str,
+    settings: Any,
+    levels: tuple[int, ...] = (1, 2, 3),
+    tasks_per_level: int | None = None,
 ) -> dict:
     """The train DAG's `evaluate` task: the checkpoint a phase wrote, every level, goal prompt."""
     from ..settings import load_settings
 
     ctx = JobContext.create(settings or load_settings())
-    run, written = run_eval(ctx, make_policy(checkpoint), EvalOptions(levels=levels))
+    options = EvalOptions(levels=levels, tasks_per_level=tasks_per_level)
+    run, written = run_eval(ctx, make_policy(checkpoint), options)
     return {"eval_id": run.eval_id, "summary": run.summary["all"], **written}
 
 
@@ -138,7 +142,7 @@ def phase_checkpoints(checkpoint: str | Path) -> list[Path]:
     base = Path(checkpoint)
     if (base / "config.json").is_file():
         return [base]
-    order = {"sft": 0, "dpo": 1, "constitutional": 2}  # the pipeline's phase order
+    order = {"sft": 0, "dpo": 1, "constitutional": 2, "grpo": 3}  # the pipeline's default order
     found = [p for p in base.glob("*/") if (p / "config.json").is_file()]
     return sorted(found, key=lambda p: (order.get(p.name, len(order)), p.name))
 

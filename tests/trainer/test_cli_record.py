@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from tracelake.jobs.cli import app
@@ -118,3 +119,49 @@ def test_train_dag_reads_the_manifest_and_builds_the_cluster_command() -> None:
         "--config",
         "/etc/tl/sft.yaml",
     ]
+
+
+def test_pipeline_runs_phases_in_order_then_evaluates_each(exports, tmp_path: Path) -> None:
+    """sft -> dpo -> grpo: each phase starts from the previous checkpoint, each is recorded in
+    ops.train_runs, and `--evaluate` benchmarks every phase's checkpoint into ops.eval_results."""
+    import json
+
+    out = tmp_path / "pipe"
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        f"output_dir: {out}\n"
+        "phases: [sft, dpo, grpo]\n"
+        f"manifests: {{sft: {exports['sft']}, dpo: {exports['dpo']}}}\n"
+        "sft: {steps: 3, pack_capacity: 512, max_length: 512}\n"
+        "dpo: {steps: 2}\n"
+        "grpo: {steps: 1, tasks_per_step: 1, group_size: 2, max_new_tokens: 8, max_turns: 1}\n"
+    )
+    env = {"TRACELAKE_LAKE_ROOT": str(tmp_path / "lake")}
+    args = ["train", "--recipe", "pipeline", "--config", str(config)]
+    result = CliRunner().invoke(app, [*args, "--evaluate", "--eval-tasks-per-level", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ops.train_runs: succeeded") == 3
+    assert result.output.count("evaluation eval-") == 3
+    phases = ("sft", "dpo", "grpo")
+    records = [json.loads((out / p / "run_record.json").read_text()) for p in phases]
+    assert [r["recipe"] for r in records] == ["sft", "dpo", "grpo"]
+    assert records[1]["options"]["model"]["path"] == str(out / "sft")
+    assert records[2]["options"]["model"]["path"] == str(out / "dpo")
+    ctx = JobContext.create(Settings(lake_root=str(tmp_path / "lake")))
+    assert ctx.lake.read(catalog.OPS_TRAIN_RUNS).num_rows == 3
+    evaluated = set(ctx.lake.read(catalog.OPS_EVAL_RESULTS).column("checkpoint").to_pylist())
+    assert evaluated == {str(out / p) for p in phases}
+
+
+def test_pipeline_refuses_unknown_repeated_or_unfed_phases(exports, tmp_path: Path) -> None:
+    from tracelake.trainer.errors import TrainerInputError
+    from tracelake.trainer.run import PipelineOptions
+
+    for phases, message in (
+        (["sft", "ppo"], "ppo"),
+        (["sft", "sft"], "appear twice"),
+        (["dpo"], "no manifest"),
+    ):
+        with pytest.raises(TrainerInputError, match=message):
+            PipelineOptions(phases=phases).validate(None)
+    PipelineOptions(phases=["grpo"]).validate(None)  # the environment is its data
