@@ -11,16 +11,20 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
 
 
-def test_bench_train_dry_run() -> None:
+def run_script(script: Path, *args: str) -> str:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--dry-run"],
+    return subprocess.run(
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         env=env,
         check=True,
         timeout=300,
     ).stdout
+
+
+def test_bench_train_dry_run() -> None:
+    out = run_script(BENCH, "--dry-run")
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     cases = {line["case"]: line for line in lines[1:]}
     assert set(cases) == {"toy:packed", "toy:sdpa", "toy-hybrid:packed"}, lines
@@ -36,16 +40,7 @@ def test_bench_train_dry_run() -> None:
 def test_gpu_trainer_smoke_runs_on_the_cpu_too() -> None:
     """The script that checks the trainer's own recipe on a GPU machine runs end to end here
     (every model option on auto, so float32 and SDPA on a CPU) and reports a passing check."""
-    script = BENCH.with_name("gpu_trainer_smoke.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, str(script), "--steps", "4"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = run_script(BENCH.with_name("gpu_trainer_smoke.py"), "--steps", "4")
     report = json.loads(out.strip().splitlines()[-1])
     assert report["device"] == "cpu" and report["attention"] == "sdpa"
     assert report["reload_check"]["ok"] and report["loss_last"] < report["loss_first"]
