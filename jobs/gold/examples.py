@@ -1,0 +1,125 @@
+"""gold.examples: every usable run, real or synthetic, as a training example (the four-part
+record, messages + tools, per-message weights, phase, lineage, split). See docs/gold.md.
+
+Incremental: a run that gained events (in silver.events or silver.synthetic_events) is
+re-assembled from all its events, and so is a run whose pattern in silver.run_patterns changed
+(the patterns are re-mined in full); the example files holding them are rewritten in the same
+commit. The gold.rejected job runs the same assembly and keeps the other half.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import Field, model_validator
+
+from ..context import JobContext, JobResult
+from ..lake import catalog, spark_io
+from ..registry import DerivedParams
+from ..runner import JobInput, JobOutput, run_job
+from . import _assembly
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+JOB_NAME = "gold_examples"
+OUTPUT = catalog.GOLD_EXAMPLES
+
+
+class Params(DerivedParams):
+    # Shares of scenario families per split; changing them needs `--full` (a rebuild).
+    validation_share: float = Field(default=0.1, ge=0.0, le=0.5)
+    test_share: float = Field(default=0.1, ge=0.0, le=0.5)
+
+    @model_validator(mode="after")
+    def _train_left(self) -> Params:
+        if self.validation_share + self.test_share >= 1.0:
+            raise ValueError("validation_share + test_share must leave a train split")
+        return self
+
+
+def changed_patterns(job: JobInput) -> list[str]:
+    """Runs whose pattern in silver.run_patterns differs from the one their example holds."""
+    from pyspark.sql import functions as F
+
+    lake = job.ctx.lake
+    if lake.version(OUTPUT) is None:
+        return []
+    current = spark_io.read(
+        job.spark,
+        catalog.SILVER_RUN_PATTERNS,
+        lake=lake,
+        columns=["run_id", "pattern_name"],
+        version=job.range(catalog.SILVER_RUN_PATTERNS).upto,
+    )
+    held = spark_io.read(job.spark, OUTPUT, lake=lake, columns=["run_id", "pattern"])
+    diff = held.join(current, "run_id", "left").where(
+        ~F.col("pattern").eqNullSafe(F.col("pattern_name"))
+    )
+    return sorted(r[0] for r in diff.select("run_id").collect())
+
+
+def details(rows: DataFrame) -> dict:
+    """Counts per phase, level, pattern and outcome, and the null share of each record field
+    per phase (of the rows this run assembled)."""
+    from pyspark.sql import functions as F
+
+    total = {p: n for p, n in _assembly.counts(rows, "phase").items()}
+    nulls = (
+        rows.select("phase", F.explode("null_fields").alias("field"))
+        .groupBy("phase", "field")
+        .count()
+        .collect()
+    )
+    share = {f"{r['phase']}:{r['field']}": round(r["count"] / total[r["phase"]], 4) for r in nulls}
+    return _assembly.as_details(
+        {
+            "examples": sum(total.values()),
+            "by_phase": total,
+            "by_level": _assembly.counts(rows, "level"),
+            "by_pattern": _assembly.counts(rows, "pattern"),
+            "by_outcome": _assembly.counts(rows, "outcome"),
+            "by_split": _assembly.counts(rows, "split"),
+            "null_share": dict(sorted(share.items())),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class GoldExamples:
+    name: str = JOB_NAME
+    sources: tuple = (
+        catalog.SILVER_EVENTS,
+        catalog.SILVER_SYNTHETIC_EVENTS,
+        catalog.SILVER_RUN_PATTERNS,
+    )
+    output: catalog.TableSpec = OUTPUT
+    params: type[Params] = Params
+    description: str = "Training examples (record, messages + tools, weights, split) per run."
+
+    def compute(self, job: JobInput) -> JobOutput:
+        p = job.params if isinstance(job.params, Params) else Params()
+
+        def rows_for(run_ids: Sequence[str] | None) -> DataFrame:
+            return _assembly.assembled(
+                job, OUTPUT, "examples", run_ids, validation=p.validation_share, test=p.test_share
+            )
+
+        extra = [] if job.full else changed_patterns(job)
+        out, affected = _assembly.incremental_output(job, OUTPUT, rows_for, extra)
+        if out is None:
+            return JobOutput(_assembly.empty(job, OUTPUT), details={"runs_affected": 0})
+        fresh = out.data if not affected else out.data.where(out.data.run_id.isin(affected))
+        out.details.update(details(fresh))
+        if affected:
+            out.details["runs_affected"] = len(affected)
+        return out
+
+
+JOB = GoldExamples()
+
+
+def run(ctx: JobContext, full: bool = False) -> JobResult:
+    return run_job(ctx, JOB, full=full)
