@@ -324,13 +324,13 @@ def _example(
     invocations = [e for e in events if e["event_type"] in INVOCATIONS or _is_meta_call(e)]
     inv_ids = {e["event_id"] for e in invocations}
     # Every call is validated, nested ones (made by a delegated agent) included.
-    tools: dict[str, dict[str, Any]] = {}
+    called: dict[str, dict[str, Any]] = {}
     calls: dict[str, _Call] = {}
     for e in invocations:
         tool = _tool_for(e, specs, declared)
         calls[e["event_id"]] = _Call(e, tool["function"]["name"], _arguments(e, tool))
         if e.get("parent_event_id") not in inv_ids:
-            tools[tool["function"]["name"]] = tool  # the last version called is the one offered
+            called[tool["function"]["name"]] = tool  # the last version called is the one offered
     top = [c for c in calls.values() if c.event.get("parent_event_id") not in inv_ids]
     if not top:
         raise Rejection(NO_STEPS, "the run made no tool call or delegation")
@@ -348,6 +348,7 @@ def _example(
     adaptation: list[str] = []
     learnings: list[str] = []
     available: dict[str, str] = {}
+    offers_meta = False  # the environment offers its meta tools to every task it runs
     last_call: _Call | None = None
     terminal = events[-1]
     for e in events:
@@ -360,6 +361,7 @@ def _example(
                     constraints = inp["constraints"]
                 task = inp.get("task")
                 if isinstance(task, dict):
+                    offers_meta = True
                     for key in task.get("components") or []:
                         name, _, version = str(key).partition("@")
                         available.setdefault(name, version)
@@ -425,6 +427,16 @@ def _example(
             available.setdefault(name, call.event.get("component_version") or "")
     available.pop("SystemAgent", None)
     components = sorted(f"{n}@{v}" if v else n for n, v in available.items())
+    # The tools offered: every available component whose spec is known, at the version called
+    # last (else the one available), and the meta tools where the environment offered them.
+    offered = {t["function"]["name"]: t for t in _META_SCHEMAS.values()} if offers_meta else {}
+    for name, version in available.items():
+        key = f"{name}@{version}"
+        spec = declared.get(key) or (specs[key].tool_schema() if key in specs else None)
+        if spec is not None:
+            offered[name] = spec
+    offered.update(called)
+    tools = [offered[name] for name in sorted(offered)]
 
     outcome = _outcome(terminal, events, failed_ids)
     messages = [
@@ -520,7 +532,7 @@ def _example(
         "split": split_of(key, validation, test),
         "record": _dumps(record),
         "messages": messages,
-        "tools": _dumps(list(tools.values())),
+        "tools": _dumps(tools),
         "n_tool_calls": n_calls,
         "steps": len(top),
         "errors": len(failed_ids),

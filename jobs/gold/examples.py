@@ -101,6 +101,9 @@ class GoldExamples:
 
     def compute(self, job: JobInput) -> JobOutput:
         p = job.params if isinstance(job.params, Params) else Params()
+        # ops.feedback is a source of gold.preferences; it exists before anyone gave feedback so
+        # that preferences build on a lake without any (the runner waits for missing sources).
+        job.ctx.lake.ensure(catalog.OPS_FEEDBACK)
 
         def rows_for(run_ids: Sequence[str] | None) -> DataFrame:
             return _assembly.assembled(
