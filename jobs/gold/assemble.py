@@ -45,6 +45,7 @@ TERMINAL = frozenset({"run_completed", "run_failed"})
 # Meta events of the environment: a call of the meta tool when the event carries its input.
 META_EVENTS = frozenset({"component_created", "component_evolved", "memory_consulted"})
 SPEC_EVENTS = frozenset({"component_created", "component_evolved"})
+TASK_LIMITS = ("budget_usd", "max_steps")
 LEVELS = {"single_domain": 1, "cross_domain": 2, "novel": 3}
 _META_SCHEMAS = {t["function"]["name"]: t for t in meta_tool_schemas()}
 
@@ -362,6 +363,10 @@ def _example(
                 task = inp.get("task")
                 if isinstance(task, dict):
                     offers_meta = True
+                    # an environment task states its limits: the run's constraints
+                    limits = {k: task[k] for k in TASK_LIMITS if task.get(k) is not None}
+                    if limits and constraints is None:
+                        constraints = limits
                     for key in task.get("components") or []:
                         name, _, version = str(key).partition("@")
                         available.setdefault(name, version)
