@@ -546,6 +546,46 @@ def cloud_config(
         out.print(f"wrote {path}", highlight=False)
 
 
+# -- gold: show an example, record human feedback (issue 13) ---------------------------------------
+
+
+@app.command()
+@user_errors
+def show(
+    what: Annotated[str, typer.Argument(help="What to show: `example`.")],
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+) -> None:
+    """Show a run's training example: its four-part record and its messages (or why it was
+    rejected)."""
+    from .errors import ConfigError
+    from .gold.show import show_example
+
+    if what != "example":
+        raise ConfigError(f"cannot show {what!r}; try `tracelake show example RUN_ID`")
+    show_example(_context(), run_id, lambda line: out.print(line, highlight=False, markup=False))
+
+
+@app.command()
+@user_errors
+def feedback(
+    run_id: Annotated[str, typer.Argument(help="The run judged (the preferred one).")],
+    annotator: Annotated[str, typer.Option(help="Who judged (recorded with the judgement).")],
+    over: Annotated[
+        str | None, typer.Option(help="The run it is preferred over (a preference).")
+    ] = None,
+    rating: Annotated[float | None, typer.Option(help="A rating of the run, 0..1.")] = None,
+    note: Annotated[str | None, typer.Option(help="Why, in your words.")] = None,
+) -> None:
+    """Record a human preference or rating in ops.feedback; the next build turns it into
+    gold.preferences pairs, ahead of the rule-based ones."""
+    from .gold.show import record_feedback
+
+    row = record_feedback(
+        _context(), run_id=run_id, annotator=annotator, over=over, rating=rating, note=note
+    )
+    out.print(f"recorded {row['kind']} {row['feedback_id']} in ops.feedback", highlight=False)
+
+
 def main() -> None:
     app()
 
