@@ -416,7 +416,7 @@ def _example(
             call = calls[parent]
             if call.observation is None:
                 call.observation = _observation(e)
-            call.failed = call.failed or e["event_id"] in failed_ids
+            call.failed = call.failed or e.get("status") == "error" or kind == "error"
             if e.get("state_change") is not None and call.state_change is None:
                 call.state_change = _json(e["state_change"])
         elif kind in RESULTS and parent in by_id and by_id[parent].get("parent_event_id") in calls:
@@ -426,7 +426,7 @@ def _example(
         if current is not None:  # a call after anything else starts a new turn
             current.closed = True
 
-    for call in calls.values():
+    for call in top:  # a delegate's own calls are not the orchestrator's components
         name = call.event.get("component_name")
         if name and call.event["event_type"] in INVOCATIONS:
             available.setdefault(name, call.event.get("component_version") or "")
