@@ -274,7 +274,7 @@ def _answer(terminal: dict[str, Any]) -> str:
 
 
 def _message(role: str, content: str = "", **extra: Any) -> dict[str, Any]:
-    msg = {"role": role, "content": content, "reasoning": None, "name": None}
+    msg: dict[str, Any] = {"role": role, "content": content, "reasoning": None, "name": None}
     msg.update(tool_calls=None, weight=0.0 if role != "assistant" else 1.0)
     msg.update(extra)
     return msg
@@ -427,9 +427,9 @@ def _example(
             current.closed = True
 
     for call in top:  # a delegate's own calls are not the orchestrator's components
-        name = call.event.get("component_name")
-        if name and call.event["event_type"] in INVOCATIONS:
-            available.setdefault(name, call.event.get("component_version") or "")
+        called_name = call.event.get("component_name")
+        if called_name and call.event["event_type"] in INVOCATIONS:
+            available.setdefault(called_name, call.event.get("component_version") or "")
     available.pop("SystemAgent", None)
     components = sorted(f"{n}@{v}" if v else n for n, v in available.items())
     # The tools offered: every available component whose spec is known, at the version called

@@ -17,9 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
-from ..runner import JobInput, JobOutput, run_job
+from ..runner import JobInput, JobOutput
 from . import _assembly, constitution, pairs
 from .assemble import _message, stable_id
 
@@ -180,7 +179,3 @@ class ConstitutionalPairs:
 
 
 JOB = ConstitutionalPairs()
-
-
-def run(ctx: JobContext, full: bool = False) -> JobResult:
-    return run_job(ctx, JOB, full=full)

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
-from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..registry import DerivedParams
-from ..runner import JobInput, JobOutput, run_job
+from ..runner import JobInput, JobOutput
 from . import _assembly
 
 if TYPE_CHECKING:
@@ -122,7 +121,3 @@ class GoldExamples:
 
 
 JOB = GoldExamples()
-
-
-def run(ctx: JobContext, full: bool = False) -> JobResult:
-    return run_job(ctx, JOB, full=full)

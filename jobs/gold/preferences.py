@@ -14,10 +14,9 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field
 
-from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..registry import DerivedParams
-from ..runner import JobInput, JobOutput, run_job
+from ..runner import JobInput, JobOutput
 from . import _assembly, pairs
 
 JOB_NAME = "gold_preferences"
@@ -127,7 +126,3 @@ class GoldPreferences:
 
 
 JOB = GoldPreferences()
-
-
-def run(ctx: JobContext, full: bool = False) -> JobResult:
-    return run_job(ctx, JOB, full=full)

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..context import JobContext, JobResult
 from ..lake import catalog
-from ..runner import JobInput, JobOutput, run_job
+from ..runner import JobInput, JobOutput
 from . import _assembly
 
 if TYPE_CHECKING:
@@ -49,7 +48,3 @@ class GoldRejected:
 
 
 JOB = GoldRejected()
-
-
-def run(ctx: JobContext, full: bool = False) -> JobResult:
-    return run_job(ctx, JOB, full=full)
