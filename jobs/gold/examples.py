@@ -1,10 +1,14 @@
 """gold.examples: every usable run, real or synthetic, as a training example (the four-part
-record, messages + tools, per-message weights, phase, lineage, split). See docs/gold.md.
+record, messages + tools, per-message weights, phase, lineage, split), and one
+component_evolution example per improved component version (jobs/gold/evolution.py). See
+docs/gold.md.
 
 Incremental: a run that gained events (in silver.events or silver.synthetic_events) is
 re-assembled from all its events, and so is a run whose pattern in silver.run_patterns changed
 (the patterns are re-mined in full); the example files holding them are rewritten in the same
-commit. The gold.rejected job runs the same assembly and keeps the other half.
+commit. The gold.rejected job runs the same assembly and keeps the other half. When
+silver.component_evolution moves (it is recomputed in full), every evolution example is
+re-derived.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from pydantic import Field, model_validator
 
 from ..lake import catalog, spark_io
 from ..registry import DerivedParams
 from ..runner import JobInput, JobOutput
-from . import _assembly
+from . import _assembly, evolution
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 JOB_NAME = "gold_examples"
 OUTPUT = catalog.GOLD_EXAMPLES
+EVOLUTION = catalog.SILVER_COMPONENT_EVOLUTION
 
 
 class Params(DerivedParams):
@@ -60,6 +66,20 @@ def changed_patterns(job: JobInput) -> list[str]:
     return sorted(r[0] for r in diff.select("run_id").collect())
 
 
+def evolution_rows(job: JobInput, p: Params) -> tuple[list[dict], dict[str, int]]:
+    rows = job.ctx.lake.read(EVOLUTION, version=job.range(EVOLUTION).upto).to_pylist()
+    return evolution.evolution_examples(
+        rows, _assembly.versions_read(job), p.validation_share, p.test_share
+    )
+
+
+def held_evolution_ids(job: JobInput) -> list[str]:
+    if job.ctx.lake.version(OUTPUT) is None:
+        return []
+    held = job.ctx.lake.read(OUTPUT, columns=["run_id", "phase"])
+    return [r["run_id"] for r in held.to_pylist() if r["phase"] == evolution.PHASE]
+
+
 def details(rows: DataFrame) -> dict:
     """Counts per phase, level, pattern and outcome, and the null share of each record field
     per phase (of the rows this run assembled)."""
@@ -93,6 +113,7 @@ class GoldExamples:
         catalog.SILVER_EVENTS,
         catalog.SILVER_SYNTHETIC_EVENTS,
         catalog.SILVER_RUN_PATTERNS,
+        EVOLUTION,
     )
     output: catalog.TableSpec = OUTPUT
     params: type[Params] = Params
@@ -104,17 +125,31 @@ class GoldExamples:
         # that preferences build on a lake without any (the runner waits for missing sources).
         job.ctx.lake.ensure(catalog.OPS_FEEDBACK)
 
+        full = job.full or any(r.is_full for r in job.ranges.values())
+        ev = job.range(EVOLUTION)
+        moved = full or ev.after is None or ev.after < ev.upto
+        evolved, skipped = evolution_rows(job, p) if moved else ([], {})
+
         def rows_for(run_ids: Sequence[str] | None) -> DataFrame:
-            return _assembly.assembled(
+            rows = _assembly.assembled(
                 job, OUTPUT, "examples", run_ids, validation=p.validation_share, test=p.test_share
             )
+            if evolved:
+                schema = spark_io.spark_schema(OUTPUT.schema)
+                table = pa.Table.from_pylist(evolved, OUTPUT.schema)
+                rows = rows.unionByName(job.spark.createDataFrame(table.to_pandas(), schema))
+            return rows
 
-        extra = [] if job.full else changed_patterns(job)
+        extra = [] if full else changed_patterns(job)
+        if evolved or skipped:  # every evolution example is re-derived
+            extra += held_evolution_ids(job) + [r["run_id"] for r in evolved]
         out, affected = _assembly.incremental_output(job, OUTPUT, rows_for, extra)
         if out is None:
             return JobOutput(_assembly.empty(job, OUTPUT), details={"runs_affected": 0})
         fresh = out.data if not affected else out.data.where(out.data.run_id.isin(affected))
         out.details.update(details(fresh))
+        if skipped:
+            out.details["evolutions_without_example"] = skipped
         if affected:
             out.details["runs_affected"] = len(affected)
         return out

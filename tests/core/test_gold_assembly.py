@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from gold_runs import GOAL, URL, bad_runs, recovery_run
 
-from tracelake.jobs.gold import constitution, pairs
+from tracelake.jobs.gold import constitution, evolution, pairs
 from tracelake.jobs.gold.assemble import (
     REASON_CODES,
     SYSTEM_PROMPT,
@@ -248,3 +248,33 @@ def test_constitution_checks_name_the_rule(check, events_change):
     (rule, why), *_ = constitution.violations(example)
     assert rule.check == check and "step 4" in why
     assert constitution.violations(assemble(recovery_run()).example) == []
+
+
+def test_component_evolution_example_from_an_improved_version():
+    row = {
+        "component": "WebFetcherTool",
+        "from_version": "1.0.0",  # lineage writes versions with three parts
+        "to_version": "1.1.0",
+        "population": "real",
+        "change_note": "retries 403s with browser headers",
+        "from_runs": 40,
+        "from_calls": 120,
+        "from_error_rate": 0.21,
+        "from_success_rate": 0.7,
+        "from_latency_ms": 800.0,
+        "verdict": "improved",
+        "verdict_reason": "error rate 0.21 -> 0.05, interval below 0",
+    }
+    example, why = evolution.evolution_example(row, "{}")
+    assert why is None
+    ExampleRow.model_validate(example)
+    jsonschema.validate(json.loads(example["record"]), record_schema())
+    assert example["phase"] == "component_evolution"
+    assert example["run_id"] == "evolution:WebFetcherTool@1.0.0->1.1.0:real"
+    user, answer = example["messages"][1]["content"], example["messages"][2]["content"]
+    assert '"version": "1.0"' in user and '"error_rate": 0.21' in user
+    assert '"version": "1.1"' in answer and "retries 403s with browser headers" in answer
+    assert evolution.evolution_example({**row, "verdict": "no evidence"}, "{}") == (
+        None,
+        "not_improved",
+    )

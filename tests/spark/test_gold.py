@@ -11,13 +11,22 @@ import pytest
 import yaml
 from gold_runs import bad_runs, recovery_run
 
-from tracelake.jobs import build
+from tracelake.jobs import registry
 from tracelake.jobs.gold import constitutional_pairs, examples, preferences, rejected
 from tracelake.jobs.gold.assemble import RunFacts, assemble
 from tracelake.jobs.gold.show import record_feedback
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.runner import run_job
 from tracelake.jobs.settings import ExpandSettings
+from tracelake.jobs.silver import (
+    component_evolution,
+    component_usage,
+    patterns,
+    run_patterns,
+    runs,
+    scrub_events,
+    synthetic_events,
+)
 from tracelake.jobs.simulate.runs import generate_runs
 from tracelake.schemas.gold import ExampleRow, PreferenceRow, RejectedRow, record_schema
 
@@ -25,6 +34,33 @@ from .conftest import ingest_events
 
 pytestmark = pytest.mark.spark
 GOLD_JOBS = (examples.JOB, rejected.JOB, preferences.JOB, constitutional_pairs.JOB)
+# What the gold jobs read, and nothing else of `tracelake build` (which discovers the gold jobs
+# like any other: checked below), to keep this test short.
+UPSTREAM = (
+    scrub_events.JOB,
+    runs.JOB,
+    component_usage.JOB,
+    component_evolution.JOB,
+    patterns.JOB,
+    run_patterns.JOB,
+    synthetic_events.JOB,
+)
+
+
+def _build(ctx) -> None:
+    for job in (*UPSTREAM, *GOLD_JOBS):
+        assert run_job(ctx, job).status in ("succeeded", "noop"), job.name
+
+
+def test_build_runs_the_gold_jobs_after_their_sources():
+    order = [spec.name for spec in registry.discover()]
+    for job in GOLD_JOBS:
+        assert job.name in order
+    assert order.index("gold_examples") > order.index("run_patterns")
+    assert order.index("gold_preferences") > order.index("gold_examples")
+    assert order.index("gold_constitutional_pairs") > order.index("synthetic_events")
+
+
 CONTRACT = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "contracts" / "gold_examples.yaml").read_text()
 )
@@ -54,7 +90,7 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
     late_end = {**recovery_run("gold-bad-no-end")[-1], "seq": 99}
     late_end["event_id"] = "gold-bad-no-end-099"
     ingest_events(ctx, tmp_path / "a", hand_made + simulated, "a")
-    assert build.run(ctx).status == "succeeded"
+    _build(ctx)
 
     # read = examples + rejected, disjoint
     read = _run_ids(ctx, catalog.SILVER_EVENTS) | _run_ids(ctx, catalog.SILVER_SYNTHETIC_EVENTS)
@@ -93,6 +129,7 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
         "silver.events",
         "silver.synthetic_events",
         "silver.run_patterns",
+        "silver.component_evolution",
     }
 
     # exactly once: nothing new, nothing written
@@ -124,7 +161,7 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
     # incremental: a late end makes the no_end run usable; nothing else moves
     splits = {r["run_id"]: r["split"] for r in ex_rows}
     ingest_events(ctx, tmp_path / "b", [late_end], "b")
-    assert build.run(ctx).status == "succeeded"
+    _build(ctx)
     after = _rows(ctx, catalog.GOLD_EXAMPLES)
     assert "gold-bad-no-end" in {r["run_id"] for r in after}
     assert "gold-bad-no-end" not in {
