@@ -137,7 +137,7 @@ class GoldExamples:
             if evolved:
                 schema = spark_io.spark_schema(OUTPUT.schema)
                 table = pa.Table.from_pylist(evolved, OUTPUT.schema)
-                rows = rows.unionByName(job.spark.createDataFrame(table.to_pandas(), schema))
+                rows = rows.unionByName(job.spark.createDataFrame(table, schema))
             return rows
 
         extra = [] if full else changed_patterns(job)

@@ -109,7 +109,7 @@ class GoldPreferences:
         rows = rules
         if human:
             human_df = job.spark.createDataFrame(
-                pa.Table.from_pylist(human, OUTPUT.schema).to_pandas(),
+                pa.Table.from_pylist(human, OUTPUT.schema),
                 spark_io.spark_schema(OUTPUT.schema),
             )
             rows = human_df.unionByName(rules)
