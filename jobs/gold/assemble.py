@@ -21,10 +21,11 @@ observations are 0 (the trainer forces that too).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tracelake.schemas.component_spec import ComponentSpec, argument_problems
 from tracelake.schemas.gold import ASSEMBLER_VERSION, NULLABLE_RECORD_FIELDS, ExampleStructure
@@ -99,13 +100,14 @@ def _json(text: str | None) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+        return orjson.loads(text)
+    except (orjson.JSONDecodeError, TypeError):
         return text
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """Compact JSON with sorted keys (orjson: a third of assembly's time went to json.dumps)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _attrs(event: Mapping[str, Any]) -> dict[str, str]:
@@ -215,8 +217,8 @@ def _arguments(e: dict[str, Any], tool: dict[str, Any]) -> dict[str, Any]:
     name = tool["function"]["name"]
     text = e.get("input")
     try:
-        args = json.loads(text) if text is not None else {}
-    except json.JSONDecodeError as exc:
+        args = orjson.loads(text) if text is not None else {}
+    except orjson.JSONDecodeError as exc:
         raise Rejection(
             NON_JSON_ARGUMENTS, f"seq {e['seq']} {name}: arguments are not JSON ({exc.msg})"
         ) from None

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput
 from . import _assembly, constitution, pairs
-from .assemble import _message, stable_id
+from .assemble import _dumps, _message, stable_id
 
 JOB_NAME = "gold_constitutional_pairs"
 OUTPUT = catalog.GOLD_CONSTITUTIONAL_PAIRS
@@ -56,7 +56,7 @@ def revised_messages(prompt: list[dict], calls: list, outcome: Any) -> list[dict
         call = {
             "id": f"call_{i}",
             "type": "function",
-            "function": {"name": name, "arguments": json.dumps(args, sort_keys=True)},
+            "function": {"name": name, "arguments": _dumps(args)},
         }
         out.append(_message("assistant", tool_calls=[call], weight=0.0 if not obs.ok else 1.0))
         out.append(_message("tool", _observation(obs), name=name))

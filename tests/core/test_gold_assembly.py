@@ -48,7 +48,10 @@ def _call(i, name, args):
         {
             "id": f"call_{i}",
             "type": "function",
-            "function": {"name": name, "arguments": json.dumps(args, sort_keys=True)},
+            "function": {
+                "name": name,
+                "arguments": json.dumps(args, sort_keys=True, separators=(",", ":")),
+            },
         }
     ]
 
@@ -60,7 +63,7 @@ def test_golden_messages_of_a_run_with_a_recovery_and_a_delegation():
     )
     assert example["messages"] == [
         _m("system", f"{SYSTEM_PROMPT}\nAvailable components: {components}."),
-        _m("user", f'{GOAL}\n\nConstraints: {{"max_cost_per_task": 1.0}}'),
+        _m("user", f'{GOAL}\n\nConstraints: {{"max_cost_per_task":1.0}}'),
         # the failed call: weight 0, its recovery below: weight 1
         _m(
             "assistant",
@@ -272,8 +275,8 @@ def test_component_evolution_example_from_an_improved_version():
     assert example["phase"] == "component_evolution"
     assert example["run_id"] == "evolution:WebFetcherTool@1.0.0->1.1.0:real"
     user, answer = example["messages"][1]["content"], example["messages"][2]["content"]
-    assert '"version": "1.0"' in user and '"error_rate": 0.21' in user
-    assert '"version": "1.1"' in answer and "retries 403s with browser headers" in answer
+    assert '"version":"1.0"' in user and '"error_rate":0.21' in user
+    assert '"version":"1.1"' in answer and "retries 403s with browser headers" in answer
     assert evolution.evolution_example({**row, "verdict": "no evidence"}, "{}") == (
         None,
         "not_improved",

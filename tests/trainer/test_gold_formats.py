@@ -55,7 +55,7 @@ def test_messages_render_through_apply_chat_template_with_tools():
     text = tokenizer.apply_chat_template(example["messages"], tools=tools, tokenize=False)
     assert "WebFetcherTool(" in text.splitlines()[0]  # the tools with their JSON Schemas
     assert '"pattern": "^https://"' in text.splitlines()[0]
-    assert '<call>{"name": "ArchiveFetcherTool", "arguments": {"url": ' in text
+    assert '<call>{"name": "ArchiveFetcherTool", "arguments": {"url":' in text
     assert "<|tool|>WebFetcherTool: error (http_403): HTTP 403 Forbidden" in text
     assert '<|tool|>SummarizationAgent: {"artifact": "summary-1"}' in text
     ids = tokenizer.apply_chat_template(example["messages"], tools=tools, tokenize=True)
