@@ -263,8 +263,8 @@ def read(
         options[OPT_MAX_PARTITION_BYTES] = str(max_partition_bytes)
     else:  # small tables still spread over every core
         options[OPT_MIN_PARTITIONS] = str(spark.sparkContext.defaultParallelism)
-    df = spark.read.format(SOURCE_NAME).schema(spark_schema(schema, file_column)).options(**options)
-    out = _apply_where(df.load(), where)
+    reader = spark.read.format(SOURCE_NAME).schema(spark_schema(schema, file_column))
+    out = _apply_where(reader.options(**options).load(), where)
     return out.select(*cols, *([file_column] if file_column else [])) if where else out
 
 
