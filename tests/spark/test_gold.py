@@ -220,11 +220,13 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
     for spec, rows in zip(specs, incremental, strict=True):
         assert _without(_rows(ctx, spec), "source_versions") == _without(rows, "source_versions")
 
-    # null shares stay within the contract's bounds
+    # null shares of generated data stay within the contract's bounds (the hand-made runs are
+    # edge cases by design: none of them consults memory)
     limits = CONTRACT["null_share_max"]
-    for phase in {r["phase"] for r in after}:
+    generated = [r for r in after if r["synthetic"] or r["phase"] == "component_evolution"]
+    for phase in {r["phase"] for r in generated}:
         bounds = {**limits["default"], **limits.get(phase, {})}
-        rows = [r for r in after if r["phase"] == phase]
+        rows = [r for r in generated if r["phase"] == phase]
         for field, bound in bounds.items():
             share = sum(field in r["null_fields"] for r in rows) / len(rows)
             assert share <= bound, (phase, field, share)
