@@ -2,7 +2,8 @@
 
 Triggered by the export Asset of the dataset the configured recipe reads (its event carries the
 manifest URI). Local mode trains in a subprocess of the worker; cluster mode returns the trainer's
-command for a GPU operator. The trainer never touches the lake: `record` appends its run record.
+command for a GPU operator. The trainer never touches the lake: `record` appends its run record,
+then `evaluate` benchmarks each phase's checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ EXPORT_SFT = Asset(name="tracelake.export.sft", uri="tracelake://exports/sft", g
 DOC = """
 `train` reads the manifest from the triggering export event and runs `tracelake.trainer.run`
 (local subprocess or, with `TRACELAKE_TRAIN__MODE=cluster`, the command for a GPU operator).
-`record` appends the run record to ops.train_runs. See docs/training.md.
+`record` appends the run record to ops.train_runs. `evaluate` runs the workflow benchmark on the
+checkpoint of every phase (ops.eval_results, events, report; docs/evaluation.md).
+See docs/training.md.
 """
 
 
@@ -47,9 +50,23 @@ def tracelake_train():
         if trained.get("mode") != "local":
             return {"status": "skipped", "reason": "cluster runs are recorded by their operator"}
         ctx = JobContext.create(load_settings())
-        return record_train_run(ctx, trained["checkpoint"]).to_dict()
+        recorded = record_train_run(ctx, trained["checkpoint"]).to_dict()
+        return {**recorded, "checkpoint": trained["checkpoint"]}
 
-    record(train())
+    @task(task_id="evaluate")
+    def evaluate(recorded: dict) -> dict:
+        """The workflow benchmark on every phase's checkpoint (ops.eval_results + report)."""
+        from tracelake.jobs.evaluation.job import evaluate_phases
+        from tracelake.jobs.settings import load_settings
+
+        if not recorded.get("checkpoint"):
+            return {
+                "status": "skipped",
+                "reason": "cluster checkpoints are evaluated by their operator",
+            }
+        return {"phases": evaluate_phases(recorded["checkpoint"], load_settings())}
+
+    evaluate(record(train()))
 
 
 tracelake_train()

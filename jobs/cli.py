@@ -586,6 +586,59 @@ def feedback(
     out.print(f"recorded {row['kind']} {row['feedback_id']} in ops.feedback", highlight=False)
 
 
+@app.command("eval")
+@user_errors
+def eval_(
+    policy: Annotated[
+        str, typer.Option(help="oracle, random, replay, a model directory or an http(s) endpoint.")
+    ],
+    levels: Annotated[str, typer.Option(help="Levels, comma separated.")] = "1,2,3",
+    trials: Annotated[int, typer.Option(min=1, help="Trials per task (pass^k).")] = 1,
+    prompt: Annotated[str, typer.Option(help="goal, or framework (docs in the prompt).")] = "goal",
+    seed: Annotated[int, typer.Option(help="Evaluation seed.")] = 0,
+    sample: Annotated[bool, typer.Option(help="Sample (models) instead of greedy.")] = False,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 1.0,
+    model: Annotated[str, typer.Option(help="Model name sent to an endpoint.")] = "default",
+    tasks_per_level: Annotated[
+        int | None, typer.Option(help="Only the first N tasks of each level (smoke runs).")
+    ] = None,
+    chance_faults: Annotated[
+        bool, typer.Option(help="Components fail at their spec's rates (besides injected).")
+    ] = True,
+    store: Annotated[bool, typer.Option(help="Write ops.eval_results and the events.")] = True,
+    tasks: Annotated[
+        str | None, typer.Option(help="Task set folder (level1.jsonl ...); default: v1.")
+    ] = None,
+) -> None:
+    """Workflow benchmark: play the held-out tasks, append ops.eval_results, ingest the episodes
+    as events and write the HTML report (docs/evaluation.md)."""
+    from .errors import ConfigError
+    from .evaluation.job import make_policy, run_eval, summary_lines
+    from .evaluation.runner import EvalOptions
+
+    try:
+        chosen = tuple(int(x) for x in levels.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--levels {levels!r}: comma-separated numbers from 1, 2, 3") from None
+    options = EvalOptions(
+        levels=chosen,
+        trials=trials,
+        prompt=prompt,
+        seed=seed,
+        chance_faults=chance_faults,
+        tasks_per_level=tasks_per_level,
+        task_dir=tasks,
+    )
+    ctx = _context()
+    chosen_policy = make_policy(
+        policy, sample=sample, temperature=temperature, model=model, seed=seed,
+        settings=ctx.settings,
+    )  # fmt: skip
+    run, written = run_eval(ctx, chosen_policy, options, store_results=store)
+    for line in summary_lines(run, written):
+        out.print(line, highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -113,6 +113,16 @@ def _rows_in(ctx: JobContext, source: SourceRange) -> int:
     return sum(f.num_records or 0 for f in plan.files)
 
 
+def _has_new_data(ctx: JobContext, source: SourceRange) -> bool:
+    from .lake.delta_source import data_changed
+
+    if source.after is None:
+        return True
+    return data_changed(
+        ctx.lake.uri(source.spec), ctx.lake.storage_options, source.after, source.upto
+    )
+
+
 def run_job(
     ctx: JobContext,
     job: IncrementalJob,
@@ -134,6 +144,13 @@ def run_job(
         if not stale:
             result.status = "noop"
             result.message = "up to date: no new source versions since the last run"
+            result.details["bookmarks"] = {k: r.after for k, r in ranges.items()}
+            return result
+        if not any(_has_new_data(ctx, r) for r in stale.values()):
+            # Nothing is committed, so the bookmarks stay: a commit that only moved them would
+            # itself be a new version of this job's table, read downstream as news.
+            result.status = "noop"
+            result.message = "up to date: the new source versions hold no new data (maintenance)"
             result.details["bookmarks"] = {k: r.after for k, r in ranges.items()}
             return result
         from .lake import spark_io

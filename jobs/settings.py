@@ -239,6 +239,17 @@ class MaintenanceSettings(Section):
     )
 
 
+class EvaluationSettings(Section):
+    """`tracelake eval` against an OpenAI-compatible endpoint (docs/evaluation.md)."""
+
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key of the endpoint; set it in the environment "
+        "(TRACELAKE_EVALUATION__API_KEY), never in a file. Never logged or stored.",
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="Per request to the endpoint.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -263,6 +274,7 @@ class Settings(BaseSettings):
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @classmethod
     def settings_customise_sources(

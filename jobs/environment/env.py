@@ -228,6 +228,19 @@ class Environment:
         )
         return self.outcome
 
+    def change_requirements(self, changes: Mapping[str, Any]) -> None:
+        """A requirement that changes mid-episode: the success condition is judged with
+        `changes` applied (e.g. another file path). Checked like a task file's condition."""
+        import dataclasses
+
+        from .success import condition_problems
+
+        success = {**self.task.success, **dict(changes)}
+        problems = condition_problems(success)
+        if problems:
+            raise ValueError(f"changed requirement is not valid: {'; '.join(problems)}")
+        self.task = dataclasses.replace(self.task, success=success)
+
     def memory_record(self) -> dict[str, Any]:
         """What this episode adds to the memory of past runs (pass it to the next episode)."""
         outcome = self.outcome
@@ -299,7 +312,8 @@ class Environment:
         chance = self._chance_error(spec, attempt)
         if forced and attempt == 1:
             chance = forced
-        elif chance is None and latency > spec.timeout_ms:
+        elif chance is None and self.random_faults and latency > spec.timeout_ms:
+            # A slow draw is a chance fault too: without random faults the world is exact.
             chance = "timeout"
         try:  # failures the world decides come first; a chance failure has no effects
             result = self._execute(spec, args, attempt, dry=chance is not None)

@@ -338,3 +338,18 @@ OPS_FEEDBACK = register(
         description="Human preferences and ratings of runs, with who and when.",
     )
 )
+
+
+# -- ops.eval_results (issue 17: the workflow benchmark) ---------------------------------------
+from tracelake.schemas.eval_results import EVAL_RESULTS_SCHEMA  # noqa: E402
+
+OPS_EVAL_RESULTS = register(
+    TableSpec(
+        tier="ops",
+        name="eval_results",
+        schema=EVAL_RESULTS_SCHEMA,
+        append_only=True,
+        key=("row_id",),
+        description="Workflow benchmark results: one row per episode, per level and per run.",
+    )
+)

@@ -215,32 +215,60 @@ class ScanPlan:
         return self.files_skipped_by_partition + self.files_skipped_by_stats
 
 
+def _commit_actions(
+    table_uri: str, storage_options: Mapping[str, str], after_version: int, version: int
+) -> Iterator[dict[str, Any]] | None:
+    """The actions of commits (after_version, version], read from the JSON commit files; None
+    when one is gone (log cleanup), which callers treat as unknown."""
+    fs, root = _filesystem(table_uri, storage_options)
+    commits = []
+    for v in range(after_version + 1, version + 1):
+        try:
+            with fs.open_input_stream(f"{root}/_delta_log/{v:020d}.json") as stream:
+                commits.append(stream.read().splitlines())
+        except FileNotFoundError:
+            return None
+    return (json.loads(line) for lines in commits for line in lines if line.strip())
+
+
 def added_paths(
     table_uri: str,
     storage_options: Mapping[str, str],
     after_version: int,
     version: int,
 ) -> set[str] | None:
-    """Paths of files added with dataChange in commits (after_version, version], read from the
-    JSON commit files; None if a commit file is gone (log cleanup) and the caller must diff
-    snapshots instead."""
-    fs, root = _filesystem(table_uri, storage_options)
+    """Paths of files added with dataChange in commits (after_version, version]; None if a
+    commit file is gone (log cleanup) and the caller must diff snapshots instead."""
+    actions = _commit_actions(table_uri, storage_options, after_version, version)
+    if actions is None:
+        return None
     added: set[str] = set()
-    for v in range(after_version + 1, version + 1):
-        try:
-            with fs.open_input_stream(f"{root}/_delta_log/{v:020d}.json") as stream:
-                lines = stream.read().splitlines()
-        except FileNotFoundError:
-            return None
-        for line in lines:
-            if not line.strip():
-                continue
-            action = json.loads(line)
-            if "add" in action and action["add"].get("dataChange", True):
-                added.add(action["add"]["path"])
-            elif "remove" in action:
-                added.discard(action["remove"]["path"])
+    for action in actions:
+        if "add" in action and action["add"].get("dataChange", True):
+            added.add(action["add"]["path"])
+        elif "remove" in action:
+            added.discard(action["remove"]["path"])
     return added
+
+
+def data_changed(
+    table_uri: str,
+    storage_options: Mapping[str, str],
+    after_version: int,
+    version: int,
+) -> bool:
+    """Whether a commit in (after_version, version] added or removed data. Compaction, VACUUM
+    and property changes do not (their actions carry dataChange=false, or are not files); nor
+    does a job commit that only moved its bookmark. True when a commit file is gone (log
+    cleanup): unknown counts as changed."""
+    actions = _commit_actions(table_uri, storage_options, after_version, version)
+    if actions is None:
+        return True
+    return any(
+        kind in action and action[kind].get("dataChange", True)
+        for action in actions
+        for kind in ("add", "remove")
+    )
 
 
 def plan_scan(

@@ -107,6 +107,16 @@ def spark_schema(schema: pa.Schema, file_column: str | None = None) -> StructTyp
     return struct
 
 
+def from_arrow(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """A DataFrame holding an Arrow table's rows, with the table's schema. Spark cannot convert
+    a table without chunks (what reading zero files gives), so an empty one becomes an empty
+    frame of the same schema."""
+    schema = spark_schema(table.schema)
+    if table.num_rows == 0:
+        return spark.createDataFrame([], schema)
+    return spark.createDataFrame(table, schema=schema)
+
+
 # Lets one session (with the Delta extension) run a job on either engine: the golden tests
 # compare both in one JVM. None: the session's engine (spark.delta).
 _engine_override: contextvars.ContextVar[str | None] = contextvars.ContextVar(

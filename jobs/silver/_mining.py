@@ -85,9 +85,7 @@ def run_sequences(events: DataFrame, rules: Sequence[Rule]) -> DataFrame:
     from pyspark.sql import functions as F
 
     spark = events.sparkSession
-    # The query reads the events several times, once with `parent_event_id IS NOT NULL`.
-    # Measured on the delta-rs bridge: that filter, pushed into the shared scan, also dropped
-    # every parentless step from the other reads. Materialising the events once avoids it.
+    # The query reads the events several times: materialised once, the source is scanned once.
     events = events.localCheckpoint(eager=True)
     view = f"tl_steps_{id(events):x}"
     events.createOrReplaceTempView(view)

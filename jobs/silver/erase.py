@@ -19,6 +19,8 @@ removes data files fails). Erasure is the one sanctioned exception. In order:
                the erasure, so no job reads the rewrite as new data. If another writer committed
                to a table in between, a bookmark cannot be moved safely and the derived tables are
                rebuilt from bronze instead.
+  Recompute    every other derived job reading those tables (directly or not) runs in full,
+               so no aggregate keeps the run's share
   Record       ops.erasures: who, when, hashed selector, rows and files rewritten, versions,
                and the export manifests that list an affected run
 
@@ -255,7 +257,7 @@ def _replace_runs(
     files, kept = _runs_files(ctx, spec, runs)
     data = pa.concat_tables([kept, new_rows.select(spec.schema.names).cast(spec.schema)])
     outcome = spark_io.write(
-        spark.createDataFrame(data, schema=spark_io.spark_schema(spec.schema)).coalesce(1),
+        spark_io.from_arrow(spark, data).coalesce(1),
         spec,
         lake=ctx.lake,
         app_txn=bookmark,
@@ -339,6 +341,26 @@ def _propagate(
     return True
 
 
+# Tables `_propagate` rewrites, and the jobs whose bookmarks it moves past the rewrite.
+PROPAGATED_TABLES = (catalog.SILVER_EVENTS, catalog.OPS_SCRUB_LOG, catalog.SILVER_RUNS)
+
+
+def _recompute_downstream(ctx: JobContext, erasure: Erasure) -> None:
+    """Recompute in full every other job that reads a rewritten table, directly or through
+    another job. Their tables aggregate over runs (components, patterns, evolution): deleting
+    the run's rows would leave its share in every count and note, and an incremental run would
+    only see the rewritten files' other runs. Erasure is rare; a full recompute is exact."""
+    from ..registry import discover
+
+    dirty = {spec.qualified_name for spec in PROPAGATED_TABLES}
+    for spec in discover():
+        if set(spec.writes) <= dirty or not dirty & set(spec.reads):
+            continue
+        result = spec.run(ctx, {"full": True})
+        erasure.tables[f"recomputed:{spec.name}"] = {"status": result.status}
+        dirty |= set(spec.writes)
+
+
 # -- exports ------------------------------------------------------------------------------------
 
 
@@ -411,7 +433,9 @@ def erase(
             if selector.kind == "value":
                 rows = _redacted(rows, selector)
             after, before = _rewrite_bronze(ctx, erasure, rows)
-            if not _propagate(ctx, spark, erasure, before, after):
+            if _propagate(ctx, spark, erasure, before, after):
+                _recompute_downstream(ctx, erasure)
+            else:
                 build.rebuild(ctx)
                 erasure.tables["rebuilt"] = {"reason": "another writer committed meanwhile"}
         erasure.manifests = manifests_listing(ctx, erasure.runs)

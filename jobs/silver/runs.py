@@ -397,7 +397,7 @@ def _read_small(
         return None
     schema = pa.schema([spec.schema.field(c) for c in columns])
     rows = read_arrow(uri, lake.storage_options, plan.files, schema, expression=expression)
-    return job.spark.createDataFrame(rows, schema=spark_io.spark_schema(schema))
+    return spark_io.from_arrow(job.spark, rows)
 
 
 def _by_time(rows: DataFrame) -> DataFrame:

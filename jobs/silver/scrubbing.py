@@ -64,7 +64,7 @@ def scrub(job: JobInput, output: str) -> tuple[DataFrame, str, bool]:
     if sum(f.num_records or 0 for f in plan.files) <= LOCAL_MAX_ROWS:
         events = read_arrow(lake.uri(BRONZE), lake.storage_options, plan.files, BRONZE.schema)
         rows = (scrubbed_events if output == "events" else scrub_log_rows)(events, secret)
-        return spark.createDataFrame(rows, schema=schema), mode, True
+        return spark_io.from_arrow(spark, rows), mode, True
     events = spark_io.read(spark, BRONZE, lake=lake, version=bronze.upto, after_version=after)
     mapped = events.mapInArrow(partial(_map_batches, secret=secret, output=output), schema)
     return mapped, mode, False

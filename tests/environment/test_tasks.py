@@ -176,3 +176,10 @@ def test_simulated_runs_never_use_the_holdout():
 def test_task_set_is_versioned():
     assert TASKS_DIR.name == "v1"
     assert {p.name for p in TASKS_DIR.iterdir()} == {f"level{n}.jsonl" for n in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_generated_training_tasks_all_have_a_working_expert_plan(seed):
+    # seed 1 drew a latency above a created agent's timeout, and the exact world timed it out
+    tasks = make_training_tasks(120, seed=seed)
+    assert len(tasks) == 120
