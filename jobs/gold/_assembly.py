@@ -233,7 +233,7 @@ def incremental_output(
 
 
 def empty(job: JobInput, output: catalog.TableSpec) -> DataFrame:
-    return job.spark.createDataFrame([], spark_io.spark_schema(output.schema))
+    return spark_io.from_arrow(job.spark, output.schema.empty_table())
 
 
 def counts(rows: DataFrame, column: str) -> dict[str, int]:

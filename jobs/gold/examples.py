@@ -135,9 +135,8 @@ class GoldExamples:
                 job, OUTPUT, "examples", run_ids, validation=p.validation_share, test=p.test_share
             )
             if evolved:
-                schema = spark_io.spark_schema(OUTPUT.schema)
                 table = pa.Table.from_pylist(evolved, OUTPUT.schema)
-                rows = rows.unionByName(job.spark.createDataFrame(table, schema))
+                rows = rows.unionByName(spark_io.from_arrow(job.spark, table))
             return rows
 
         extra = [] if full else changed_patterns(job)

@@ -108,10 +108,7 @@ class GoldPreferences:
             )
         rows = rules
         if human:
-            human_df = job.spark.createDataFrame(
-                pa.Table.from_pylist(human, OUTPUT.schema),
-                spark_io.spark_schema(OUTPUT.schema),
-            )
+            human_df = spark_io.from_arrow(job.spark, pa.Table.from_pylist(human, OUTPUT.schema))
             rows = human_df.unionByName(rules)
         rows = rows.repartition(1).sortWithinPartitions("pair_id").localCheckpoint()
         details = {
