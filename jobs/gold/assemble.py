@@ -45,7 +45,9 @@ RESULTS = frozenset({"tool_result", "agent_message", "error"})
 TERMINAL = frozenset({"run_completed", "run_failed"})
 # Meta events of the environment: a call of the meta tool when the event carries its input.
 META_EVENTS = frozenset({"component_created", "component_evolved", "memory_consulted"})
-SPEC_EVENTS = frozenset({"component_created", "component_evolved"})
+# Events that may carry a component's spec document: its creation or evolution, or (simulated
+# runs) the selection of a component an earlier run created.
+SPEC_EVENTS = frozenset({"component_created", "component_evolved", "component_selected"})
 TASK_LIMITS = ("budget_usd", "max_steps")
 LEVELS = {"single_domain": 1, "cross_domain": 2, "novel": 3}
 _META_SCHEMAS = {t["function"]["name"]: t for t in meta_tool_schemas()}
