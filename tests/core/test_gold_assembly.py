@@ -4,20 +4,30 @@ schema validation, split stability, preference and constitutional pair rules."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import jsonschema
+import orjson
 import pytest
 from gold_runs import GOAL, URL, bad_runs, recovery_run
 
 from tracelake.jobs.gold import constitution, evolution, pairs
 from tracelake.jobs.gold.assemble import (
+    INVALID_ARGUMENTS,
+    INVOCATIONS,
+    NON_JSON_ARGUMENTS,
     REASON_CODES,
+    SPEC_EVENTS,
     SYSTEM_PROMPT,
+    UNKNOWN_TOOL,
     RunFacts,
     assemble,
     family_key,
     split_of,
 )
+from tracelake.jobs.simulate.catalog import COMPONENTS, SCENARIOS
+from tracelake.jobs.simulate.corrupt import Corruptor
+from tracelake.jobs.simulate.runs import generate_runs
 from tracelake.schemas.gold import (
     RECORD_SCHEMA_FILE,
     ExampleRow,
@@ -281,3 +291,54 @@ def test_component_evolution_example_from_an_improved_version():
         None,
         "not_improved",
     )
+
+
+# -- the simulator calls components as components.yaml says ------------------------------------
+
+SIM_SEED = 20260105
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    return list(generate_runs(SIM_SEED, 400))
+
+
+def test_every_simulated_run_passes_the_argument_checks(simulated):
+    """The simulator's call arguments and the component specs (jobs/environment/components.yaml,
+    the one source both the environment and gold validate against) must not drift apart: every
+    intact simulated run becomes an example, none is rejected."""
+    called = Counter()
+    for run in simulated:
+        out = assemble(run, RunFacts())
+        assert out.example is not None, (out.rejected["reason_code"], out.rejected["reason"])
+        called.update(e["component_name"] for e in run if e["event_type"] in INVOCATIONS)
+    # the sample calls every component of the simulator (SystemAgent orchestrates, is not
+    # called) and components written on demand, in the runs that create and that reuse them
+    assert set(COMPONENTS) - {"SystemAgent"} <= set(called)
+    assert {n.component for s in SCENARIOS for n in s.needs} <= set(called)
+
+
+def test_simulated_runs_with_lost_events_are_not_rejected_for_their_arguments(simulated):
+    """A run whose damaged lines ingest quarantined is deliberately faulty; it may be rejected,
+    but for what is missing, never for the arguments of the calls that survived (and a missing
+    spec only when the event carrying it was lost)."""
+    corruptor = Corruptor(SIM_SEED, 0.05)
+    reasons = Counter()
+    for run in simulated:
+        lines = [orjson.dumps(e) for e in run]
+        damaged = list(lines)
+        corruptor.apply(run, damaged)
+        kept = [e for e, a, b in zip(run, lines, damaged, strict=True) if a == b]
+        lost = [e for e, a, b in zip(run, lines, damaged, strict=True) if a != b]
+        if not kept or not lost:
+            continue
+        out = assemble(kept, RunFacts())
+        if out.example is not None:
+            reasons["example"] += 1
+            continue
+        code = out.rejected["reason_code"]
+        reasons[code] += 1
+        assert code not in (INVALID_ARGUMENTS, NON_JSON_ARGUMENTS), out.rejected
+        if code == UNKNOWN_TOOL:
+            assert any(e["event_type"] in SPEC_EVENTS for e in lost), out.rejected
+    assert reasons["example"] > 0 and sum(reasons.values()) > reasons["example"], reasons
