@@ -1070,7 +1070,7 @@ class RunSimulation:
         target = self.slots["target"]
         # A tool's plan has no fetch: it works on the search hits themselves.
         inputs = self.docs if need.kind == "agent" else self.urls
-        ok = {"artifact": self._next_id("findings")}
+        ok: dict[str, Any] = {"artifact": self._next_id("findings")}
         if need.kind == "tool":
             ok.update(items=3 + self.rng.randrange(30), target=target)
             self.tool(need.component, "run", {"inputs": inputs, "target": target}, ok)
