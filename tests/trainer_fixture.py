@@ -187,7 +187,7 @@ def preference_rows(n: int, seed: int, constitutional: bool = False) -> list[dic
             "split": "validation" if i % 5 == 4 else "train",
         }
         if constitutional:
-            rule = "verify_before_finalising"
+            rule = "verify_before_final"
             row["rule"] = rule
             row["critique_messages"] = [
                 *prompt,
