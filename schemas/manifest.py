@@ -93,6 +93,10 @@ class Manifest(BaseModel):
         default_factory=dict, description="phase / level / pattern -> value -> rows"
     )
     shuffle_seed: int | None = None
+    gates_forced: bool = Field(
+        default=False,
+        description="The export ran with --force past a failed quality gate of a source table.",
+    )
 
     def column_names(self) -> set[str]:
         return {c.name for c in self.columns}
