@@ -149,7 +149,8 @@ def manifest_location(uri: str) -> str:
 
 def sha256_of(fs: pafs.FileSystem, path: str) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
-    with fs.open_input_stream(path) as stream:
+    # compression=None: pyarrow would otherwise decompress a `.zst` shard while hashing it.
+    with fs.open_input_stream(path, compression=None) as stream:
         while chunk := stream.read(_HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)

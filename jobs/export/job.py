@@ -361,9 +361,13 @@ def _upload(local: Path, dest: Destination, folder: str, manifest: Manifest) -> 
     dest.fs.create_dir(folder, recursive=True)
     for entry in manifest.splits.values():
         for shard in entry.shards:
-            with open(local / shard.path, "rb") as src, dest.fs.open_output_stream(
-                f"{folder}/{shard.path}"
-            ) as out:
+            with (
+                open(local / shard.path, "rb") as src,
+                dest.fs.open_output_stream(
+                    f"{folder}/{shard.path}",
+                    compression=None,  # never re-compress a .zst shard
+                ) as out,
+            ):
                 while chunk := src.read(8 << 20):
                     out.write(chunk)
     with dest.fs.open_output_stream(f"{folder}/{MANIFEST_NAME}") as out:
@@ -436,8 +440,7 @@ def export_dataset(
             gate_result_ids=gate_ids,
             code_version=_code_version(),
             schema=[
-                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable)
-                for f in table.schema
+                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in table.schema
             ],
             splits=splits,
             counts=counts_of(table),

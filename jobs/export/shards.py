@@ -54,20 +54,29 @@ def shard_name(split: str, index: int, count: int, extension: str) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.{extension}"
 
 
-def _bytes_per_row(table: pa.Table, options: ShardOptions) -> float:
+def _estimates(table: pa.Table, options: ShardOptions) -> tuple[float, float]:
+    """(encoded bytes per row, Parquet footer bytes per row group) from a sample of rows.
+
+    The footer (a row group's column-chunk metadata) is written when the shard closes, so the
+    size of an open shard is its bytes so far plus the footer its row groups will add."""
     sample = table.slice(0, min(_SAMPLE_ROWS, table.num_rows))
     if sample.num_rows == 0:
-        return 1.0
+        return 1.0, 0.0
     sink = io.BytesIO()
+    footer = 0.0
     if options.format is ShardFormat.parquet:
-        pq.write_table(sample, sink, **PARQUET_OPTIONS)
+        groups = 2 if sample.num_rows > 1 else 1
+        pq.write_table(
+            sample, sink, row_group_size=-(-sample.num_rows // groups), **PARQUET_OPTIONS
+        )
+        footer = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata.serialized_size / groups
     else:
         with zstandard.ZstdCompressor(level=options.zstd_level).stream_writer(
             sink, closefd=False
         ) as out:
             for line in _jsonl(sample):
                 out.write(line)
-    return max(1.0, len(sink.getvalue()) / sample.num_rows)
+    return max(1.0, (len(sink.getvalue()) - footer * 2) / sample.num_rows), footer
 
 
 def _jsonl(table: pa.Table) -> Iterator[bytes]:
@@ -79,9 +88,13 @@ def _jsonl(table: pa.Table) -> Iterator[bytes]:
 class _ShardFile:
     """One shard being written: Parquet row groups or zstd frames, with its size so far."""
 
-    def __init__(self, path: Path, schema: pa.Schema, options: ShardOptions) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema, options: ShardOptions, footer: float = 0.0
+    ) -> None:
         self.path = path
         self.rows = 0
+        self.groups = 0
+        self._footer = footer
         self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._options = options
         if options.format is ShardFormat.parquet:
@@ -104,9 +117,11 @@ class _ShardFile:
                 self._zstd.write(line)
             self._zstd.flush(zstandard.FLUSH_BLOCK)
         self.rows += group.num_rows
+        self.groups += 1
 
-    def size(self) -> int:
-        return self._file.tell()
+    def size(self) -> float:
+        """Bytes once closed (estimated: the footer is written at close)."""
+        return self._file.tell() + self.groups * self._footer
 
     def close(self) -> None:
         if self._parquet is not None:
@@ -132,15 +147,15 @@ def write_split(table: pa.Table, split: str, folder: Path, options: ShardOptions
     few percent of shard_bytes (rows much larger than a row group excepted)."""
     out = folder / split
     out.mkdir(parents=True, exist_ok=True)
-    per_row = _bytes_per_row(table, options)
+    per_row, footer = _estimates(table, options)
     group_bytes = options.shard_bytes / options.row_groups_per_shard
-    group_rows = max(1, int(group_bytes / per_row))
+    group_rows = max(1, int((group_bytes - footer) / per_row))
     temp: list[tuple[Path, int]] = []
     shard: _ShardFile | None = None
     offset = 0
     while offset < table.num_rows:
         if shard is None:
-            shard = _ShardFile(out / f".part-{len(temp):05d}", table.schema, options)
+            shard = _ShardFile(out / f".part-{len(temp):05d}", table.schema, options, footer)
         group = table.slice(offset, group_rows)
         shard.write(group)
         offset += group.num_rows
