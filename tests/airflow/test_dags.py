@@ -99,6 +99,7 @@ def test_every_dag_file_imports_without_errors(parsed):
         "tracelake_build",
         "tracelake_train",
         "tracelake_maintain",
+        "tracelake_export",
     }
 
 
@@ -124,6 +125,7 @@ def test_schedules(parsed):
     assert parsed["dags"]["tracelake_ingest"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["tracelake_build"]["schedule"] == "AssetOrTimeSchedule"
     assert parsed["dags"]["tracelake_maintain"]["schedule"] == "CronTriggerTimetable"
+    assert parsed["dags"]["tracelake_export"]["schedule"] == "AssetTriggeredTimetable"
 
 
 def test_task_graph_matches_the_docs(parsed):
