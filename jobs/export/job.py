@@ -58,7 +58,7 @@ from ..errors import (
 from ..lake import catalog
 from ..lake.catalog import TableSpec
 from ..lake.store import Lake, pyarrow_filesystem
-from .shards import ShardOptions, write_split
+from .shards import ShardOptions, upload, write_split
 
 # dataset -> (the gold tables it reads, the column its rows are ordered by before sharding).
 SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
@@ -356,24 +356,6 @@ def _existing(dest: Destination, folder: str) -> Manifest | None:
         ) from None
 
 
-def _upload(local: Path, dest: Destination, folder: str, manifest: Manifest) -> None:
-    """Shards first, manifest last: a reader that finds the manifest finds every shard."""
-    dest.fs.create_dir(folder, recursive=True)
-    for entry in manifest.splits.values():
-        for shard in entry.shards:
-            with (
-                open(local / shard.path, "rb") as src,
-                dest.fs.open_output_stream(
-                    f"{folder}/{shard.path}",
-                    compression=None,  # never re-compress a .zst shard
-                ) as out,
-            ):
-                while chunk := src.read(8 << 20):
-                    out.write(chunk)
-    with dest.fs.open_output_stream(f"{folder}/{MANIFEST_NAME}") as out:
-        out.write(manifest.to_json().encode())
-
-
 # -- the export ---------------------------------------------------------------------------------
 
 
@@ -477,7 +459,7 @@ def _publish(dest: Destination, folder: str, staging: Path, manifest: Manifest) 
             (staging / MANIFEST_NAME).write_text(manifest.to_json())
             staging.rename(folder)  # one step: the build folder appears complete
         else:
-            _upload(staging, dest, folder, manifest)
+            upload(staging, dest.fs, folder, manifest)
     except OSError as exc:
         if dest.is_local and Path(folder, MANIFEST_NAME).exists():  # a concurrent twin won
             return _publish(dest, folder, staging, manifest)

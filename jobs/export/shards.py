@@ -18,10 +18,11 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import zstandard
 
-from tracelake.schemas.manifest import ShardEntry, ShardFormat, SplitEntry
+from tracelake.schemas.manifest import MANIFEST_NAME, Manifest, ShardEntry, ShardFormat, SplitEntry
 
 # How many rows are encoded to estimate a row's encoded size (rows vary; the estimate only
 # chooses row-group row counts: shard boundaries follow the bytes actually written).
@@ -43,6 +44,9 @@ class ShardOptions:
     shard_bytes: int = 256 * 1024 * 1024
     row_groups_per_shard: int = 16
     zstd_level: int = 3
+    # Fixed rows per shard instead of sizing by bytes (small fixture exports want a set number
+    # of shards); shard_bytes still sizes the row groups.
+    rows_per_shard: int | None = None
 
     @property
     def extension(self) -> str:
@@ -156,10 +160,18 @@ def write_split(table: pa.Table, split: str, folder: Path, options: ShardOptions
     while offset < table.num_rows:
         if shard is None:
             shard = _ShardFile(out / f".part-{len(temp):05d}", table.schema, options, footer)
-        group = table.slice(offset, group_rows)
+        take = group_rows
+        if options.rows_per_shard:
+            take = min(group_rows, options.rows_per_shard - shard.rows)
+        group = table.slice(offset, take)
         shard.write(group)
         offset += group.num_rows
-        if shard.size() >= options.shard_bytes - group_bytes / 2:
+        full = (
+            shard.rows >= options.rows_per_shard
+            if options.rows_per_shard
+            else shard.size() >= options.shard_bytes - group_bytes / 2
+        )
+        if full:
             shard.close()
             temp.append((shard.path, shard.rows))
             shard = None
@@ -177,3 +189,20 @@ def write_split(table: pa.Table, split: str, folder: Path, options: ShardOptions
             ShardEntry(path=f"{split}/{final.name}", rows=rows, bytes=size, sha256=digest)
         )
     return SplitEntry(rows=table.num_rows, shards=entries)
+
+
+def upload(local: Path, fs: pafs.FileSystem, folder: str, manifest: Manifest) -> None:
+    """Copy an export written under `local` to `folder` of `fs`: every shard first, the
+    manifest last, so a reader that finds the manifest finds every shard."""
+    for split, entry in manifest.splits.items():
+        fs.create_dir(f"{folder}/{split}", recursive=True)
+        for shard in entry.shards:
+            # compression=None: pyarrow would otherwise compress a `.zst` name a second time
+            with (
+                open(local / shard.path, "rb") as src,
+                fs.open_output_stream(f"{folder}/{shard.path}", compression=None) as out,
+            ):
+                while chunk := src.read(8 << 20):
+                    out.write(chunk)
+    with fs.open_output_stream(f"{folder}/{MANIFEST_NAME}") as out:
+        out.write(manifest.to_json().encode())

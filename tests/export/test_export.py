@@ -271,3 +271,16 @@ def test_gate_hook_refuses_a_failed_gate_unless_forced(gold_ctx: JobContext) -> 
     assert forced.gates_forced and forced.gate_result_ids == ["g2"]
     dpo = read_manifest(export_dataset(gold_ctx, "dpo").manifest)
     assert dpo.gate_result_ids == ["g3"] and not dpo.gates_forced
+
+
+def test_trainer_fixture_writes_through_the_exporter(tmp_path: Path) -> None:
+    """tests/trainer_fixture.py (the trainer tests' export) uses the real shard writer."""
+    from trainer_fixture import write_all
+
+    for dataset, path in write_all(str(tmp_path), n_sft=60, n_pairs=10).items():
+        manifest = open_verified(path)
+        assert manifest.dataset.value == dataset
+        assert all(len(e.shards) == 2 for e in manifest.splits.values())
+        check_columns(manifest, dataset, path)
+        rows = [r for s in manifest.splits for r in read_split(path, manifest, s)]
+        assert len(rows) == manifest.total_rows()
