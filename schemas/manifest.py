@@ -95,7 +95,7 @@ class Manifest(BaseModel):
     shuffle_seed: int | None = None
     gates_forced: bool = Field(
         default=False,
-        description="The export ran with --force past a failed quality gate of a source table.",
+        description="The export ran with --force: a failed quality gate would not have stopped it.",
     )
 
     def column_names(self) -> set[str]:

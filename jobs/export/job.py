@@ -113,8 +113,8 @@ def check_source_gates(lake: Lake, tables: Iterable[str], force: bool = False) -
     The quality gates (issue 15 section 1) plug in here: they append one row per gate run to
     `ops.gate_results` (gate_result_id, table, passed, finished_at as ISO 8601 UTC). Until that
     table exists this returns [] and the export proceeds. Otherwise the latest result of each
-    source table decides: a failed one raises GateFailedError unless `force`, in which case the
-    manifest records `gates_forced`. Returns the ids of the results consulted (the manifest's
+    source table decides: a failed one raises GateFailedError unless `force` (which the
+    manifest records as `gates_forced`). Returns the ids of the results consulted (the manifest's
     `gate_result_ids`)."""
     files = lake.files(GATE_RESULTS)
     if not files:
@@ -386,7 +386,6 @@ def export_dataset(
 
     versions = pin_versions(ctx.lake, name)
     gate_ids = check_source_gates(ctx.lake, versions, force=force)
-    forced = force and bool(gate_ids)
     table = read_rows(ctx.lake, name, versions)
     build = build_id or default_build_id(name, versions, options, shuffle_seed)
     if not build or "/" in build or build.startswith("."):
@@ -427,7 +426,7 @@ def export_dataset(
             splits=splits,
             counts=counts_of(table),
             shuffle_seed=shuffle_seed,
-            gates_forced=forced,
+            gates_forced=force,
         )
         status = _publish(dest, folder, staging, manifest)
     finally:

@@ -146,6 +146,9 @@ def test_job_tasks_emit_through_their_alias(parsed):
     ingest = parsed["dags"]["tracelake_ingest"]["tasks"]
     assert ingest["ingest_landing"]["outlets"] == ["tracelake.job.ingest"]
     assert ingest["discover_landing"]["outlets"] == []
+    export = parsed["dags"]["tracelake_export"]["tasks"]
+    for dataset in ("sft", "dpo", "constitutional"):
+        assert export[f"export_{dataset}"]["outlets"] == [f"tracelake.export_job.{dataset}"]
 
 
 def test_build_dag_has_one_task_per_derived_job_after_its_inputs(parsed):
