@@ -8,15 +8,16 @@ then `evaluate` benchmarks each phase's checkpoint.
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import dag, get_current_context, task
 
+from tracelake.jobs.orchestration.assets import export_asset
 from tracelake.jobs.orchestration.config import OrchestrationSettings
 from tracelake.jobs.orchestration.defaults import dag_kwargs
 
 _cfg = OrchestrationSettings()
 
 # The export DAG emits one asset per dataset, `extra={"manifest": <uri>}`.
-EXPORT_SFT = Asset(name="tracelake.export.sft", uri="tracelake://exports/sft", group="tracelake")
+EXPORT_SFT = export_asset("sft")
 
 DOC = """
 `train` reads the manifest from the triggering export event and runs `tracelake.trainer.run`

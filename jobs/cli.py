@@ -565,6 +565,127 @@ def cloud_config(
         out.print(f"wrote {path}", highlight=False)
 
 
+# -- gold: show an example, record human feedback (issue 13) ---------------------------------------
+
+
+@app.command()
+@user_errors
+def show(
+    what: Annotated[str, typer.Argument(help="What to show: `example`.")],
+    run_id: Annotated[str, typer.Argument(help="The run.")],
+) -> None:
+    """Show a run's training example: its four-part record and its messages (or why it was
+    rejected)."""
+    from .errors import ConfigError
+    from .gold.show import show_example
+
+    if what != "example":
+        raise ConfigError(f"cannot show {what!r}; try `tracelake show example RUN_ID`")
+    show_example(_context(), run_id, lambda line: out.print(line, highlight=False, markup=False))
+
+
+@app.command()
+@user_errors
+def feedback(
+    run_id: Annotated[str, typer.Argument(help="The run judged (the preferred one).")],
+    annotator: Annotated[str, typer.Option(help="Who judged (recorded with the judgement).")],
+    over: Annotated[
+        str | None, typer.Option(help="The run it is preferred over (a preference).")
+    ] = None,
+    rating: Annotated[float | None, typer.Option(help="A rating of the run, 0..1.")] = None,
+    note: Annotated[str | None, typer.Option(help="Why, in your words.")] = None,
+) -> None:
+    """Record a human preference or rating in ops.feedback; the next build turns it into
+    gold.preferences pairs, ahead of the rule-based ones."""
+    from .gold.show import record_feedback
+
+    row = record_feedback(
+        _context(), run_id=run_id, annotator=annotator, over=over, rating=rating, note=note
+    )
+    out.print(f"recorded {row['kind']} {row['feedback_id']} in ops.feedback", highlight=False)
+
+
+# -- export: gold tables -> sharded datasets + manifest (issue 15) -------------------------------
+
+export_app = typer.Typer(
+    help="Export gold tables as sharded training datasets (docs/export.md); `export verify "
+    "MANIFEST` re-hashes an export's shards.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(export_app, name="export")
+
+
+@export_app.callback()
+@user_errors
+def export_(
+    typer_ctx: typer.Context,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="sft, dpo or constitutional (repeatable; default: all)."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.zst.")] = "parquet",
+    to: Annotated[
+        str | None, typer.Option("--to", help="Export root: a path or s3://bucket/prefix.")
+    ] = None,
+    build_id: Annotated[
+        str | None,
+        typer.Option(help="Build id (default: a hash of the table versions and options)."),
+    ] = None,
+    shuffle_seed: Annotated[
+        int | None, typer.Option(help="Shuffle each split with this seed (recorded).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Export past a failed quality gate (recorded).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Export sft (gold.examples), dpo (gold.preferences) and constitutional
+    (gold.constitutional_pairs) at pinned table versions; manifest.json is written last."""
+    if typer_ctx.invoked_subcommand is not None:
+        return
+    from .export.job import export
+
+    outcomes = export(
+        _context(),
+        dataset,
+        fmt=fmt,
+        to=to,
+        build_id=build_id,
+        shuffle_seed=shuffle_seed,
+        force=force,
+    )
+    if as_json:
+        out.print_json(json.dumps([o.to_dict() for o in outcomes]))
+        return
+    for o in outcomes:
+        versions = ", ".join(f"{t}@{v}" for t, v in o.source_table_versions.items())
+        out.print(
+            f"{o.dataset}: {o.status} build {o.build_id} ({o.rows} rows, {o.shards} shards, "
+            f"{versions}) -> {o.manifest}",
+            highlight=False,
+            markup=False,
+        )
+
+
+@export_app.command("verify")
+@user_errors
+def export_verify(
+    manifest: Annotated[str, typer.Argument(help="manifest.json (or its folder): path or s3://.")],
+) -> None:
+    """Re-hash every shard of an export and report any that differ from its manifest."""
+    from .errors import ExportVerifyError
+    from .export.job import verify
+
+    problems = verify(manifest, load_settings().storage_options_for(manifest))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ExportVerifyError(
+            f"{problems[0]}{more}; re-export the dataset, or restore the shard from its source"
+        )
+    out.print(f"{manifest}: every shard matches its manifest", highlight=False, markup=False)
+
+
 @app.command("eval")
 @user_errors
 def eval_(

@@ -1,8 +1,9 @@
 """`tracelake demo`: the main job end to end on the embedded default (local disk + Spark local).
 
 Steps: simulate traces (with a few corrupt lines) -> ingest -> build derived tables -> print
-example analyst queries. Re-running is safe: the same seed writes the same files and ingest and
-build are exactly-once, so a second demo stores and rebuilds nothing.
+example analyst queries -> show one expansion and one training example in both shapes.
+Re-running is safe: the same seed writes the same files and ingest and build are exactly-once,
+so a second demo stores and rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ def run_demo(
     from .expand.preview import side_by_side
 
     side_by_side(ctx, lambda line: console.print(line, highlight=False))
+    console.rule("6. gold: one training example, as a record and as messages")
+    from .gold.show import demo_example
+
+    demo_example(ctx, lambda line: console.print(line, highlight=False, markup=False))

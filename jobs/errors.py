@@ -63,3 +63,19 @@ class OutputNotEmptyError(TracelakeError):
 
 class WriterFenceError(TracelakeError):
     """Another writer committed to the table after this one read it; decide again and retry."""
+
+
+class ExportConflictError(TracelakeError):
+    """The destination already holds an export of the same build id with other content."""
+
+
+class DestinationNotWritableError(TracelakeError):
+    """The export destination cannot be written (permissions, a file in the way, no bucket)."""
+
+
+class GateFailedError(TracelakeError):
+    """The latest quality gate result of a table an export reads failed."""
+
+
+class ExportVerifyError(TracelakeError):
+    """A shard no longer matches its manifest (altered, truncated or missing)."""

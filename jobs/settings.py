@@ -219,6 +219,24 @@ class TrainSettings(Section):
     python: str = Field(default="python", description="Interpreter in the cluster image.")
 
 
+class ExportSettings(Section):
+    """`tracelake export`: shard and row-group sizes of the exported datasets (docs/export.md)."""
+
+    shard_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Target size of one shard file; every shard but a split's last is within "
+        "+-10% of it.",
+    )
+    row_groups_per_shard: int = Field(
+        default=16,
+        ge=8,
+        description="Parquet row groups per shard (a streaming reader's unit; 16 keeps each "
+        "row group near 1/16 of a shard, 16 MiB at the default shard size).",
+    )
+    zstd_level: int = Field(default=3, ge=1, le=19, description="JSONL.zst compression level.")
+
+
 class MaintenanceSettings(Section):
     """`tracelake maintain`: compaction, VACUUM, checkpoints and log cleanup."""
 
@@ -273,6 +291,7 @@ class Settings(BaseSettings):
     patterns: PatternSettings = Field(default_factory=PatternSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 

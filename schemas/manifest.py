@@ -93,6 +93,10 @@ class Manifest(BaseModel):
         default_factory=dict, description="phase / level / pattern -> value -> rows"
     )
     shuffle_seed: int | None = None
+    gates_forced: bool = Field(
+        default=False,
+        description="The export ran with --force: a failed quality gate would not have stopped it.",
+    )
 
     def column_names(self) -> set[str]:
         return {c.name for c in self.columns}
@@ -145,7 +149,8 @@ def manifest_location(uri: str) -> str:
 
 def sha256_of(fs: pafs.FileSystem, path: str) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
-    with fs.open_input_stream(path) as stream:
+    # compression=None: pyarrow would otherwise decompress a `.zst` shard while hashing it.
+    with fs.open_input_stream(path, compression=None) as stream:
         while chunk := stream.read(_HASH_CHUNK):
             digest.update(chunk)
             size += len(chunk)

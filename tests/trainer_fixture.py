@@ -7,25 +7,20 @@ code writes the fixture to local disk and to the S3 test server.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import random
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from tracelake.schemas.manifest import (
-    MANIFEST_NAME,
-    ColumnSpec,
-    Manifest,
-    ShardEntry,
-    SplitEntry,
-)
+from tracelake.jobs.export.job import counts_of
+from tracelake.jobs.export.shards import ShardOptions, upload, write_split
+from tracelake.schemas.manifest import MANIFEST_NAME, ColumnSpec, Manifest, SplitEntry
 
 TOOLS = [
     {
@@ -187,7 +182,7 @@ def preference_rows(n: int, seed: int, constitutional: bool = False) -> list[dic
             "split": "validation" if i % 5 == 4 else "train",
         }
         if constitutional:
-            rule = "verify_before_finalising"
+            rule = "verify_before_final"
             row["rule"] = rule
             row["critique_messages"] = [
                 *prompt,
@@ -225,59 +220,34 @@ def write_export(
     shards_per_split: int = 2,
     filesystem: pafs.FileSystem | None = None,
 ) -> str:
-    """Write shards then the manifest (last); returns the manifest's path inside `filesystem`."""
+    """Write shards then the manifest (last) with the exporter's own shard writer and upload
+    (jobs/export/shards.py); returns the manifest's path inside `filesystem`."""
     fs = filesystem or pafs.LocalFileSystem()
     base = f"{root.rstrip('/')}/{dataset}/{build_id}"
     table = _table(rows)
     splits: dict[str, SplitEntry] = {}
-    for split in sorted({r["split"] for r in rows}):
-        part = table.filter(pc.equal(table["split"], split))
-        count = min(shards_per_split, part.num_rows)
-        step = -(-part.num_rows // count)
-        shards = []
-        fs.create_dir(f"{base}/{split}", recursive=True)
-        for index in range(count):
-            chunk = part.slice(index * step, step)
-            sink = io.BytesIO()
-            pq.write_table(chunk, sink)
-            data = sink.getvalue()
-            rel = f"{split}/{split}-{index:05d}-of-{count:05d}.parquet"
-            with fs.open_output_stream(f"{base}/{rel}") as out:
-                out.write(data)
-            shards.append(
-                ShardEntry(
-                    path=rel,
-                    rows=chunk.num_rows,
-                    bytes=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(),
-                )
-            )
-        splits[split] = SplitEntry(rows=part.num_rows, shards=shards)
-    counts: dict[str, dict[str, int]] = {}
-    for key in ("phase", "level", "pattern"):
-        if key in table.column_names:
-            values: dict[str, int] = {}
-            for v in table[key].to_pylist():
-                values[str(v)] = values.get(str(v), 0) + 1
-            counts[key] = values
-    manifest = Manifest(
-        dataset=dataset,
-        build_id=build_id,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        source_table_versions={"gold.examples": 3},
-        contract_ids=[f"gold_{dataset}.yaml@1"],
-        gate_result_ids=["gate-0001"],
-        code_version="test",
-        schema=[
-            ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in table.schema
-        ],
-        splits=splits,
-        counts=counts,
-    )
-    path = f"{base}/{MANIFEST_NAME}"
-    with fs.open_output_stream(path) as out:
-        out.write(manifest.to_json().encode())
-    return path
+    with tempfile.TemporaryDirectory(prefix="fixture-export-") as local:
+        for split in sorted({r["split"] for r in rows}):
+            part = table.filter(pc.equal(table["split"], split))
+            per_shard = -(-part.num_rows // min(shards_per_split, part.num_rows))
+            options = ShardOptions(shard_bytes=1 << 20, rows_per_shard=per_shard)
+            splits[split] = write_split(part, split, Path(local), options)
+        manifest = Manifest(
+            dataset=dataset,
+            build_id=build_id,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            source_table_versions={"gold.examples": 3},
+            contract_ids=[f"gold_{dataset}.yaml@1"],
+            gate_result_ids=["gate-0001"],
+            code_version="test",
+            schema=[
+                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in table.schema
+            ],
+            splits=splits,
+            counts=counts_of(table),
+        )
+        upload(Path(local), fs, base, manifest)
+    return f"{base}/{MANIFEST_NAME}"
 
 
 def write_all(root: str, n_sft: int = 240, n_pairs: int = 40, seed: int = 7) -> dict[str, str]:

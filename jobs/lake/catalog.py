@@ -288,6 +288,58 @@ OPS_TRAIN_RUNS = register(
 )
 
 
+# -- gold: training examples, rejected runs, pairs, human feedback (issue 13) ----------------------
+from tracelake.schemas import gold as _gold  # noqa: E402
+
+GOLD_EXAMPLES = register(
+    TableSpec(
+        tier="gold",
+        name="examples",
+        schema=_gold.EXAMPLES_SCHEMA,
+        key=("run_id",),
+        description="One row per usable run: four-part record, messages + tools, weights, split.",
+        plain_columns=("example_id", "record", "messages", "tools", "event_ids"),
+    )
+)
+GOLD_REJECTED = register(
+    TableSpec(
+        tier="gold",
+        name="rejected",
+        schema=_gold.REJECTED_SCHEMA,
+        key=("stage", "run_id"),
+        description="Every run (or pair) the gold and later stages did not use, with its reason.",
+    )
+)
+GOLD_PREFERENCES = register(
+    TableSpec(
+        tier="gold",
+        name="preferences",
+        schema=_gold.PREFERENCES_SCHEMA,
+        key=("pair_id",),
+        description="prompt / chosen / rejected pairs: outcome rules and human feedback.",
+    )
+)
+GOLD_CONSTITUTIONAL_PAIRS = register(
+    TableSpec(
+        tier="gold",
+        name="constitutional_pairs",
+        schema=_gold.CONSTITUTIONAL_SCHEMA,
+        key=("pair_id",),
+        description="Per violating run and rule: critique, compliant vs violating trajectory.",
+    )
+)
+OPS_FEEDBACK = register(
+    TableSpec(
+        tier="ops",
+        name="feedback",
+        schema=_gold.FEEDBACK_SCHEMA,
+        append_only=True,
+        key=("feedback_id",),
+        description="Human preferences and ratings of runs, with who and when.",
+    )
+)
+
+
 # -- ops.eval_results (issue 17: the workflow benchmark) ---------------------------------------
 from tracelake.schemas.eval_results import EVAL_RESULTS_SCHEMA  # noqa: E402
 

@@ -56,3 +56,30 @@ def emit_table_events(
         )
         announced.append(table)
     return announced
+
+
+# -- exports (issue 15): one asset per dataset, its event's extra carries the manifest URI -------
+
+# dataset -> the gold table it is exported from (kept here as plain names: DAG files must not
+# import the export code, which loads pyarrow; a test checks it against jobs/export).
+EXPORT_SOURCES: dict[str, str] = {
+    "sft": "gold.examples",
+    "dpo": "gold.preferences",
+    "constitutional": "gold.constitutional_pairs",
+}
+EXPORT_ASSET_PREFIX = "tracelake.export."
+
+
+def export_asset(dataset: str) -> Asset:
+    """`sft` -> Asset(name="tracelake.export.sft", uri="tracelake://exports/sft"), the asset the
+    train DAG is scheduled on."""
+    return Asset(
+        name=f"{EXPORT_ASSET_PREFIX}{dataset}",
+        uri=f"tracelake://exports/{dataset}",
+        group=ASSET_GROUP,
+    )
+
+
+def export_alias(dataset: str) -> AssetAlias:
+    """The export task's outlet: an event is attached only when a new build was written."""
+    return AssetAlias(name=f"tracelake.export_job.{dataset}", group=ASSET_GROUP)

@@ -184,3 +184,34 @@ def _announce(outlet_events: Any, job: str, result: dict[str, Any], ctx: Any) ->
     announced = emit_table_events(outlet_events, job_alias(job), result, uris)
     log.info("job %s updated: %s", job, ", ".join(announced) or "nothing")
     return announced
+
+
+# -- gold -> exports (issue 15) ----------------------------------------------------------------
+
+
+def export_dataset(dataset: str, *, outlet_events: Any = None) -> dict[str, Any]:
+    """Export one dataset (jobs/export/job.py). A new build emits `tracelake.export.<dataset>`
+    with `extra={"manifest": <uri>, ...}`; a build that was already there emits nothing; an
+    empty dataset skips the task."""
+    from ..errors import InputNotFoundError
+    from ..export.job import export_dataset as run_export
+    from .assets import export_alias, export_asset
+
+    try:
+        outcome = run_export(_context(), dataset)
+    except InputNotFoundError as exc:
+        _skip(str(exc))
+    result = outcome.to_dict()
+    if outcome.status == "written" and outlet_events is not None:
+        outlet_events[export_alias(dataset)].add(
+            export_asset(dataset),
+            extra={
+                "manifest": outcome.manifest,
+                "build_id": outcome.build_id,
+                "rows": outcome.rows,
+                "source_table_versions": outcome.source_table_versions,
+            },
+        )
+        result["announced"] = [export_asset(dataset).name]
+    log.info("export %s: %s %s", dataset, outcome.status, outcome.manifest)
+    return result

@@ -42,7 +42,8 @@ from .world import ComponentState, Experience, World
 
 # Part of every run id: bump it whenever the output for a seed changes, so runs of different
 # simulator versions never share event ids (which ingest would report as conflicts).
-SIMULATOR_VERSION = 2  # 2: component events carry their executable spec
+SIMULATOR_VERSION = 3  # 2: component events carry their executable spec; 3: call arguments
+# follow the component specs (jobs/environment/components.yaml) and name workspace artifacts
 # A retried call fails this many times more often than a first attempt.
 RETRY_ERROR_FACTOR = 3.0
 # Share of HTTP 403 fallbacks that find a cached copy of the page.
@@ -105,6 +106,12 @@ class RunSimulation:
         self.problems: list[tuple[str, str, str]] = []  # (component, error_type, strategy)
         self.urls: list[str] = []
         self.texts: list[str] = []
+        # Workspace artifacts, named as the environment names them (doc-1, findings-1, ...):
+        # `docs` are what the next processing step consumes (aligned with `texts` while they
+        # are fetched documents), `final` is what the write step delivers.
+        self.ids: dict[str, int] = {}
+        self.docs: list[str] = []
+        self.final: str | None = None
         self.steps_done = 0
         self.started_us = rec.now
 
@@ -133,6 +140,15 @@ class RunSimulation:
         latency = self._latency(v) * scale
         self.rec.wait(latency)
         return self._tokens(v, scale), round(latency, 1)
+
+    def _next_id(self, prefix: str) -> str:
+        """The id the next artifact of this kind gets (a call's output names it before the
+        call succeeds; `_take_id` then makes it so)."""
+        return f"{prefix}-{self.ids.get(prefix, 0) + 1}"
+
+    def _take_id(self, prefix: str) -> str:
+        self.ids[prefix] = self.ids.get(prefix, 0) + 1
+        return f"{prefix}-{self.ids[prefix]}"
 
     # -- tools -------------------------------------------------------------------------------
 
@@ -248,6 +264,8 @@ class RunSimulation:
                 )
                 search = self.world.component("SearchTool")
                 cached = {"url": args["url"], "cached": True, "bytes": ok.get("bytes", 0)}
+                if "doc" in ok:
+                    cached["doc"] = ok["doc"]
                 if self.rng.random() < CACHE_HIT_RATE:
                     return self._fallback_result(search, args, cached, recovery, None)
                 self._fallback_result(search, args, cached, recovery, "cache_miss")
@@ -291,8 +309,13 @@ class RunSimulation:
         forced_error: str | None,
     ) -> str | None:
         comp = _comp(search)
+        # The search engine's cached copy: a SearchTool query for the page (its spec has no url).
         call = self.rec.emit(
-            "tool_call", comp, "fetch_cached", parent=parent, input={"url": args["url"]}
+            "tool_call",
+            comp,
+            "fetch_cached",
+            parent=parent,
+            input={"query": f"cache:{args['url']}"},
         )
         latency = self._latency(search.current)
         self.rec.wait(latency)
@@ -595,7 +618,12 @@ class RunSimulation:
                 _comp(state),
                 "evolve_component",
                 status="ok",
-                input={"replaces": f"{name}@{old.version}", "trigger": trigger},
+                # the arguments of the evolve_component meta tool
+                input={
+                    "name": name,
+                    "version": new.version,
+                    **({"change_note": new.note} if new.note else {}),
+                },
                 output={
                     "name": name,
                     "version": new.version,
@@ -614,6 +642,7 @@ class RunSimulation:
                     "replaces_registry_id": old.registry_id,
                     "registry_id": new.registry_id,
                     "old_status": "deprecated",
+                    "trigger": trigger,
                 },
             )
 
@@ -692,12 +721,20 @@ class RunSimulation:
                 else f"first use of {v.version}"
             )
             origin = f" (created in run {state.created_in_run})" if state.created_in_run else ""
+            # A component written on demand in an earlier run is known only from the registry:
+            # the selection carries its spec, as its creation did, so its calls can be checked.
+            spec = (
+                {"spec": simulator_spec_document(name, state.spec.kind, state.spec.purpose, v)}
+                if state.created_in_run
+                else None
+            )
             self.rec.emit(
                 "component_selected",
                 _comp(state),
                 "select_component",
                 parent=plan_id,
                 status="ok",
+                output=spec,
                 reasoning=f"{name}{origin} can {state.spec.purpose}; {history}.",
                 attributes={
                     "registry_id": v.registry_id,
@@ -728,24 +765,30 @@ class RunSimulation:
         self.tool(
             "SearchTool",
             "search",
-            {"query": query, "limit": 10},
+            {"query": query, "site_kind": kind},
             {"query": query, "hits": hits, "count": len(hits)},
         )
         self.urls = hits
 
-    def _fetch_ok(self, url: str, title: str) -> dict:
+    def _fetch_ok(self, url: str, title: str, doc: str) -> dict:
         return {
             "url": url,
             "http_status": 200,
             "bytes": 8000 + self.rng.randrange(90000),
             "title": title,
+            "doc": doc,
         }
+
+    def _fetched(self, title: str) -> None:
+        self.texts.append(title)
+        self.docs.append(self._take_id("doc"))
 
     def _do_fetch(self, step: PlanStep) -> None:
         url = self.urls[0] if self.urls else self._hits("news", 1)[0]
         title = f"{self.slots['topic'].capitalize()}: what changed this quarter"
-        if self.tool("WebFetcherTool", "fetch", {"url": url}, self._fetch_ok(url, title)):
-            self.texts.append(title)
+        ok = self._fetch_ok(url, title, self._next_id("doc"))
+        if self.tool("WebFetcherTool", "fetch", {"url": url}, ok):
+            self._fetched(title)
 
     def _do_parallel_fetch(self, step: PlanStep) -> None:
         """Fetch several sources concurrently: calls go out together, results come back in
@@ -783,11 +826,11 @@ class RunSimulation:
                     "fetch",
                     parent=call,
                     status="ok",
-                    output=self._fetch_ok(url, titles[i]),
+                    output=self._fetch_ok(url, titles[i], self._next_id("doc")),
                     latency_ms=latency,
                     cost_usd=0.0,
                 )
-                self.texts.append(titles[i])
+                self._fetched(titles[i])
                 continue
             message = self._error_message("WebFetcherTool", err, {"url": url}, latency)
             result = self.rec.emit(
@@ -838,11 +881,11 @@ class RunSimulation:
                 "WebFetcherTool",
                 "fetch",
                 {"url": url},
-                self._fetch_ok(url, title),
+                self._fetch_ok(url, title, self._next_id("doc")),
                 parent=recovery,
                 optional=True,
             ):
-                self.texts.append(title)
+                self._fetched(title)
             return
         self.problems.append((comp[0], err, "fallback"))
         recovery = self._recover(
@@ -853,10 +896,11 @@ class RunSimulation:
             {"fallback_to": "SearchTool"},
         )
         cached = {"url": url, "cached": True, "bytes": 5000 + self.rng.randrange(40000)}
+        cached["doc"] = self._next_id("doc")
         search = self.world.component("SearchTool")
         if self.rng.random() < CACHE_HIT_RATE:
             self._fallback_result(search, {"url": url}, cached, recovery, None)
-            self.texts.append(title)
+            self._fetched(title)
             return
         self._fallback_result(search, {"url": url}, cached, recovery, "cache_miss")
         self.problems.append((comp[0], err, "skip"))
@@ -871,20 +915,23 @@ class RunSimulation:
     def _do_read(self, step: PlanStep) -> None:
         path = f"workspace/data/{self.slots['dataset']}"
         rows = 2000 + self.rng.randrange(200000)
+        data = self._next_id("data")
         self.tool(
             "FileReaderTool",
             "read",
             {"path": path},
-            {"path": path, "bytes": rows * 48, "rows": rows},
+            {"path": path, "bytes": rows * 48, "rows": rows, "artifact": data},
         )
+        self.docs = [self._take_id("data")]
 
     def _do_analyse(self, step: PlanStep) -> None:
         metric = self.slots["metric"]
         self.delegate(
             "AnalysisAgent",
             "analyse",
-            {"dataset": self.slots["dataset"], "question": metric},
+            {"inputs": self.docs, "question": f"find {metric}"},
             {
+                "artifact": self._next_id("findings"),
                 "findings": [
                     f"{metric}: {self.rng.choice(('up', 'down', 'flat'))} "
                     f"{self.rng.randrange(2, 40)}% over the period"
@@ -893,6 +940,13 @@ class RunSimulation:
                 "confidence": round(self.rng.random(), 2),
             },
         )
+        self._produced("findings")
+
+    def _produced(self, prefix: str) -> str:
+        """A processing step's output artifact: the next step's input and the deliverable."""
+        self.final = self._take_id(prefix)
+        self.docs = [self.final]
+        return self.final
 
     def _do_merge(self, step: PlanStep) -> None:
         def benchmarks(delegation: str) -> None:
@@ -900,18 +954,23 @@ class RunSimulation:
             self.tool(
                 "SearchTool",
                 "search",
-                {"query": query, "limit": 5},
+                {"query": query, "site_kind": "reference"},
                 {"query": query, "hits": self._hits("reference", 2), "count": 2},
                 parent=delegation,
                 optional=True,
             )
 
-        inner = benchmarks if self.scenario.name == "market_research_technical" else None
+        sl = self.slots
+        if self.scenario.name == "market_research_technical":
+            inner, question = benchmarks, f"technical feasibility of {sl['tech']}"
+        else:
+            inner, question = None, f"business implications of {sl['topic']} for {sl['industry']}"
         self.delegate(
             "AnalysisAgent",
             "merge",
-            {"sources": self.texts, "goal": self.goal},
+            {"inputs": self.docs, "question": question},
             {
+                "artifact": self._next_id("findings"),
                 "themes": 2 + self.rng.randrange(4),
                 "sources_used": len(self.texts),
                 "assessment": self.rng.choice(("feasible", "feasible with caveats", "premature")),
@@ -919,67 +978,89 @@ class RunSimulation:
             scale=1.0 + 0.2 * len(self.texts),
             inner=inner,
         )
+        self._produced("findings")
 
     def _do_summarize(self, step: PlanStep) -> None:
         n = 3 + self.rng.randrange(5)
         self.delegate(
             "SummarizationAgent",
             "summarize",
-            {"documents": self.texts or [self.slots["topic"]], "max_words": 400},
+            {"inputs": self.docs, "focus": self.slots["topic"]},
             {
+                "artifact": self._next_id("summary"),
                 "key_points": n,
                 "words": 180 + self.rng.randrange(220),
                 "citations": max(1, len(self.texts)),
             },
             scale=0.7 + 0.25 * len(self.texts),
         )
+        self._produced("summary")
 
     def _do_translate(self, step: PlanStep) -> None:
         # Translations run side by side; each is its own delegation from the SystemAgent.
-        for title in list(self.texts):
+        translated = []
+        for title, doc in zip(list(self.texts), list(self.docs), strict=True):
             self.delegate(
                 "TranslationAgent",
                 "translate",
-                {"text": title, "target_language": "English"},
-                {"translated": True, "source_title": title, "words": 300 + self.rng.randrange(900)},
+                {"input": doc, "target_language": "English"},
+                {
+                    "artifact": self._next_id("translation"),
+                    "translated": True,
+                    "source_title": title,
+                    "words": 300 + self.rng.randrange(900),
+                },
             )
+            translated.append(self._take_id("translation"))
+        self.docs = translated
 
     def _do_draft(self, step: PlanStep) -> None:
         sl = self.slots
         self.delegate(
             "ContentWriterAgent",
             "draft",
-            {"kind": sl["content_kind"], "topic": sl["topic"], "audience": sl["audience"]},
-            {"draft_words": 500 + self.rng.randrange(900), "version": 1},
+            {"topic": sl["topic"], "audience": sl["audience"], "content_kind": sl["content_kind"]},
+            {"artifact": self._next_id("draft"), "draft_words": 500 + self.rng.randrange(900)},
         )
+        self._produced("draft")
 
     def _do_check(self, step: PlanStep) -> None:
         """Refine -> Check -> Finalize: review, revise on concrete issues, at most twice."""
+        sl = self.slots
+        brief = f"a {sl['content_kind']} about {sl['topic']} for {sl['audience']}"
         for round_no in range(1, 4):
             issues = 0 if round_no == 3 else max(0, self.rng.randrange(-2, 3))
+            draft = self.final
             self.delegate(
                 "ReviewAgent",
                 "review",
-                {"draft_version": round_no},
-                {"passed": issues == 0, "issues": issues},
+                {"input": draft, "brief": brief},
+                {"artifact": draft, "passed": issues == 0, "issues": issues},
                 scale=0.8,
             )
             if issues == 0:
                 return
+            # the revision: a new draft from the reviewed one
             self.delegate(
                 "ContentWriterAgent",
                 "revise",
-                {"issues": issues, "draft_version": round_no},
-                {"draft_words": 500 + self.rng.randrange(900), "version": round_no + 1},
+                {
+                    "topic": sl["topic"],
+                    "audience": sl["audience"],
+                    "content_kind": sl["content_kind"],
+                    "inputs": [draft],
+                },
+                {"artifact": self._next_id("draft"), "draft_words": 500 + self.rng.randrange(900)},
                 scale=0.6,
             )
+            self._produced("draft")
 
     def _do_write(self, step: PlanStep) -> None:
         path = f"workspace/{self.slots['file']}"
         self.tool(
             "FileWriterTool",
             "write",
-            {"path": path},
+            {"path": path, "source": self.final},
             {"path": path, "bytes_written": 1500 + self.rng.randrange(12000)},
         )
 
@@ -987,20 +1068,16 @@ class RunSimulation:
         need = self.need
         assert need is not None
         target = self.slots["target"]
+        # A tool's plan has no fetch: it works on the search hits themselves.
+        inputs = self.docs if need.kind == "agent" else self.urls
+        ok: dict[str, Any] = {"artifact": self._next_id("findings")}
         if need.kind == "tool":
-            self.tool(
-                need.component,
-                "run",
-                {"target": target, "topic": self.slots["topic"]},
-                {"items": 3 + self.rng.randrange(30), "target": target},
-            )
+            ok.update(items=3 + self.rng.randrange(30), target=target)
+            self.tool(need.component, "run", {"inputs": inputs, "target": target}, ok)
         else:
-            self.delegate(
-                need.component,
-                "run",
-                {"target": target, "documents": self.texts},
-                {"items": 3 + self.rng.randrange(12), "target": target},
-            )
+            ok.update(items=3 + self.rng.randrange(12), target=target)
+            self.delegate(need.component, "run", {"inputs": inputs, "target": target}, ok)
+        self._produced("findings")
 
     # -- ending ------------------------------------------------------------------------------
 

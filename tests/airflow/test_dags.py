@@ -99,6 +99,7 @@ def test_every_dag_file_imports_without_errors(parsed):
         "tracelake_build",
         "tracelake_train",
         "tracelake_maintain",
+        "tracelake_export",
     }
 
 
@@ -124,6 +125,7 @@ def test_schedules(parsed):
     assert parsed["dags"]["tracelake_ingest"]["schedule"] == "CronTriggerTimetable"
     assert parsed["dags"]["tracelake_build"]["schedule"] == "AssetOrTimeSchedule"
     assert parsed["dags"]["tracelake_maintain"]["schedule"] == "CronTriggerTimetable"
+    assert parsed["dags"]["tracelake_export"]["schedule"] == "AssetTriggeredTimetable"
 
 
 def test_task_graph_matches_the_docs(parsed):
@@ -144,6 +146,9 @@ def test_job_tasks_emit_through_their_alias(parsed):
     ingest = parsed["dags"]["tracelake_ingest"]["tasks"]
     assert ingest["ingest_landing"]["outlets"] == ["tracelake.job.ingest"]
     assert ingest["discover_landing"]["outlets"] == []
+    export = parsed["dags"]["tracelake_export"]["tasks"]
+    for dataset in ("sft", "dpo", "constitutional"):
+        assert export[f"export_{dataset}"]["outlets"] == [f"tracelake.export_job.{dataset}"]
 
 
 def test_build_dag_has_one_task_per_derived_job_after_its_inputs(parsed):

@@ -90,6 +90,15 @@ def test_constraint_adherence_and_the_constitution():
     assert {r.id for r in constitution.rules()} >= {"stay_in_workspace", "respect_budget"}
 
 
+def test_evaluation_and_gold_judge_by_one_constitution():
+    from tracelake.jobs.gold import constitution as gold_constitution
+
+    assert constitution.rules() is gold_constitution.rules()
+    # a rule the environment reports is also one gold checks over runs, by the same id
+    assert all(r.check for r in constitution.rules() if r.violation)
+    assert all(r.violation or r.answer_check for r in constitution.rules())
+
+
 def test_creation_score():
     rs = [
         rec(level=3, gap_capability="x", created_gap_component=True, success=True),

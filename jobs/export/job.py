@@ -1,0 +1,493 @@
+"""`tracelake export`: the gold tables -> sharded training datasets with a manifest.
+
+Reads gold tables with delta-rs at pinned versions (no Spark), writes shards into a staging
+folder, and publishes them with `manifest.json` last:
+  - local destination: the staging folder sits next to the build folder and is renamed onto it
+    in one step, so the build folder appears complete or not at all;
+  - S3 destination: shards are uploaded first, the manifest last. A build prefix without a
+    manifest (a crash mid-upload) is invisible to readers (`list_builds`, the trainer) and is
+    removed by the next export of that dataset.
+Re-exporting the same build id from the same table versions writes the same bytes; when the
+destination already holds that build with the same shards nothing is written, with other shards
+the export refuses (ExportConflictError). See docs/export.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from tracelake.schemas.gold import SPLITS
+from tracelake.schemas.manifest import (
+    MANIFEST_NAME,
+    ColumnSpec,
+    DatasetName,
+    Manifest,
+    ManifestError,
+    ShardFormat,
+    SplitEntry,
+    read_manifest,
+    verify_shards,
+)
+
+from ..context import JobContext
+from ..errors import (
+    ConfigError,
+    DestinationNotWritableError,
+    ExportConflictError,
+    GateFailedError,
+    InputNotFoundError,
+)
+from ..lake import catalog
+from ..lake.catalog import TableSpec
+from ..lake.store import Lake, pyarrow_filesystem
+from .shards import ShardOptions, upload, write_split
+
+# dataset -> (the gold tables it reads, the column its rows are ordered by before sharding).
+SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
+    DatasetName.sft: (("gold.examples",), "example_id"),
+    DatasetName.dpo: (("gold.preferences",), "pair_id"),
+    # gold.constitutional_pairs carries its critique examples (critique_messages) in each row.
+    DatasetName.constitutional: (("gold.constitutional_pairs",), "pair_id"),
+}
+COUNTED_COLUMNS = ("phase", "level", "pattern", "source", "rule")
+FORMATS = {"parquet": ShardFormat.parquet, "jsonl.zst": ShardFormat.jsonl_zst}
+STAGING_PREFIX = ".staging-"
+# A manifest-less build folder of another build id is removed only once this old (it may be an
+# export still uploading); one of the build id being exported is always removed.
+STALE_AFTER_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    dataset: str
+    build_id: str
+    manifest: str  # URI (local path or s3://) of manifest.json
+    status: str  # "written" | "unchanged" (the same build was already there)
+    rows: int
+    shards: int
+    source_table_versions: dict[str, int]
+    cleaned: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the gate hook ---------------------------------------------------------------------------
+
+GATE_RESULTS = TableSpec(
+    tier="ops",
+    name="gate_results",
+    schema=pa.schema(
+        [
+            ("gate_result_id", pa.string()),
+            ("table", pa.string()),
+            ("passed", pa.bool_()),
+            ("finished_at", pa.string()),
+        ]
+    ),
+    description="Quality gate results (issue 15 section 1); read here, written by the gates.",
+)
+
+
+def check_source_gates(lake: Lake, tables: Iterable[str], force: bool = False) -> list[str]:
+    """The gate hook: refuse to export a table whose latest quality gate result failed.
+
+    The quality gates (issue 15 section 1) plug in here: they append one row per gate run to
+    `ops.gate_results` (gate_result_id, table, passed, finished_at as ISO 8601 UTC). Until that
+    table exists this returns [] and the export proceeds. Otherwise the latest result of each
+    source table decides: a failed one raises GateFailedError unless `force` (which the
+    manifest records as `gates_forced`). Returns the ids of the results consulted (the manifest's
+    `gate_result_ids`)."""
+    files = lake.files(GATE_RESULTS)
+    if not files:
+        return []
+    fs, _ = pyarrow_filesystem(files[0].uri, lake.storage_options)
+    parts = [
+        pq.read_table(f.uri.removeprefix("s3://").removeprefix("file://"), filesystem=fs)
+        for f in files
+    ]
+    rows = pa.concat_tables(parts, promote_options="default").to_pylist()
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        table = row.get("table")
+        if table is not None and str(row.get("finished_at")) >= str(
+            latest.get(table, {}).get("finished_at", "")
+        ):
+            latest[table] = row
+    consulted, failed = [], []
+    for table in tables:
+        row = latest.get(table)
+        if row is None:
+            continue
+        consulted.append(str(row.get("gate_result_id")))
+        if not row.get("passed"):
+            failed.append(f"{table} ({row.get('gate_result_id')})")
+    if failed and not force:
+        raise GateFailedError(
+            f"the latest quality gate failed for {', '.join(failed)}; fix the data and rebuild, "
+            "or pass --force to export anyway (recorded in the manifest)"
+        )
+    return consulted
+
+
+# -- reading the gold tables -----------------------------------------------------------------
+
+
+def _code_version() -> str:
+    version = importlib.metadata.version("tracelake")
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{version}+g{sha}" if sha else version
+
+
+def _bytes_version() -> str:
+    """What decides the shards' bytes besides the rows and options (part of the build id)."""
+    import zstandard
+
+    return f"tracelake {importlib.metadata.version('tracelake')}, pyarrow {pa.__version__}, " + (
+        f"zstandard {zstandard.__version__}"
+    )
+
+
+def parse_dataset(name: str) -> DatasetName:
+    try:
+        return DatasetName(name)
+    except ValueError:
+        known = ", ".join(d.value for d in DatasetName)
+        raise ConfigError(f"unknown dataset {name!r}; choose one of: {known}") from None
+
+
+def parse_format(name: str) -> ShardFormat:
+    if name not in FORMATS:
+        raise ConfigError(
+            f"unknown export format {name!r}; choose parquet or jsonl.zst (MDS is not built)"
+        )
+    return FORMATS[name]
+
+
+def pin_versions(lake: Lake, dataset: DatasetName) -> dict[str, int]:
+    """The current version of every table the dataset reads (the versions the export reads)."""
+    versions = {}
+    for table in SOURCES[dataset][0]:
+        version = lake.version(catalog.get(table))
+        if version is None:
+            raise InputNotFoundError(
+                f"{table} does not exist in {lake.root}: nothing to export for dataset "
+                f"{dataset.value}; run `tracelake build` first"
+            )
+        versions[table] = version
+    return versions
+
+
+def read_rows(lake: Lake, dataset: DatasetName, versions: dict[str, int]) -> pa.Table:
+    """The dataset's rows at the pinned versions, in a fixed order (by the key column)."""
+    tables, key = SOURCES[dataset]
+    parts = [lake.read(catalog.get(t), version=versions[t]) for t in tables]
+    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    if table.num_rows == 0:
+        where = ", ".join(f"{t}@{versions[t]}" for t in tables)
+        raise InputNotFoundError(
+            f"dataset {dataset.value} is empty ({where} has no rows); nothing was exported. "
+            "Run `tracelake build` once there are runs that yield it"
+        )
+    return table.take(pc.sort_indices(table, [(key, "ascending")])).combine_chunks()
+
+
+def _split_order(splits: Sequence[str]) -> list[str]:
+    return sorted(splits, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
+
+
+def _shuffled(table: pa.Table, seed: int, split: str) -> pa.Table:
+    order = list(range(table.num_rows))
+    random.Random(f"{seed}:{split}").shuffle(order)
+    return table.take(pa.array(order, pa.int64()))
+
+
+def counts_of(table: pa.Table) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for column in COUNTED_COLUMNS:
+        if column in table.column_names:
+            values = pc.value_counts(table[column]).to_pylist()
+            counts[column] = {
+                ("null" if v["values"] is None else str(v["values"])): int(v["counts"])
+                for v in sorted(values, key=lambda v: str(v["values"]))
+            }
+    return counts
+
+
+def default_build_id(
+    dataset: DatasetName, versions: dict[str, int], options: ShardOptions, seed: int | None
+) -> str:
+    """Deterministic: the same versions and options give the same build id (and bytes)."""
+    spec = {
+        "dataset": dataset.value,
+        "versions": versions,
+        "options": {k: str(v) for k, v in asdict(options).items()},
+        "shuffle_seed": seed,
+        "writer": _bytes_version(),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+    return f"b{digest[:12]}"
+
+
+# -- destinations ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Destination:
+    uri: str  # the export root, as given (local path or s3://bucket/prefix)
+    fs: pafs.FileSystem
+    path: str  # the root inside fs
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
+    def uri_of(self, path: str) -> str:
+        return path if self.is_local else f"s3://{path}"
+
+
+def destination(uri: str, storage_options: dict[str, str]) -> Destination:
+    if "://" in uri and not uri.startswith(("s3://", "file://")):
+        raise ConfigError(f"unsupported export destination {uri!r}; use a path or s3://bucket/key")
+    if uri.startswith("s3://"):
+        fs, path = pyarrow_filesystem(uri.rstrip("/"), storage_options)
+        return Destination(uri, fs, path)
+    path = str(Path(uri.removeprefix("file://")).expanduser().resolve())
+    return Destination(uri, pafs.LocalFileSystem(), path)
+
+
+def _unwritable(where: str, exc: BaseException) -> DestinationNotWritableError:
+    reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return DestinationNotWritableError(
+        f"cannot write the export to {where} ({reason}); nothing was published. Pass a "
+        "writable --to, or fix its permissions / bucket"
+    )
+
+
+def _newest_mtime(fs: pafs.FileSystem, path: str) -> float:
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    times = [i.mtime.timestamp() for i in infos if i.mtime is not None]
+    return max(times) if times else 0.0
+
+
+def list_builds(dest: Destination, dataset: str) -> list[str]:
+    """Manifest URIs of the finished builds of `dataset` (folders without a manifest are not
+    builds: an export still running or one that crashed)."""
+    base = f"{dest.path}/{dataset}"
+    infos = dest.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True))
+    found = []
+    for info in sorted(infos, key=lambda i: i.path):
+        name = info.base_name
+        if info.type != pafs.FileType.Directory or name.startswith("."):
+            continue
+        manifest = f"{info.path}/{MANIFEST_NAME}"
+        if dest.fs.get_file_info(manifest).type == pafs.FileType.File:
+            found.append(dest.uri_of(manifest))
+    return found
+
+
+def clean_partial(dest: Destination, dataset: str, build_id: str) -> list[str]:
+    """Remove what crashed exports left: staging folders and build folders without a manifest
+    (of this build id always; of others once older than STALE_AFTER_S)."""
+    base = f"{dest.path}/{dataset}"
+    removed = []
+    now = time.time()
+    for info in dest.fs.get_file_info(pafs.FileSelector(base, allow_not_found=True)):
+        if info.type != pafs.FileType.Directory:
+            continue
+        name = info.base_name
+        if name.startswith(STAGING_PREFIX):
+            mine = name.startswith(f"{STAGING_PREFIX}{build_id}-")
+        elif dest.fs.get_file_info(f"{info.path}/{MANIFEST_NAME}").type == pafs.FileType.File:
+            continue
+        else:
+            mine = name == build_id
+        if mine or now - _newest_mtime(dest.fs, info.path) > STALE_AFTER_S:
+            dest.fs.delete_dir(info.path)
+            removed.append(dest.uri_of(info.path))
+    return removed
+
+
+def _same_shards(a: Manifest, b: Manifest) -> bool:
+    def shards(m: Manifest) -> dict[str, Any]:
+        return {s: [(x.path, x.sha256, x.bytes) for x in e.shards] for s, e in m.splits.items()}
+
+    return a.format == b.format and shards(a) == shards(b)
+
+
+def _existing(dest: Destination, folder: str) -> Manifest | None:
+    location = f"{folder}/{MANIFEST_NAME}"
+    if dest.fs.get_file_info(location).type != pafs.FileType.File:
+        return None
+    try:
+        return read_manifest(dest.uri_of(location), dest.fs)
+    except ManifestError as exc:
+        raise ExportConflictError(
+            f"{exc}; {dest.uri_of(folder)} holds a broken export of the same build id: delete "
+            "it or pass another --build-id"
+        ) from None
+
+
+# -- the export ---------------------------------------------------------------------------------
+
+
+def export_dataset(
+    ctx: JobContext,
+    dataset: str | DatasetName,
+    *,
+    fmt: str | ShardFormat = ShardFormat.parquet,
+    to: str | None = None,
+    build_id: str | None = None,
+    shuffle_seed: int | None = None,
+    force: bool = False,
+    created_at: datetime | None = None,
+) -> ExportOutcome:
+    """Export one dataset; returns where its manifest is. Raises a TracelakeError (one line,
+    what to do) and publishes nothing on any bad input."""
+    name = dataset if isinstance(dataset, DatasetName) else parse_dataset(dataset)
+    shard_format = fmt if isinstance(fmt, ShardFormat) else parse_format(fmt)
+    cfg = ctx.settings.export
+    options = ShardOptions(
+        format=shard_format,
+        shard_bytes=cfg.shard_bytes,
+        row_groups_per_shard=cfg.row_groups_per_shard,
+        zstd_level=cfg.zstd_level,
+    )
+    root = to or ctx.settings.export_root
+    dest = destination(root, ctx.settings.storage_options_for(root))
+
+    versions = pin_versions(ctx.lake, name)
+    gate_ids = check_source_gates(ctx.lake, versions, force=force)
+    table = read_rows(ctx.lake, name, versions)
+    build = build_id or default_build_id(name, versions, options, shuffle_seed)
+    if not build or "/" in build or build.startswith("."):
+        raise ConfigError(f"invalid build id {build!r}; use letters, digits, - and _")
+    folder = f"{dest.path}/{name.value}/{build}"
+
+    try:
+        cleaned = clean_partial(dest, name.value, build)
+        dest.fs.create_dir(f"{dest.path}/{name.value}", recursive=True)
+    except OSError as exc:
+        raise _unwritable(dest.uri_of(f"{dest.path}/{name.value}"), exc) from None
+    if dest.is_local:
+        staging = Path(f"{dest.path}/{name.value}/{STAGING_PREFIX}{build}-{uuid.uuid4().hex[:8]}")
+        try:
+            staging.mkdir(parents=True)
+        except OSError as exc:
+            raise _unwritable(str(staging.parent), exc) from None
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f"tracelake-export-{build}-"))
+    try:
+        splits: dict[str, SplitEntry] = {}
+        for split in _split_order(table["split"].unique().to_pylist()):
+            part = table.filter(pc.equal(table["split"], split))
+            if shuffle_seed is not None:
+                part = _shuffled(part, shuffle_seed, split)
+            splits[split] = write_split(part, split, staging, options)
+        manifest = Manifest(
+            dataset=name,
+            build_id=build,
+            created_at=created_at or datetime.now(UTC),
+            format=shard_format,
+            source_table_versions=versions,
+            gate_result_ids=gate_ids,
+            code_version=_code_version(),
+            schema=[
+                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in table.schema
+            ],
+            splits=splits,
+            counts=counts_of(table),
+            shuffle_seed=shuffle_seed,
+            gates_forced=force,
+        )
+        status = _publish(dest, folder, staging, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ExportOutcome(
+        dataset=name.value,
+        build_id=build,
+        manifest=dest.uri_of(f"{folder}/{MANIFEST_NAME}"),
+        status=status,
+        rows=table.num_rows,
+        shards=sum(len(s.shards) for s in manifest.splits.values()),
+        source_table_versions=versions,
+        cleaned=tuple(cleaned),
+    )
+
+
+def _publish(dest: Destination, folder: str, staging: Path, manifest: Manifest) -> str:
+    existing = _existing(dest, folder)
+    if existing is not None:
+        if _same_shards(existing, manifest):
+            return "unchanged"
+        raise ExportConflictError(
+            f"{dest.uri_of(folder)} already holds another export of build id "
+            f"{manifest.build_id} with different shards; pass another --build-id, or delete "
+            "that folder if it is no longer used"
+        )
+    try:
+        if dest.is_local:
+            (staging / MANIFEST_NAME).write_text(manifest.to_json())
+            staging.rename(folder)  # one step: the build folder appears complete
+        else:
+            upload(staging, dest.fs, folder, manifest)
+    except OSError as exc:
+        if dest.is_local and Path(folder, MANIFEST_NAME).exists():  # a concurrent twin won
+            return _publish(dest, folder, staging, manifest)
+        raise _unwritable(dest.uri_of(folder), exc) from None
+    return "written"
+
+
+def export(
+    ctx: JobContext,
+    datasets: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[ExportOutcome]:
+    """Export each of `datasets` (all three when None)."""
+    names = [parse_dataset(d) for d in datasets] if datasets else list(DatasetName)
+    return [export_dataset(ctx, name, **kwargs) for name in names]
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+def verify(uri: str, storage_options: dict[str, str] | None = None) -> list[str]:
+    """Re-hash every shard of a manifest (local or s3://); one message per mismatch.
+
+    The checks are schemas.manifest.verify_shards, the trainer's own (one source of truth);
+    this only supplies the filesystem configured by the settings."""
+    fs = None
+    if uri.startswith("s3://") and storage_options:
+        fs, _ = pyarrow_filesystem(uri, storage_options)
+    try:
+        return verify_shards(uri, filesystem=fs)
+    except ManifestError as exc:
+        return [str(exc)]

@@ -1,0 +1,1 @@
+"""Gold jobs: training examples, rejected runs, preference and constitutional pairs."""

@@ -1,0 +1,244 @@
+"""What the gold.examples and gold.rejected jobs share: reading runs' events from both event
+tables with the facts assembly needs, running `assemble` per run on Spark, and finding which runs
+an incremental run must re-assemble.
+
+Both jobs run the same deterministic assembly over the same runs, each keeping its own half
+(one output table per job), so read = examples + rejected holds table by table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..lake import catalog, spark_io
+from ..lake.delta_source import plan_scan, read_arrow
+from ..runner import JobInput, JobOutput
+from .assemble import RunFacts, assemble
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+REAL_EVENTS = catalog.SILVER_EVENTS
+SYNTHETIC_EVENTS = catalog.SILVER_SYNTHETIC_EVENTS
+EVENT_SOURCES = (REAL_EVENTS, SYNTHETIC_EVENTS)
+FILE_COLUMN = "_tracelake_file"
+EVENT_COLUMNS = (
+    "event_id",
+    "parent_event_id",
+    "run_id",
+    "seq",
+    "ts",
+    "event_type",
+    "component_name",
+    "component_kind",
+    "component_version",
+    "action",
+    "input",
+    "output",
+    "state_change",
+    "reasoning",
+    "status",
+    "error",
+    "error_type",
+    "cost_usd",
+    "goal",
+    "scenario",
+    "scenario_level",
+    "attributes",
+)
+FACT_COLUMNS = ("_synthetic", "_pattern", "_seed_run_id", "_lineage_goal", "_versions")
+
+
+def versions_read(job: JobInput) -> str:
+    return json.dumps({k: r.upto for k, r in sorted(job.ranges.items())}, sort_keys=True)
+
+
+def new_run_ids(job: JobInput) -> list[str]:
+    """Runs that gained events in either event table since the bookmarks."""
+    lake, found = job.ctx.lake, set()
+    for spec in EVENT_SOURCES:
+        src = job.range(spec)
+        if not src.is_full and src.after >= src.upto:  # type: ignore[operator]
+            continue
+        plan = plan_scan(
+            lake.uri(spec), lake.storage_options, version=src.upto, after_version=src.after
+        )
+        ids = read_arrow(
+            lake.uri(spec),
+            lake.storage_options,
+            plan.files,
+            pa.schema([spec.schema.field("run_id")]),
+        )["run_id"]
+        found.update(pc.unique(ids).to_pylist())
+    return sorted(found)
+
+
+def files_holding(job: JobInput, output: catalog.TableSpec, run_ids: Sequence[str]) -> list[str]:
+    """The output's data files holding rows of these runs."""
+    lake = job.ctx.lake
+    version = lake.version(output)
+    if version is None or not run_ids:
+        return []
+    uri = lake.uri(output)
+    plan = plan_scan(uri, lake.storage_options, version=version)
+    if not plan.files:
+        return []
+    schema = pa.schema([output.schema.field("run_id")])
+    table = read_arrow(uri, lake.storage_options, plan.files, schema, FILE_COLUMN)
+    hit = table.filter(pc.is_in(table["run_id"], pa.array(list(run_ids), pa.string())))
+    return sorted(set(hit[FILE_COLUMN].to_pylist()))
+
+
+def _events(job: JobInput, run_ids: Sequence[str] | None) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    where = [("run_id", "in", list(run_ids))] if run_ids is not None else []
+    frames = []
+    for spec in EVENT_SOURCES:
+        df = spark_io.read(
+            job.spark,
+            spec,
+            lake=job.ctx.lake,
+            columns=EVENT_COLUMNS,
+            version=job.range(spec).upto,
+            where=where,
+        )
+        frames.append(df.withColumn("_synthetic", F.lit(spec is SYNTHETIC_EVENTS)))
+    return frames[0].unionByName(frames[1])
+
+
+def _facts(job: JobInput, events: DataFrame, with_patterns: bool) -> DataFrame:
+    """Per run: its pattern, its seed (synthetic runs) and the goal of its lineage root."""
+    from pyspark.sql import functions as F
+
+    starts = events.where(F.col("event_type") == "run_started")
+    seeds = starts.select("run_id", F.col("attributes")["seed_run_id"].alias("_seed_run_id")).where(
+        F.col("_seed_run_id").isNotNull()
+    )
+    seed_ids = [r[0] for r in seeds.select("_seed_run_id").distinct().collect()]
+    seed_goals = (
+        spark_io.read(
+            job.spark,
+            REAL_EVENTS,
+            lake=job.ctx.lake,
+            columns=["run_id", "seq", "goal"],
+            version=job.range(REAL_EVENTS).upto,
+            where=[("run_id", "in", seed_ids)],
+        )
+        .where(F.col("goal").isNotNull())
+        .groupBy("run_id")
+        .agg(F.min_by("goal", "seq").alias("_lineage_goal"))
+        .withColumnRenamed("run_id", "_seed_run_id")
+    )
+    facts = (
+        events.select("run_id").distinct().join(seeds.dropDuplicates(["run_id"]), "run_id", "left")
+    )
+    facts = facts.join(seed_goals, "_seed_run_id", "left")
+    if with_patterns:
+        patterns = spark_io.read(
+            job.spark,
+            catalog.SILVER_RUN_PATTERNS,
+            lake=job.ctx.lake,
+            columns=["run_id", "pattern_name"],
+            version=job.range(catalog.SILVER_RUN_PATTERNS).upto,
+        ).withColumnRenamed("pattern_name", "_pattern")
+        facts = facts.join(patterns, "run_id", "left")
+    else:
+        facts = facts.withColumn("_pattern", F.lit(None).cast("string"))
+    return facts.withColumn("_versions", F.lit(versions_read(job)))
+
+
+def assemble_tables(kind: str, validation: float, test: float) -> Callable[[pa.Table], pa.Table]:
+    """The applyInArrow function: one run's events (with its facts) -> its row of `kind`."""
+
+    def run(table: pa.Table) -> pa.Table:
+        spec = catalog.GOLD_EXAMPLES if kind == "examples" else catalog.GOLD_REJECTED
+        rows = table.to_pylist()
+        first = rows[0]
+        facts = RunFacts(
+            synthetic=bool(first["_synthetic"]),
+            seed_run_id=first["_seed_run_id"],
+            lineage_goal=first["_lineage_goal"],
+            pattern=first["_pattern"],
+            source_versions=first["_versions"],
+        )
+        out = assemble(rows, facts, validation=validation, test=test)
+        row = out.example if kind == "examples" else out.rejected
+        return pa.Table.from_pylist([row] if row else [], schema=spec.schema)
+
+    return run
+
+
+def assembled(
+    job: JobInput,
+    output: catalog.TableSpec,
+    kind: str,
+    run_ids: Sequence[str] | None,
+    *,
+    validation: float = 0.1,
+    test: float = 0.1,
+) -> DataFrame:
+    """The `kind` rows (examples or rejected) of these runs (None: every run)."""
+    events = _events(job, run_ids)
+    facts = _facts(job, events, with_patterns=kind == "examples")
+    return (
+        events.join(facts, "run_id", "left")
+        .groupBy("run_id")
+        .applyInArrow(assemble_tables(kind, validation, test), spark_io.spark_schema(output.schema))
+    )
+
+
+def incremental_output(
+    job: JobInput,
+    output: catalog.TableSpec,
+    rows_for: Callable[[Sequence[str] | None], DataFrame],
+    extra_runs: Iterable[str] = (),
+    others: str | None = None,
+) -> tuple[JobOutput | None, list[str]]:
+    """Full run: every run, overwrite. Incremental: the runs with new events (and `extra_runs`)
+    re-assembled; the output files holding them are rewritten in the same commit.
+
+    others: a SQL condition on output rows this job does not own (rows other stages appended);
+    they are kept as they are, in full runs too."""
+    from pyspark.sql import functions as F
+
+    if job.full or any(r.is_full for r in job.ranges.values()):
+        rows = rows_for(None)
+        if others and job.ctx.lake.version(output) is not None:
+            kept = spark_io.read(job.spark, output, lake=job.ctx.lake).where(others)
+            rows = kept.unionByName(rows)
+        rows = rows.localCheckpoint()
+        return JobOutput(rows.repartition(1).sortWithinPartitions("run_id"), mode="overwrite"), []
+    affected = sorted(set(new_run_ids(job)) | set(extra_runs))
+    if not affected:
+        return None, []
+    rows = rows_for(affected)
+    touched = files_holding(job, output, affected)
+    if touched:
+        kept = spark_io.read(job.spark, output, lake=job.ctx.lake, files=touched)
+        keep = ~F.col("run_id").isin(affected)
+        if others:
+            keep = keep | F.expr(others)
+        rows = kept.where(keep).unionByName(rows)
+    rows = rows.localCheckpoint()
+    return (
+        JobOutput(rows.repartition(1).sortWithinPartitions("run_id"), replace_files=touched),
+        affected,
+    )
+
+
+def empty(job: JobInput, output: catalog.TableSpec) -> DataFrame:
+    return spark_io.from_arrow(job.spark, output.schema.empty_table())
+
+
+def counts(rows: DataFrame, column: str) -> dict[str, int]:
+    return {str(r[0]): int(r[1]) for r in rows.groupBy(column).count().collect()}
+
+
+def as_details(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v not in (None, {})}
