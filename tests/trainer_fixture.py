@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from tracelake.jobs.export.job import counts_of
-from tracelake.jobs.export.shards import ShardOptions, upload, write_split
+from tracelake.jobs.export.shards import ShardOptions, counts_of, upload, write_split
 from tracelake.schemas.manifest import MANIFEST_NAME, ColumnSpec, Manifest, SplitEntry
 
 TOOLS = [

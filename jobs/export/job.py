@@ -58,7 +58,7 @@ from ..errors import (
 from ..lake import catalog
 from ..lake.catalog import TableSpec
 from ..lake.store import Lake, pyarrow_filesystem
-from .shards import ShardOptions, upload, write_split
+from .shards import ShardOptions, counts_of, upload, write_split
 
 # dataset -> (the gold tables it reads, the column its rows are ordered by before sharding).
 SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
@@ -67,7 +67,6 @@ SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
     # gold.constitutional_pairs carries its critique examples (critique_messages) in each row.
     DatasetName.constitutional: (("gold.constitutional_pairs",), "pair_id"),
 }
-COUNTED_COLUMNS = ("phase", "level", "pattern", "source", "rule")
 FORMATS = {"parquet": ShardFormat.parquet, "jsonl.zst": ShardFormat.jsonl_zst}
 STAGING_PREFIX = ".staging-"
 # A manifest-less build folder of another build id is removed only once this old (it may be an
@@ -228,18 +227,6 @@ def _shuffled(table: pa.Table, seed: int, split: str) -> pa.Table:
     order = list(range(table.num_rows))
     random.Random(f"{seed}:{split}").shuffle(order)
     return table.take(pa.array(order, pa.int64()))
-
-
-def counts_of(table: pa.Table) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for column in COUNTED_COLUMNS:
-        if column in table.column_names:
-            values = pc.value_counts(table[column]).to_pylist()
-            counts[column] = {
-                ("null" if v["values"] is None else str(v["values"])): int(v["counts"])
-                for v in sorted(values, key=lambda v: str(v["values"]))
-            }
-    return counts
 
 
 def default_build_id(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import zstandard
@@ -206,3 +207,19 @@ def upload(local: Path, fs: pafs.FileSystem, folder: str, manifest: Manifest) ->
                     out.write(chunk)
     with fs.open_output_stream(f"{folder}/{MANIFEST_NAME}") as out:
         out.write(manifest.to_json().encode())
+
+
+# The manifest counts rows per value of these columns, where a dataset has them.
+COUNTED_COLUMNS = ("phase", "level", "pattern", "source", "rule")
+
+
+def counts_of(table: pa.Table) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for column in COUNTED_COLUMNS:
+        if column in table.column_names:
+            values = pc.value_counts(table[column]).to_pylist()
+            counts[column] = {
+                ("null" if v["values"] is None else str(v["values"])): int(v["counts"])
+                for v in sorted(values, key=lambda v: str(v["values"]))
+            }
+    return counts

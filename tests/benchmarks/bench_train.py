@@ -37,23 +37,31 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 
 
-def importable_trainer(schemas: bool = False) -> None:
+def importable_trainer(schemas: bool = False, environment: bool = False) -> None:
     """Make `tracelake.trainer` importable where the project is not installed (a bare GPU
     machine with torch, transformers and peft but no pydantic): a package folder that links
     the trainer and the two leaf modules it imports, and nothing else of the project.
-    `schemas`: link the whole schemas package (manifests; needs pydantic)."""
+    `schemas`: the whole schemas package and the export's shard writer (the fixture export;
+    needs pydantic, orjson and zstandard); `environment`: also the executable environment GRPO
+    plays in."""
     if importlib.util.find_spec("tracelake") is not None:
         return
-    root = Path(tempfile.mkdtemp(prefix="bench-train-")) / "tracelake"
     links = {
         "trainer": REPO / "trainer",
         "jobs/errors.py": REPO / "jobs" / "errors.py",
         "schemas/tool_calls.py": REPO / "schemas" / "tool_calls.py",
     }
-    if schemas:
-        links = {name: path for name, path in links.items() if not name.startswith("schemas")}
+    if schemas or environment:
+        del links["schemas/tool_calls.py"]
         links["schemas"] = REPO / "schemas"
-    for package in ("", "jobs", "schemas")[: 3 if not schemas else 2]:
+        links["jobs/export/shards.py"] = REPO / "jobs" / "export" / "shards.py"
+    if environment:
+        links["jobs/environment"] = REPO / "jobs" / "environment"
+        links["jobs/simulate/catalog.py"] = REPO / "jobs" / "simulate" / "catalog.py"
+    root = Path(tempfile.mkdtemp(prefix="bench-train-")) / "tracelake"
+    # Every folder above a link is an empty package, unless a link is that package itself.
+    packages = {Path(*Path(name).parts[:i]) for name in links for i in range(len(Path(name).parts))}
+    for package in sorted(packages - {Path(name) for name in links}):
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").touch()
     for name, target in links.items():
