@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -113,6 +114,16 @@ class _HttpServer(ThreadingHTTPServer):
     # tracked by the collector instead and drained before shutdown completes.
     daemon_threads = True
     collector: Collector
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One line per failed connection, not socketserver's traceback on stderr: a client
+        that hangs up mid-request (a short body, a closed socket) is routine for a server."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError):
+            log.info("client %s went away: %s", client_address, exc)
+            return
+        log.warning("request from %s failed: %s: %s", client_address, type(exc).__name__, exc)
+        log.debug("request failure detail", exc_info=True)
 
 
 class _HttpServer6(_HttpServer):
