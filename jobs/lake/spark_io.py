@@ -353,7 +353,7 @@ def write(
         # (force) must not do: that case, and multi-bookmark commits, take the embedded path.
         if _native(df.sparkSession) and not replace_files and len(txns) <= 1 and not force:
             configure_s3a(df.sparkSession, lake)
-            _write_native(df, spec, lake, mode, txns, write_id)
+            _write_native(df, spec, lake, mode, txns, write_id, metadata)
         else:
             metadata = {**(metadata or {}), WRITE_ID_KEY: write_id}
             _write_embedded(
@@ -381,12 +381,17 @@ def _write_native(
     mode: str,
     txns: list[tuple[str, int]],
     write_id: str,
+    metadata: dict[str, Any] | None = None,
 ) -> None:
+    from .commit_info import custom_metadata
+
     writer = df.write.format("delta").mode(mode)
     if txns:  # Delta's idempotent writes: one app id per write
         writer = writer.option("txnAppId", txns[0][0]).option("txnVersion", str(txns[0][1]))
-    # Marks the commit as ours (commitInfo.userMetadata), like the bridge's write id.
-    writer = writer.option("userMetadata", json.dumps({WRITE_ID_KEY: write_id}))
+    # Marks the commit as ours (commitInfo.userMetadata), like the bridge's write id, with the
+    # caller's metadata (the job, the versions read), which the bridge writes as commitInfo keys.
+    user = {**custom_metadata(metadata), WRITE_ID_KEY: write_id}
+    writer = writer.option("userMetadata", json.dumps(user))
     writer.save(native_uri(lake.uri(spec)))
 
 

@@ -7,6 +7,7 @@ table already holds at that version or later is skipped, so a retried batch writ
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -442,5 +443,18 @@ class Lake:
         return 0 if table is None else table.count()
 
     def history(self, spec: TableSpec, limit: int = 10) -> list[dict[str, Any]]:
+        """Commit infos, newest first. Native Delta writes carry our keys in `userMetadata`
+        (JSON); they are lifted to the top level, where the bridge and delta-rs write them."""
         table = self._open(spec)
-        return [] if table is None else table.history(limit)
+        if table is None:
+            return []
+        out = []
+        for info in table.history(limit):
+            try:
+                user = json.loads(info.get("userMetadata") or "{}")
+            except (TypeError, ValueError):
+                user = None
+            if isinstance(user, dict):
+                info = {**{k: v for k, v in user.items() if k not in info}, **info}
+            out.append(info)
+        return out
