@@ -10,8 +10,6 @@ import pytest
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.export.job import SOURCES
-from tracelake.jobs.orchestration import tasks
-from tracelake.jobs.orchestration.assets import EXPORT_SOURCES, export_alias
 from tracelake.jobs.train_runs import EXPORT_ASSET_PREFIX, manifest_from_events
 from tracelake.schemas.manifest import open_verified
 
@@ -35,13 +33,22 @@ class _OutletEvents(dict):
         return self[key]
 
 
+# The orchestration modules import airflow: only inside tests, never at collection, so that
+# tests/airflow configures airflow's home before anything imports it.
+
+
 def test_export_sources_match_the_exporter() -> None:
+    from tracelake.jobs.orchestration.assets import EXPORT_SOURCES
+
     assert {k: v[0][0] for k, v in SOURCES.items()} == EXPORT_SOURCES
 
 
 def test_export_task_emits_the_manifest_for_the_train_dag(
     gold_ctx: JobContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tracelake.jobs.orchestration import tasks
+    from tracelake.jobs.orchestration.assets import export_alias
+
     monkeypatch.setenv("TRACELAKE_LAKE_ROOT", gold_ctx.settings.lake_root)
     monkeypatch.setenv("TRACELAKE_EXPORT_ROOT", gold_ctx.settings.export_root)
     monkeypatch.setenv("TRACELAKE_EXPORT__SHARD_BYTES", "262144")

@@ -24,7 +24,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRACELAKE_", "AWS_"))}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [TRACELAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [TRACELAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
     )
 
 
