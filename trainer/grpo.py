@@ -31,7 +31,7 @@ from .options import as_dict, config_hash
 from .packing import concat
 from .records import RunRecord, write_run_files
 from .session import ModelOptions, model_device, prepare_model, prepare_tokenizer
-from .template import CHAT_TEMPLATE, EOT, prepare_messages, tokenize_messages
+from .template import EOT, prompt_ids, tokenize_messages
 
 REWARD_KEYS = ("completion", "efficiency", "constraints")
 
@@ -83,15 +83,8 @@ def model_policy(model: Any, tokenizer: Any, max_new_tokens: int, temperature: f
 
     @torch.no_grad()
     def act(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
-        ids = tokenizer.apply_chat_template(
-            prepare_messages(messages),
-            tools=tools or None,
-            chat_template=CHAT_TEMPLATE,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-        )["input_ids"]
-        prompt = torch.tensor([ids])
+        # On the model's device: a GPU-trained policy generates there.
+        prompt = torch.tensor([prompt_ids(tokenizer, messages, tools)], device=model_device(model))
         out = model.generate(
             input_ids=prompt,
             attention_mask=torch.ones_like(prompt),

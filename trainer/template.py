@@ -106,6 +106,21 @@ def prepare_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return prepared
 
 
+def prompt_ids(
+    tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> list[int]:
+    """The token ids of a conversation so far, ending with the assistant's generation prompt."""
+    ids = tokenizer.apply_chat_template(
+        prepare_messages(messages),
+        tools=tools or None,
+        chat_template=CHAT_TEMPLATE,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+    )["input_ids"]
+    return list(ids)
+
+
 def _generation_runs(mask: list[int]) -> list[tuple[int, int]]:
     runs, start = [], None
     for i, bit in enumerate([*mask, 0]):

@@ -51,18 +51,11 @@ class ModelDirPolicy(EvalPolicy):
         self.batch = self.generate
 
     def _prompt_ids(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> list[int]:
-        from ...trainer.template import CHAT_TEMPLATE, prepare_messages
+        from ...trainer.template import prompt_ids
 
-        ids = self.tokenizer.apply_chat_template(
-            prepare_messages(messages),
-            tools=tools or None,
-            chat_template=CHAT_TEMPLATE,
-            add_generation_prompt=True,
-            tokenize=True,
-            return_dict=True,
-        )["input_ids"]
+        ids = prompt_ids(self.tokenizer, messages, tools)
         keep = self.max_positions - self.max_new_tokens
-        return list(ids)[-keep:]  # the most recent context when a prompt is too long
+        return ids[-keep:]  # the most recent context when a prompt is too long
 
     def generate(
         self, prompts: list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]
