@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import random
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -65,6 +67,19 @@ WRITE_MODES = ("append", "overwrite")
 WRITE_ID_KEY = "tracelake.write_id"
 # Errors raised inside Spark's Python workers reach the driver as text; these are ours.
 _WORKER_ERROR = re.compile(r"(AppendOnlyTableError|ConcurrentRewriteError|DeltaSourceError): (.+)")
+# The JVM exception behind a Py4J error: its second line reads ": some.java.Exception: message".
+_JAVA_ERROR = re.compile(r"^:?\s*((?:[\w$]+\.)+[\w$]*(?:Exception|Error)): (.+)$", re.MULTILINE)
+# Delta's optimistic-concurrency failures: another commit won the version this write read, and
+# nothing of ours was committed, so trying again from the new version is safe.
+_DELTA_CONFLICTS = (
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+)
+NATIVE_COMMIT_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -353,7 +368,8 @@ def write(
         # (force) must not do: that case, and multi-bookmark commits, take the embedded path.
         if _native(df.sparkSession) and not replace_files and len(txns) <= 1 and not force:
             configure_s3a(df.sparkSession, lake)
-            _write_native(df, spec, lake, mode, txns, write_id, metadata)
+            if not _write_native_retrying(df, spec, lake, mode, txns, write_id, metadata):
+                return WriteOutcome(version=None)
         else:
             metadata = {**(metadata or {}), WRITE_ID_KEY: write_id}
             _write_embedded(
@@ -372,6 +388,37 @@ def _txns(app_txn: tuple[str, int] | Iterable[tuple[str, int]] | None) -> list[t
     if isinstance(app_txn, tuple) and len(app_txn) == 2 and isinstance(app_txn[0], str):
         return [(app_txn[0], int(app_txn[1]))]  # type: ignore[arg-type]
     return [(str(a), int(v)) for a, v in app_txn]  # type: ignore[misc]
+
+
+def _write_native_retrying(
+    df: DataFrame,
+    spec: TableSpec,
+    lake: Lake,
+    mode: str,
+    txns: list[tuple[str, int]],
+    write_id: str,
+    metadata: dict[str, Any] | None,
+) -> bool:
+    """`_write_native`, tried again when another commit won the race (Delta's conflict
+    exceptions); False when, meanwhile, another writer committed this write's app transaction."""
+    for attempt in range(1, NATIVE_COMMIT_ATTEMPTS + 1):
+        try:
+            _write_native(df, spec, lake, mode, txns, write_id, metadata)
+            return True
+        except Exception as exc:
+            if attempt == NATIVE_COMMIT_ATTEMPTS or not _is_delta_conflict(exc):
+                raise
+        for app_id, version in txns:
+            seen = lake.txn_version(spec, app_id)
+            if seen is not None and seen >= version:
+                return False
+        time.sleep(random.uniform(0.05, 0.2) * attempt)  # spread out the writers that collided
+    return True
+
+
+def _is_delta_conflict(exc: BaseException) -> bool:
+    match = _JAVA_ERROR.search(str(exc))
+    return match is not None and match.group(1).rsplit(".", 1)[-1] in _DELTA_CONFLICTS
 
 
 def _write_native(
@@ -431,7 +478,20 @@ def _translate(exc: BaseException, spec: TableSpec) -> TracelakeError:
         if kind == "ConcurrentRewriteError":
             return ConcurrentWriteError(message)
         return JobFailedError(f"writing {spec.qualified_name} failed: {message}")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    java = _JAVA_ERROR.search(text)
+    if java:
+        kind, message = java.group(1).rsplit(".", 1)[-1], java.group(2).strip()
+        if kind in _DELTA_CONFLICTS:
+            return ConcurrentWriteError(
+                f"writing {spec.qualified_name} lost to concurrent commits "
+                f"{NATIVE_COMMIT_ATTEMPTS} times and nothing was committed ({kind}): "
+                f"{message[:300]}; run the job again"
+            )
+        first = f"{kind}: {message}"
+    else:
+        first = next(
+            (line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__
+        )
     return JobFailedError(
         f"writing {spec.qualified_name} failed and nothing was committed: {first[:300]}"
     )
