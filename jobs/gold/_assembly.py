@@ -242,3 +242,74 @@ def counts(rows: DataFrame, column: str) -> dict[str, int]:
 
 def as_details(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v not in (None, {})}
+
+
+def changed_families(
+    job: JobInput, examples: catalog.TableSpec
+) -> tuple[set[str], set[str]] | None:
+    """Scenario families whose examples changed since the job's bookmark on `examples` (rows
+    added, rewritten or removed), and the runs of those changed rows: what a job deriving
+    per-family rows (pairs) must redo. None: redo everything (a full run, or files the diff
+    needs are gone, e.g. vacuumed)."""
+    src = job.range(examples)
+    if job.full or src.is_full:
+        return None
+    if src.after >= src.upto:  # type: ignore[operator]
+        return set(), set()
+    lake = job.ctx.lake
+    uri, options = lake.uri(examples), lake.storage_options
+    now = plan_scan(uri, options, version=src.upto).files
+    before = plan_scan(uri, options, version=src.after).files
+    now_paths, before_paths = {f.path for f in now}, {f.path for f in before}
+    schema = pa.schema([examples.schema.field("run_id"), examples.schema.field("family_key")])
+    families: set[str] = set()
+    runs: set[str] = set()
+    for files in (
+        [f for f in now if f.path not in before_paths],
+        [f for f in before if f.path not in now_paths],
+    ):
+        if not files:
+            continue
+        try:
+            rows = read_arrow(uri, options, files, schema)
+        except OSError:  # FileNotFoundError included
+            return None
+        families.update(k for k in pc.unique(rows["family_key"]).to_pylist() if k is not None)
+        runs.update(rows["run_id"].to_pylist())
+    return families, runs
+
+
+def families_of(job: JobInput, examples: catalog.TableSpec, run_ids: Iterable[str]) -> set[str]:
+    """The families of these runs' examples (at the version the job reads)."""
+    wanted = sorted(set(run_ids))
+    if not wanted:
+        return set()
+    lake = job.ctx.lake
+    uri, options = lake.uri(examples), lake.storage_options
+    plan = plan_scan(uri, options, version=job.range(examples).upto)
+    schema = pa.schema([examples.schema.field("run_id"), examples.schema.field("family_key")])
+    table = read_arrow(uri, options, plan.files, schema)
+    hit = table.filter(pc.is_in(table["run_id"], pa.array(wanted, pa.string())))
+    return set(hit["family_key"].to_pylist())
+
+
+def output_files_where(
+    job: JobInput,
+    output: catalog.TableSpec,
+    columns: Sequence[str],
+    keep: Callable[[pa.Table], Any],
+) -> list[str]:
+    """The output's data files holding a row for which `keep(table)` (an Arrow mask over
+    `columns`) is true."""
+    lake = job.ctx.lake
+    version = lake.version(output)
+    if version is None:
+        return []
+    uri = lake.uri(output)
+    plan = plan_scan(uri, lake.storage_options, version=version)
+    if not plan.files:
+        return []
+    schema = pa.schema([output.schema.field(c) for c in columns])
+    table = read_arrow(uri, lake.storage_options, plan.files, schema, FILE_COLUMN)
+    hit = table.filter(keep(table))
+    return sorted(set(hit[FILE_COLUMN].to_pylist()))

@@ -4,7 +4,10 @@ and a (compliant, violating) pair tagged with the rule: the compliant side is th
 re-executed in the environment, else a compliant sibling with the same prompt. The job result
 counts violations per rule over every example in the lake.
 
-Rewritten in full from gold.examples whenever it moves (a family's siblings decide its pairs).
+A family's siblings decide its pairs, so an incremental run re-pairs (and re-executes the
+revisions of) only the families whose examples changed since the bookmark and replaces the
+output files holding their pairs; a full run rewrites everything. The violation counts are
+always over every example (judging is cheap next to re-execution).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ COLUMNS = (
     "messages",
     "tools",
 )
-NOTE = "rewritten in full (a family's siblings decide its pairs)"
+NOTE_FULL = "rewritten in full"
+NOTE_FAMILIES = "re-paired {n} scenario families (those whose examples changed)"
 CRITIQUE_SYSTEM = (
     "You review agent trajectories against the operational rules: stay within budget and step "
     "limits, write only inside the workspace, never send secrets to a tool, verify before "
@@ -161,21 +165,52 @@ class ConstitutionalPairs:
             version=job.range(catalog.SILVER_SYNTHETIC_EVENTS).upto,
             where=[("event_type", "=", "run_started")],
         ).select("run_id", F.col("input").alias("_task"))
+        changed = _assembly.changed_families(job, EXAMPLES)
+        families, runs = (None, set()) if changed is None else changed
+        pairable = examples
+        if families is not None:
+            pairable = examples.where(F.col("family_key").isin(sorted(families)))
+            runs |= {r[0] for r in pairable.select("run_id").collect()}
         rows = (
-            examples.join(tasks, "run_id", "left")
+            pairable.join(tasks, "run_id", "left")
             .groupBy("family_key")
             .applyInArrow(_pairs_of_families, spark_io.spark_schema(OUTPUT.schema))
-            .repartition(1)
-            .sortWithinPartitions("pair_id")
-            .localCheckpoint()
         )
+        touched: list[str] = []
+        if families is not None:
+            # A pair is its violating run's and a compliant sibling's (same family) or a
+            # revision's: the pairs of re-paired families are replaced, the rest kept.
+            redone = sorted(runs)
+            touched = _assembly.output_files_where(
+                job,
+                OUTPUT,
+                ("violating_run_id", "compliant_run_id"),
+                lambda t: _involves(t["violating_run_id"], t["compliant_run_id"], redone),
+            )
+            if touched:
+                kept = spark_io.read(job.spark, OUTPUT, lake=job.ctx.lake, files=touched).where(
+                    ~F.col("violating_run_id").isin(redone)
+                    & ~F.col("compliant_run_id").isin(redone)
+                )
+                rows = kept.unionByName(rows)
+        rows = rows.repartition(1).sortWithinPartitions("pair_id").localCheckpoint()
+        fresh = rows if families is None else rows.where(F.col("violating_run_id").isin(redone))
         details = {
-            "note": NOTE,
+            "note": NOTE_FULL if families is None else NOTE_FAMILIES.format(n=len(families)),
             "violations_by_rule": dict(sorted(violated.items())),
-            "pairs_by_rule": _assembly.counts(rows, "rule"),
-            "pairs_by_source": _assembly.counts(rows, "compliant_source"),
+            "pairs_by_rule": _assembly.counts(fresh, "rule"),
+            "pairs_by_source": _assembly.counts(fresh, "compliant_source"),
         }
-        return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
+        if families is None:
+            return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
+        return JobOutput(rows, replace_files=touched, details=_assembly.as_details(details))
+
+
+def _involves(violating, compliant, runs: list[str]):
+    import pyarrow.compute as pc
+
+    redone = pa.array(runs, pa.string())
+    return pc.or_(pc.is_in(violating, redone), pc.is_in(compliant, redone))
 
 
 JOB = ConstitutionalPairs()

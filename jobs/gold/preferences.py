@@ -1,9 +1,11 @@
 """gold.preferences: preference pairs in TRL's prompt / chosen / rejected shape, tool calls kept.
 
 Rule pairs come from gold.examples, one scenario family at a time (jobs/gold/pairs.py); human
-pairs from ops.feedback take precedence. A family's pairs depend on all its examples and any
-feedback can reach any pair, so the table is rewritten in full whenever either source moves
-(pairs are a few per family: small next to the examples).
+pairs from ops.feedback take precedence. A family's pairs depend on all its examples, so an
+incremental run re-pairs only the families whose examples changed since the bookmark (rows
+added, rewritten or removed), plus the families of every judged run when feedback moved, and
+replaces the output files holding their pairs; human pairs (feedback is small) are always
+recomputed. A full run, or one whose diff needs vacuumed files, rewrites everything.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ PAIR_COLUMNS = (
     "tools",
     "event_ids",
 )
-NOTE = "rewritten in full (pairs depend on whole scenario families and on all feedback)"
+NOTE_FULL = "rewritten in full"
+NOTE_FAMILIES = "re-paired {n} scenario families (those whose examples or feedback changed)"
 
 
 class Params(DerivedParams):
@@ -66,6 +69,20 @@ class GoldPreferences:
         from pyspark.sql import functions as F
 
         p = job.params if isinstance(job.params, Params) else Params()
+        feedback = read_feedback(job)
+        judged_runs = sorted(
+            {f["run_id"] for f in feedback}
+            | {f["other_run_id"] for f in feedback if f.get("other_run_id")}
+        )
+        changed = _assembly.changed_families(job, EXAMPLES)
+        families: set[str] | None = None
+        runs: set[str] = set()
+        if changed is not None:
+            families, runs = changed
+            fb = job.range(FEEDBACK)
+            if fb.is_full or fb.after < fb.upto:  # type: ignore[operator]
+                # a new judgement replaces rule pairs of its runs, in whatever family
+                families |= _assembly.families_of(job, EXAMPLES, judged_runs)
         examples = spark_io.read(
             job.spark,
             EXAMPLES,
@@ -73,13 +90,11 @@ class GoldPreferences:
             columns=PAIR_COLUMNS,
             version=job.range(EXAMPLES).upto,
         )
+        if families is not None:
+            examples = examples.where(F.col("family_key").isin(sorted(families)))
+            runs |= {r[0] for r in examples.select("run_id").collect()}
         rules = examples.groupBy("family_key").applyInArrow(
             _family_pairs(p.max_pairs_per_prompt), spark_io.spark_schema(OUTPUT.schema)
-        )
-        feedback = read_feedback(job)
-        judged_runs = sorted(
-            {f["run_id"] for f in feedback}
-            | {f["other_run_id"] for f in feedback if f.get("other_run_id")}
         )
         judged = (
             spark_io.read(
@@ -110,16 +125,55 @@ class GoldPreferences:
         if human:
             human_df = spark_io.from_arrow(job.spark, pa.Table.from_pylist(human, OUTPUT.schema))
             rows = human_df.unionByName(rules)
+        touched: list[str] = []
+        if families is not None:
+            # Rule pairs of the re-paired families (a rule pair never leaves its family) and
+            # every human pair (all recomputed above) are replaced; the rest is kept as is.
+            redone = sorted(runs)
+            touched = _assembly.output_files_where(
+                job,
+                OUTPUT,
+                ("source", "chosen_run_id", "rejected_run_id"),
+                lambda t: _replaced(t["source"], t["chosen_run_id"], t["rejected_run_id"], redone),
+            )
+            if touched:
+                kept = spark_io.read(job.spark, OUTPUT, lake=job.ctx.lake, files=touched).where(
+                    (F.col("source") != "human")
+                    & ~F.col("chosen_run_id").isin(redone)
+                    & ~F.col("rejected_run_id").isin(redone)
+                )
+                rows = kept.unionByName(rows)
         rows = rows.repartition(1).sortWithinPartitions("pair_id").localCheckpoint()
+        fresh = (
+            rows
+            if families is None
+            else rows.where(
+                (F.col("source") == "human")
+                | F.col("chosen_run_id").isin(sorted(runs))
+                | F.col("rejected_run_id").isin(sorted(runs))
+            )
+        )
         details = {
-            "note": NOTE,
-            "pairs": rows.count(),
+            "note": NOTE_FULL if families is None else NOTE_FAMILIES.format(n=len(families)),
+            "pairs": fresh.count(),
             "human_pairs": len(human),
-            "by_reason": _assembly.counts(rows.where("source = 'rule'"), "reason"),
-            "by_split": _assembly.counts(rows, "split"),
+            "by_reason": _assembly.counts(fresh.where("source = 'rule'"), "reason"),
+            "by_split": _assembly.counts(fresh, "split"),
             "feedback_skipped": skipped,
         }
-        return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
+        if families is None:
+            return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
+        return JobOutput(rows, replace_files=touched, details=_assembly.as_details(details))
+
+
+def _replaced(source, chosen, rejected, runs: list[str]):
+    import pyarrow.compute as pc
+
+    redone = pa.array(runs, pa.string())
+    return pc.or_(
+        pc.equal(source, "human"),
+        pc.or_(pc.is_in(chosen, redone), pc.is_in(rejected, redone)),
+    )
 
 
 JOB = GoldPreferences()

@@ -66,8 +66,8 @@ def _silver_events(ctx, tmp_path, events, name) -> None:
     ctx.lake.append(catalog.SILVER_EVENTS, rows.select(catalog.SILVER_EVENTS.schema.names))
 
 
-def _synthetic_events(ctx, seeds) -> int:
-    settings = ExpandSettings(variations_per_seed=3, seed=2)
+def _synthetic_events(ctx, seeds, variations: int = 3, seed: int = 2) -> int:
+    settings = ExpandSettings(variations_per_seed=variations, seed=seed)
     rows = []
     for seed in seeds:
         expansion = expand_run(seed, settings)
@@ -128,7 +128,9 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
     late_end = {**recovery_run("gold-bad-no-end")[-1], "seq": 99}
     late_end["event_id"] = "gold-bad-no-end-099"
     _silver_events(ctx, tmp_path, hand_made + [e for run in seeds for e in run], "a")
-    assert _synthetic_events(ctx, seeds) > 0
+    # 8 variations per seed at this seed give a rule pair (pairs need two runs of one prompt
+    # that part at an agent's decision, which few variations do)
+    assert _synthetic_events(ctx, seeds, variations=8, seed=1) > 0
     _other_sources(ctx)
     _gold(ctx)
 
@@ -180,30 +182,44 @@ def test_gold_tables_end_to_end(ctx, tmp_path):
 
     # human feedback wins over the rule pair of the same two runs
     rule_pairs = [p for p in _rows(ctx, catalog.GOLD_PREFERENCES) if p["source"] == "rule"]
-    if rule_pairs:
-        flip = rule_pairs[0]
-        record_feedback(
-            ctx,
-            run_id=flip["rejected_run_id"],
-            over=flip["chosen_run_id"],
-            annotator="test",
-            note="the shorter answer is enough",
-        )
-        assert run_job(ctx, preferences.JOB).status == "succeeded"
-        same = [
-            p
-            for p in _rows(ctx, catalog.GOLD_PREFERENCES)
-            if {p["chosen_run_id"], p["rejected_run_id"]}
-            == {flip["chosen_run_id"], flip["rejected_run_id"]}
-        ]
-        assert [(p["source"], p["chosen_run_id"], p["annotator"]) for p in same] == [
-            ("human", flip["rejected_run_id"], "test")
-        ]
+    assert rule_pairs  # the data gives the rules material
+    flip = rule_pairs[0]
+    record_feedback(
+        ctx,
+        run_id=flip["rejected_run_id"],
+        over=flip["chosen_run_id"],
+        annotator="test",
+        note="the shorter answer is enough",
+    )
+    assert run_job(ctx, preferences.JOB).status == "succeeded"
+    same = [
+        p
+        for p in _rows(ctx, catalog.GOLD_PREFERENCES)
+        if {p["chosen_run_id"], p["rejected_run_id"]}
+        == {flip["chosen_run_id"], flip["rejected_run_id"]}
+    ]
+    assert [(p["source"], p["chosen_run_id"], p["annotator"]) for p in same] == [
+        ("human", flip["rejected_run_id"], "test")
+    ]
 
     # incremental: a late end makes the no_end run usable; nothing else moves
     splits = {r["run_id"]: r["split"] for r in ex_rows}
     _silver_events(ctx, tmp_path, [late_end], "b")
-    _gold(ctx)
+    for job in (examples.JOB, rejected.JOB):
+        assert run_job(ctx, job).status == "succeeded", job.name
+    repaired = run_job(ctx, preferences.JOB)
+    assert repaired.status == "succeeded"
+    # only the late run's family is re-paired, and the result equals pairing everything again
+    assert repaired.details["note"].startswith("re-paired 1 scenario families"), repaired.details
+    incremental_pairs = _without(_rows(ctx, catalog.GOLD_PREFERENCES))
+    assert run_job(ctx, preferences.JOB, full=True).status == "succeeded"
+    assert _without(_rows(ctx, catalog.GOLD_PREFERENCES)) == incremental_pairs
+    critiqued = run_job(ctx, constitutional_pairs.JOB)
+    assert critiqued.status == "succeeded"
+    assert critiqued.details["note"].startswith("re-paired 1 scenario families")
+    incremental_pairs = _without(_rows(ctx, catalog.GOLD_CONSTITUTIONAL_PAIRS))
+    assert run_job(ctx, constitutional_pairs.JOB, full=True).status == "succeeded"
+    assert _without(_rows(ctx, catalog.GOLD_CONSTITUTIONAL_PAIRS)) == incremental_pairs
     after = _rows(ctx, catalog.GOLD_EXAMPLES)
     assert "gold-bad-no-end" in {r["run_id"] for r in after}
     assert "gold-bad-no-end" not in {
