@@ -36,6 +36,7 @@ from ..runner import JobInput, JobOutput
 from .decontaminate import ContaminationIndex, evaluation_prompts
 from .dedup import BatchResult, CurateConfig, History, Verdict, curate_batch
 from .minhash import MinHashConfig
+from .verdicts import latest_verdicts
 
 JOB_NAME = "curate_examples"
 SOURCE = catalog.GOLD_EXAMPLES
@@ -46,10 +47,6 @@ REJECTED = catalog.GOLD_REJECTED
 EXAMPLE_COLUMNS = (
     "example_id", "run_id", "synthetic", "outcome", "goal", "split", "messages", "steps",
     "event_ids",
-)  # fmt: skip
-INDEX_COLUMNS = (
-    "example_id", "run_id", "split", "verdict", "cluster_id", "content_hash", "signature",
-    "band_keys", "batch_version",
 )  # fmt: skip
 
 
@@ -71,28 +68,6 @@ def new_examples(lake: Lake, after: int | None, upto: int) -> list[dict[str, Any
         files = [f for f in files if f.uri not in before]
     parts = [read_data_file(f, SOURCE, list(EXAMPLE_COLUMNS), lake.storage_options) for f in files]
     return pa.concat_tables(parts).to_pylist() if parts else []
-
-
-def latest_verdicts(lake: Lake, version: int | None = None) -> pa.Table:
-    """The index's latest row per example (the highest batch_version)."""
-    index = lake.read(OUTPUT, columns=list(INDEX_COLUMNS), version=version)
-    if index.num_rows == 0:
-        return index
-    order = pc.sort_indices(
-        index, [("example_id", "ascending"), ("batch_version", "descending")]
-    ).to_numpy()
-    ids = index["example_id"].take(pa.array(order)).to_numpy(zero_copy_only=False)
-    first = np.r_[True, ids[1:] != ids[:-1]] if len(ids) else np.zeros(0, dtype=bool)
-    return index.take(pa.array(order[first]))
-
-
-def dropped_example_ids(lake: Lake, version: int | None = None) -> set[str]:
-    """Examples whose latest verdict is not `kept` (what the sft export leaves out)."""
-    latest = latest_verdicts(lake, version)
-    if latest.num_rows == 0:
-        return set()
-    mask = pc.not_equal(latest["verdict"], KEPT)
-    return set(latest.filter(mask)["example_id"].to_pylist())
 
 
 def history_of(latest: pa.Table, exclude: set[str], config: CurateConfig) -> History:
