@@ -39,3 +39,23 @@ def dropped_example_ids(lake: Lake, version: int | None = None) -> set[str]:
         return set()
     mask = pc.not_equal(latest["verdict"], KEPT)
     return set(latest.filter(mask)["example_id"].to_pylist())
+
+
+def summary(lake: Lake) -> dict[str, int]:
+    """Examples per latest verdict (`rule: <verdict>`) and contaminated examples per evaluation
+    task (`contaminated: <task id>`), for `tracelake report`."""
+    if lake.version(INDEX) is None:
+        return {}
+    index = lake.read(INDEX, columns=["example_id", "verdict", "detail", "batch_version"])
+    latest: dict[str, tuple[int, str, str | None]] = {}
+    for row in index.to_pylist():
+        held = latest.get(row["example_id"])
+        if held is None or row["batch_version"] > held[0]:
+            latest[row["example_id"]] = (row["batch_version"], row["verdict"], row["detail"])
+    out: dict[str, int] = {}
+    for _, verdict, detail in latest.values():
+        out[f"rule: {verdict}"] = out.get(f"rule: {verdict}", 0) + 1
+        if verdict == "contaminated" and detail and ": " in detail:
+            for task in detail.split(": ", 1)[1].split(", "):
+                out[f"contaminated: {task}"] = out.get(f"contaminated: {task}", 0) + 1
+    return dict(sorted(out.items()))

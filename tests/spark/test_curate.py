@@ -11,7 +11,7 @@ import pytest
 
 from tracelake.jobs import registry
 from tracelake.jobs.curate import examples as curate
-from tracelake.jobs.curate.verdicts import dropped_example_ids
+from tracelake.jobs.curate.verdicts import dropped_example_ids, summary
 from tracelake.jobs.export.job import pin_versions, read_rows
 from tracelake.jobs.gold.assemble import RunFacts, assemble
 from tracelake.jobs.lake import catalog, spark_io
@@ -121,6 +121,9 @@ def test_curation_on_a_lake_incremental_exactly_once(ctx, spark, monkeypatch):
         r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == "curate"
     ]
     assert len(rejected3) == len(all_dropped)
+
+    # tracelake report's curation table: examples by rule
+    assert summary(ctx.lake)["rule: duplicate_exact"] == len(all_dropped)
 
 
 def _table(rows: list[dict]):
