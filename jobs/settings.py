@@ -231,7 +231,7 @@ class CurateSettings(Section):
         "index holds signatures made with it; changing it needs a --full run).",
     )
     near_threshold: float = Field(
-        default=0.8,
+        default=0.7,
         gt=0.0,
         le=1.0,
         description="Estimated Jaccard an LSH candidate needs to count as a near duplicate.",

@@ -58,7 +58,7 @@ FILTERS: tuple[Callable[[Trajectory, MinHashConfig], FilterResult], ...] = (has_
 @dataclass(frozen=True)
 class CurateConfig:
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
-    near_threshold: float = 0.8
+    near_threshold: float = 0.7
     max_text_chars: int = 200_000
 
 

@@ -141,13 +141,14 @@ def test_planted_exact_and_near_duplicates_are_found(examples, eval_index):
     # near copies at ~3% words edited (Jaccard ~0.85): recall at least 0.9
     assert near_found / 30 >= 0.9
 
-    # precision: every pair the stage merged (member -> representative) is a true near
-    # duplicate by exact shingle Jaccard (the estimate's threshold is 0.8; allow estimate noise)
+    # precision: the pairs the stage merged (member -> representative) are true near duplicates
+    # by exact shingle Jaccard: >= 0.6, the estimate's threshold (0.7) less its noise (112 hashes:
+    # a standard error of ~0.04 at 0.7)
     rows = {e["example_id"]: e for e in base + planted}
     merged = [v for v in result.verdicts if v.verdict in (DUPLICATE_EXACT, DUPLICATE_NEAR)]
     assert merged
     true_pairs = sum(
-        true_jaccard(rows[v.example_id], rows[v.representative]) >= 0.7 for v in merged
+        true_jaccard(rows[v.example_id], rows[v.representative]) >= 0.6 for v in merged
     )
     assert true_pairs / len(merged) >= 0.95
     assert result.counts["by_verdict"][KEPT] + len(merged) == len(base) + len(planted)
