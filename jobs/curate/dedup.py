@@ -107,23 +107,26 @@ def order_key(row: Mapping[str, Any]) -> tuple:
 
 
 class _Buckets:
-    """Band key -> index positions, for the history (sorted arrays) and the batch (a dict)."""
+    """The history's band keys, sorted per band, looked up for a whole batch at once."""
 
     def __init__(self, keys: np.ndarray, valid: np.ndarray) -> None:
-        self.bands = keys.shape[1] if keys.ndim == 2 else 0
-        self.sorted: list[tuple[np.ndarray, np.ndarray]] = []
         rows = np.flatnonzero(valid)
-        for b in range(self.bands):
-            col = keys[rows, b]
-            order = np.argsort(col, kind="stable")
-            self.sorted.append((col[order], rows[order]))
+        self.sorted: list[tuple[np.ndarray, np.ndarray]] = []
+        if len(rows) and keys.ndim == 2:
+            for b in range(keys.shape[1]):
+                col = keys[rows, b]
+                order = np.argsort(col, kind="stable")
+                self.sorted.append((col[order], rows[order]))
 
-    def lookup(self, keys: np.ndarray) -> set[int]:
-        found: set[int] = set()
+    def candidates(self, keys: np.ndarray, valid: np.ndarray) -> dict[int, set[int]]:
+        """Batch position -> history positions sharing a bucket in any band (vectorised per band:
+        one binary search per batch row and band, no Python loop over rows without a match)."""
+        found: dict[int, set[int]] = {}
         for b, (col, rows) in enumerate(self.sorted):
-            lo = int(np.searchsorted(col, keys[b], side="left"))
-            hi = int(np.searchsorted(col, keys[b], side="right"))
-            found.update(int(r) for r in rows[lo:hi])
+            lo = np.searchsorted(col, keys[:, b], side="left")
+            hi = np.searchsorted(col, keys[:, b], side="right")
+            for i in np.flatnonzero((hi > lo) & valid):
+                found.setdefault(int(i), set()).update(int(r) for r in rows[lo[i] : hi[i]])
         return found
 
 
@@ -178,7 +181,9 @@ def curate_batch(
         band_keys[near_rows] = hasher.band_keys(sig)
         has_sig[near_rows] = has
 
-    hist_buckets = _Buckets(history.band_keys, history.has_signature)
+    hist_candidates = _Buckets(history.band_keys, history.has_signature).candidates(
+        band_keys, has_sig
+    )
     hist_exact = {h: i for i, h in enumerate(history.content_hashes)}
     batch_exact: dict[str, int] = {}  # content hash -> batch position of the kept example
     batch_buckets: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept batch positions
@@ -213,7 +218,7 @@ def curate_batch(
                 verdicts,
                 history,
                 hist_exact,
-                hist_buckets,
+                hist_candidates,
                 batch_exact,
                 batch_buckets,
                 signatures,
@@ -255,7 +260,7 @@ def _judge(
     verdicts: list[Verdict],
     history: History,
     hist_exact: dict[str, int],
-    hist_buckets: _Buckets,
+    hist_candidates: dict[int, set[int]],
     batch_exact: dict[str, int],
     batch_buckets: dict[tuple[int, int], list[int]],
     signatures: np.ndarray,
@@ -315,7 +320,7 @@ def _judge(
 
     if has_sig[i]:
         best: tuple[float, str, str, str] | None = None  # (jaccard, cluster, rep, split)
-        for h in hist_buckets.lookup(band_keys[i]):
+        for h in sorted(hist_candidates.get(i, ())):
             j = estimated_jaccard(signatures[i], history.signatures[h])
             if j >= config.near_threshold and (best is None or j > best[0]):
                 best = (j, history.cluster_ids[h], history.example_ids[h], history.splits[h])
