@@ -2,7 +2,11 @@
 MinHash pipeline, on the same documents with planted duplicates.
 
     .venv/bin/python tests/benchmarks/bench_dedup.py [--docs 100000] [--near 0.1] [--exact 0.05]
-        [--workers 2] [--skip datatrove,datasketch] [--seed 1]
+        [--workers 2] [--skip datatrove,datasketch] [--seed 1] [--batches 0]
+
+`--batches N` (N > 0) instead times our stage over N batches of `--docs` documents each, every
+batch checked against the index of all earlier ones (read back as gold.dedup_index holds it):
+the time per batch should stay flat (batch N <= 1.2x batch 1).
 
 Documents are trajectory texts of simulated runs (goal, calls, observations) with 40% of their
 words replaced by random vocabulary words, so base documents are distinct; then `--near` of them
@@ -284,6 +288,39 @@ def quality(
     return precision, recall
 
 
+def incremental(batches: int, docs: int, seed: int) -> None:
+    """Time per batch of our stage against a growing index (the job's O(new) claim)."""
+    import pyarrow as pa
+
+    from tracelake.jobs.curate.dedup import CurateConfig, curate_batch
+    from tracelake.jobs.curate.examples import history_of, index_rows
+
+    texts, _ = corpus(docs * batches, 0.1, 0.05, seed)
+    config = CurateConfig()
+    index = index_rows([], 0)
+    times = []
+    for b in range(batches):
+        rows = [
+            {
+                "example_id": f"{i:09d}",
+                "goal": "",
+                "steps": 2,
+                "messages": [{"role": "tool", "content": t}],
+            }
+            for i, t in enumerate(texts[b * docs : (b + 1) * docs], start=b * docs)
+        ]
+        start = time.perf_counter()
+        history = history_of(index, set(), config)  # the job reads the kept rows of the index
+        result = curate_batch(rows, history, config, None)
+        index = pa.concat_tables([index, index_rows(result.verdicts, b + 1)])
+        times.append(time.perf_counter() - start)
+        dropped = sum(v.verdict != "kept" for v in result.verdicts)
+        print(
+            f"batch {b + 1:2d}: {times[-1]:6.2f} s, index {index.num_rows} rows, dropped {dropped}"
+        )
+    print(f"batch {batches} / batch 1: {times[-1] / times[0]:.2f}x (goal <= 1.2x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=100_000)
@@ -292,7 +329,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip", default="", help="comma-separated sides to skip")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batches", type=int, default=0)
     args = parser.parse_args()
+    if args.batches:
+        incremental(args.batches, args.docs, args.seed)
+        return
 
     texts, planted = corpus(args.docs, args.near, args.exact, args.seed)
     words = sum(len(t.split()) for t in texts)
