@@ -324,3 +324,25 @@ def test_bad_input_is_counted_and_fails_no_other_row(examples):
     assert "truncated" in by_id[huge["example_id"]].flags
     # the index rows of every verdict are writable (valid UTF-8, the table's schema)
     assert index_rows(result.verdicts, 1).num_rows == len(rows)
+
+
+def test_a_configured_benchmark_file_is_part_of_the_task_set(tmp_path):
+    from tracelake.jobs.errors import ConfigError
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(
+        '{"id": "B-1", "prompt": "Translate the quarterly sales memo into French for Lyon"}\n\n'
+        '{"task_id": "B-2", "goal": "Book the cheapest train from Oslo to Bergen next Tuesday"}\n'
+    )
+    prompts = evaluation_prompts([str(bench)])
+    assert {"B-1", "B-2"} <= {p.task_id for p in prompts}
+    index = ContaminationIndex.build(prompts, 8)
+    hit = index.match(
+        "Plan a trip", "first book the cheapest train from Oslo to Bergen next Tuesday please"
+    )
+    assert hit == ("ngram", ["B-2"])
+    bench.write_text("not json\n")
+    with pytest.raises(ConfigError, match=r"bench\.jsonl:1"):
+        evaluation_prompts([str(bench)])
+    with pytest.raises(ConfigError, match="cannot read"):
+        evaluation_prompts([str(tmp_path / "missing.jsonl")])
