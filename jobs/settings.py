@@ -219,6 +219,38 @@ class TrainSettings(Section):
     python: str = Field(default="python", description="Interpreter in the cluster image.")
 
 
+class CurateSettings(Section):
+    """Curation between gold assembly and export: dedup and decontamination (docs/curation.md)."""
+
+    shingle_words: int = Field(default=5, ge=1, description="Words per MinHash shingle.")
+    bands: int = Field(default=14, ge=1, description="LSH bands.")
+    rows_per_band: int = Field(default=8, ge=1, description="MinHash values per band.")
+    seed: int = Field(
+        default=1,
+        description="Seed of the MinHash permutations (fixed: the "
+        "index holds signatures made with it; changing it needs a --full run).",
+    )
+    near_threshold: float = Field(
+        default=0.7,
+        gt=0.0,
+        le=1.0,
+        description="Estimated Jaccard an LSH candidate needs to count as a near duplicate.",
+    )
+    max_text_chars: int = Field(
+        default=200_000, ge=1000, description="Longer trajectory texts are cut (and counted)."
+    )
+    decontamination_ngram: int = Field(
+        default=8,
+        ge=3,
+        description="Words per n-gram matched against the evaluation tasks' goals.",
+    )
+    benchmark_files: list[str] = Field(
+        default_factory=list,
+        description="Extra JSONL files of evaluation prompts to decontaminate against "
+        "(each line: {task_id, goal} or {id, prompt}).",
+    )
+
+
 class ExportSettings(Section):
     """`tracelake export`: shard and row-group sizes of the exported datasets (docs/export.md)."""
 
@@ -291,6 +323,7 @@ class Settings(BaseSettings):
     patterns: PatternSettings = Field(default_factory=PatternSettings)
     expand: ExpandSettings = Field(default_factory=ExpandSettings)
     train: TrainSettings = Field(default_factory=TrainSettings)
+    curate: CurateSettings = Field(default_factory=CurateSettings)
     export: ExportSettings = Field(default_factory=ExportSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)

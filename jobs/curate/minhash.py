@@ -25,8 +25,9 @@ import xxhash
 
 _WINDOW_PRIME = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the shingle polynomial
 _BAND_PRIME = np.uint64(0xC2B2AE3D27D4EB4F)
-# Rows of the (shingles x hashes) matrix evaluated at once: bounds memory to ~112 MB per block.
-_BLOCK_SHINGLES = 131_072
+# Rows of the (shingles x hashes) matrix evaluated at once (~7 MB: stays in cache); a longer
+# document is one block of its own.
+_BLOCK_SHINGLES = 8_192
 
 
 @dataclass(frozen=True)
@@ -154,17 +155,23 @@ class MinHasher:
         docs = np.flatnonzero(has)
         doc_starts = starts[docs]
         # Evaluate block by block of whole documents so memory stays bounded.
+        doc_ends = starts[docs + 1]
+        longest = int(counts.max())
+        buffer = np.empty((max(_BLOCK_SHINGLES, longest), self.config.num_hashes), dtype=np.uint64)
         block_begin = 0
         while block_begin < len(docs):
             limit = doc_starts[block_begin] + _BLOCK_SHINGLES
-            block_end = int(np.searchsorted(doc_starts, limit, side="right"))
+            # Whole documents that end within the limit (at least one: a long one alone).
+            block_end = int(np.searchsorted(doc_ends, limit, side="right"))
             block_end = max(block_end, block_begin + 1)
             lo = int(doc_starts[block_begin])
             hi = int(starts[docs[block_end - 1] + 1])
+            # In place, one buffer per block: the block fits in cache, and no temporaries.
+            values = buffer[: hi - lo]
             with np.errstate(over="ignore"):
-                values = (shingles[lo:hi, None] * self._a[None, :] + self._b[None, :]) >> np.uint64(
-                    32
-                )
+                np.multiply(shingles[lo:hi, None], self._a[None, :], out=values)
+                np.add(values, self._b[None, :], out=values)
+            np.right_shift(values, np.uint64(32), out=values)
             mins = np.minimum.reduceat(values, doc_starts[block_begin:block_end] - lo, axis=0)
             sig[docs[block_begin:block_end]] = mins.astype(np.uint32)
             block_begin = block_end

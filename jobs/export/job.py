@@ -67,6 +67,9 @@ SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
     # gold.constitutional_pairs carries its critique examples (critique_messages) in each row.
     DatasetName.constitutional: (("gold.constitutional_pairs",), "pair_id"),
 }
+# dataset -> the table whose verdicts filter its rows, pinned like a source when it exists:
+# curation (docs/curation.md) drops duplicates and contaminated examples from sft.
+CURATION: dict[DatasetName, str] = {DatasetName.sft: "gold.dedup_index"}
 FORMATS = {"parquet": ShardFormat.parquet, "jsonl.zst": ShardFormat.jsonl_zst}
 STAGING_PREFIX = ".staging-"
 # A manifest-less build folder of another build id is removed only once this old (it may be an
@@ -202,6 +205,11 @@ def pin_versions(lake: Lake, dataset: DatasetName) -> dict[str, int]:
                 f"{dataset.value}; run `tracelake build` first"
             )
         versions[table] = version
+    curation = CURATION.get(dataset)
+    if curation is not None:  # optional: a lake curated by nobody exports what gold holds
+        version = lake.version(catalog.get(curation))
+        if version is not None:
+            versions[curation] = version
     return versions
 
 
@@ -210,6 +218,14 @@ def read_rows(lake: Lake, dataset: DatasetName, versions: dict[str, int]) -> pa.
     tables, key = SOURCES[dataset]
     parts = [lake.read(catalog.get(t), version=versions[t]) for t in tables]
     table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    curation = CURATION.get(dataset)
+    if curation is not None and curation in versions:
+        from ..curate.verdicts import dropped_example_ids
+
+        dropped = dropped_example_ids(lake, versions[curation])
+        if dropped:
+            keep = pc.invert(pc.is_in(table[key], pa.array(sorted(dropped), pa.string())))
+            table = table.filter(keep)
     if table.num_rows == 0:
         where = ", ".join(f"{t}@{versions[t]}" for t in tables)
         raise InputNotFoundError(

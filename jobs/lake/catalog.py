@@ -328,6 +328,31 @@ GOLD_CONSTITUTIONAL_PAIRS = register(
         description="Per violating run and rule: critique, compliant vs violating trajectory.",
     )
 )
+# -- curation (docs/curation.md): the persistent dedup index and its clusters -----------------
+from tracelake.schemas.curation import (  # noqa: E402
+    DEDUP_CLUSTERS_SCHEMA,
+    DEDUP_INDEX_SCHEMA,
+)
+
+GOLD_DEDUP_INDEX = register(
+    TableSpec(
+        tier="gold",
+        name="dedup_index",
+        schema=DEDUP_INDEX_SCHEMA,
+        key=("example_id", "batch_version"),
+        description="Curation verdict per example version; signatures of kept examples.",
+        plain_columns=("example_id", "content_hash", "signature", "band_keys"),
+    )
+)
+GOLD_DEDUP_CLUSTERS = register(
+    TableSpec(
+        tier="gold",
+        name="dedup_clusters",
+        schema=DEDUP_CLUSTERS_SCHEMA,
+        key=("cluster_row_id",),
+        description="Duplicate clusters: representative, split, members added per batch, rules.",
+    )
+)
 OPS_FEEDBACK = register(
     TableSpec(
         tier="ops",

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from ..context import JobContext
+from ..curate.verdicts import summary as curation_summary
 from ..errors import TracelakeError
 from ..lake import catalog
 from ..lake.store import pyarrow_filesystem
@@ -157,6 +158,7 @@ def collect(ctx: JobContext) -> dict[str, Any]:
         ],
         "unresolved": unresolved,
         "bad_input": bad_input,
+        "curation": curation_summary(lake),
     }
 
 
@@ -166,9 +168,17 @@ def render(data: dict[str, Any]) -> str:
         f"<tr><td>{html.escape(k)}</td><td class=n>{v}</td></tr>"
         for k, v in data["bad_input"].items()
     )
+    curation = (
+        "".join(
+            f"<tr><td>{html.escape(k)}</td><td class=n>{v}</td></tr>"
+            for k, v in data.get("curation", {}).items()
+        )
+        or "<tr><td>not curated yet (run tracelake build)</td></tr>"
+    )
     return (
         PAGE.replace("__DATA__", payload)
         .replace("__BAD_INPUT__", rows)
+        .replace("__CURATION__", curation)
         .replace("__LAKE__", html.escape(data["lake"]))
     )
 
@@ -212,6 +222,8 @@ apart.</small></p>
 <th>runs</th></tr></thead><tbody></tbody></table>
 <h2>Bad input, handled and counted</h2>
 <table id="bad-input"><tbody>__BAD_INPUT__</tbody></table>
+<h2>Curation: examples by rule (latest verdicts), contaminated examples by task</h2>
+<table id="curation"><tbody>__CURATION__</tbody></table>
 <script id="data" type="application/json">__DATA__</script>
 <script>
 "use strict";

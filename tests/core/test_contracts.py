@@ -23,6 +23,7 @@ TYPES = {
     "date": pa.types.is_date32,
     "timestamp": pa.types.is_timestamp,
     "list<string>": lambda t: pa.types.is_list(t) and pa.types.is_string(t.value_type),
+    "list<long>": lambda t: pa.types.is_list(t) and pa.types.is_int64(t.value_type),
     "list<struct>": lambda t: pa.types.is_list(t) and pa.types.is_struct(t.value_type),
     "map<string,string>": lambda t: (
         pa.types.is_map(t) and pa.types.is_string(t.key_type) and pa.types.is_string(t.item_type)

@@ -1,0 +1,355 @@
+"""Curation of one batch of examples against everything kept before it: the pure core of the
+`curate_examples` job (no Spark, no lake: rows in, verdicts out).
+
+For each example, in a fixed order (real runs before synthetic ones, successes first, then by
+example id, so the first of a group of duplicates is the one kept):
+  1. its trajectory is cleaned (jobs/curate/text.py); what cleaning found is counted;
+  2. decontamination: a goal equal to an evaluation task's, or an n-gram shared with one ->
+     `contaminated` (the task ids in the detail);
+  3. exact: its normalised content hash equals a kept example's -> `duplicate_exact`;
+  4. near: the filters (`FILTERS`) decide whether MinHash applies; if so, an LSH candidate (a
+     kept example sharing a band bucket) whose estimated Jaccard is at least the threshold ->
+     `duplicate_near`, joining that example's cluster;
+  5. else `kept`: its own cluster, and its hash, signature and band keys join the index.
+
+A row whose check raises is `curation_error` (dropped: an example nobody could check is not
+trusted) and counted; the other rows are judged as usual.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tracelake.schemas.curation import (
+    CONTAMINATED,
+    CURATION_ERROR,
+    DUPLICATE_EXACT,
+    DUPLICATE_NEAR,
+    KEPT,
+)
+
+from .decontaminate import ContaminationIndex
+from .minhash import MinHashConfig, MinHasher, estimated_jaccard
+from .text import Trajectory, content_hash, trajectory
+
+# A filter says whether near-duplicate detection applies to a trajectory, datatrove's way: True,
+# or (False, reason). A filtered-out trajectory is still checked for exact duplicates.
+FilterResult = bool | tuple[bool, str]
+
+
+def has_text(t: Trajectory, config: MinHashConfig) -> FilterResult:
+    return True if t.text.strip() else (False, "empty_text")
+
+
+def enough_words(t: Trajectory, config: MinHashConfig) -> FilterResult:
+    # Fewer words than one shingle give a one-shingle signature: any edit makes it unrelated and
+    # any coincidence makes it identical, so such texts are compared exactly only.
+    return True if len(t.text.split()) >= config.ngram else (False, "too_short")
+
+
+FILTERS: tuple[Callable[[Trajectory, MinHashConfig], FilterResult], ...] = (has_text, enough_words)
+
+
+@dataclass(frozen=True)
+class CurateConfig:
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    near_threshold: float = 0.7
+    max_text_chars: int = 200_000
+
+
+@dataclass
+class History:
+    """The kept examples of earlier batches, as the index holds them."""
+
+    example_ids: list[str] = field(default_factory=list)
+    cluster_ids: list[str] = field(default_factory=list)
+    splits: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+    content_hashes: list[str] = field(default_factory=list)
+    signatures: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.uint32))
+    band_keys: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.uint64))
+    has_signature: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+@dataclass
+class Verdict:
+    example_id: str
+    run_id: str
+    split: str
+    synthetic: bool
+    event_ids: list[str]
+    verdict: str
+    cluster_id: str | None
+    content_hash: str
+    signature: np.ndarray | None = None
+    band_keys: np.ndarray | None = None
+    detail: str | None = None
+    flags: list[str] = field(default_factory=list)
+    rule: str | None = None  # the specific rule: exact_goal/ngram, exact, near
+    task_ids: list[str] = field(default_factory=list)
+    # The kept example whose cluster a duplicate joined (its representative).
+    representative: str | None = None
+
+
+@dataclass
+class BatchResult:
+    verdicts: list[Verdict]
+    counts: dict[str, Any]
+
+
+def order_key(row: Mapping[str, Any]) -> tuple:
+    return (bool(row.get("synthetic")), row.get("outcome") != "success", str(row["example_id"]))
+
+
+class _Buckets:
+    """The history's band keys, sorted per band, looked up for a whole batch at once."""
+
+    def __init__(self, keys: np.ndarray, valid: np.ndarray) -> None:
+        rows = np.flatnonzero(valid)
+        self.sorted: list[tuple[np.ndarray, np.ndarray]] = []
+        if len(rows) and keys.ndim == 2:
+            for b in range(keys.shape[1]):
+                col = keys[rows, b]
+                order = np.argsort(col, kind="stable")
+                self.sorted.append((col[order], rows[order]))
+
+    def candidates(self, keys: np.ndarray, valid: np.ndarray) -> dict[int, set[int]]:
+        """Batch position -> history positions sharing a bucket in any band (vectorised per band:
+        one binary search per batch row and band, no Python loop over rows without a match)."""
+        found: dict[int, set[int]] = {}
+        for b, (col, rows) in enumerate(self.sorted):
+            lo = np.searchsorted(col, keys[:, b], side="left")
+            hi = np.searchsorted(col, keys[:, b], side="right")
+            for i in np.flatnonzero((hi > lo) & valid):
+                found.setdefault(int(i), set()).update(int(r) for r in rows[lo[i] : hi[i]])
+        return found
+
+
+def curate_batch(
+    rows: Sequence[Mapping[str, Any]],
+    history: History,
+    config: CurateConfig,
+    contamination: ContaminationIndex | None,
+    hasher: MinHasher | None = None,
+) -> BatchResult:
+    """Verdicts for `rows` (gold.examples rows) against `history` and each other."""
+    hasher = hasher or MinHasher(config.minhash)
+    counts: Counter[str] = Counter()
+    flags_count: Counter[str] = Counter()
+    filtered: Counter[str] = Counter()
+    contaminated_by_task: Counter[str] = Counter()
+    ordered = sorted(rows, key=order_key)
+
+    trajectories: list[Trajectory | None] = []
+    errors: dict[int, str] = {}
+    for i, row in enumerate(ordered):
+        try:
+            t = trajectory(row, config.max_text_chars)
+        except Exception as exc:  # one bad row must not fail the batch
+            errors[i] = f"{type(exc).__name__}: {exc}"
+            t = None
+        trajectories.append(t)
+        if t is not None:
+            flags_count.update(t.flags)
+
+    # Signatures of the whole batch at once (column-wise), for the rows the filters admit.
+    near_rows: list[int] = []
+    for i, t in enumerate(trajectories):
+        if t is None:
+            continue
+        for check in FILTERS:
+            result = check(t, config.minhash)
+            ok, reason = (result, "") if isinstance(result, bool) else result
+            if not ok:
+                filtered[reason] += 1
+                break
+        else:
+            near_rows.append(i)
+    n_bands = config.minhash.bands
+    signatures = np.zeros((len(ordered), config.minhash.num_hashes), dtype=np.uint32)
+    band_keys = np.zeros((len(ordered), n_bands), dtype=np.uint64)
+    has_sig = np.zeros(len(ordered), dtype=bool)
+    if near_rows:
+        texts = [trajectories[i].text for i in near_rows]  # type: ignore[union-attr]
+        sig, has = hasher.signatures(texts)
+        signatures[near_rows] = sig
+        band_keys[near_rows] = hasher.band_keys(sig)
+        has_sig[near_rows] = has
+
+    hist_candidates = _Buckets(history.band_keys, history.has_signature).candidates(
+        band_keys, has_sig
+    )
+    hist_exact = {h: i for i, h in enumerate(history.content_hashes)}
+    batch_exact: dict[str, int] = {}  # content hash -> batch position of the kept example
+    batch_buckets: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept batch positions
+
+    verdicts: list[Verdict] = []
+    for i, row in enumerate(ordered):
+        base = dict(
+            example_id=str(row["example_id"]),
+            run_id=str(row.get("run_id") or ""),
+            split=str(row.get("split") or ""),
+            synthetic=bool(row.get("synthetic")),
+            event_ids=list(row.get("event_ids") or []),
+        )
+        t = trajectories[i]
+        if t is None:
+            verdicts.append(
+                Verdict(
+                    **base,
+                    verdict=CURATION_ERROR,
+                    cluster_id=None,
+                    content_hash="",
+                    detail=f"could not read the trajectory: {errors[i]}",
+                )
+            )
+            counts[CURATION_ERROR] += 1
+            continue
+        try:
+            v = _judge(
+                i,
+                base,
+                t,
+                verdicts,
+                history,
+                hist_exact,
+                hist_candidates,
+                batch_exact,
+                batch_buckets,
+                signatures,
+                band_keys,
+                has_sig,
+                config,
+                contamination,
+            )
+        except Exception as exc:  # one bad row must not fail the batch
+            v = Verdict(
+                **base,
+                verdict=CURATION_ERROR,
+                cluster_id=None,
+                content_hash="",
+                detail=f"check failed: {type(exc).__name__}: {exc}",
+                flags=t.flags,
+            )
+        counts[v.verdict] += 1
+        for task in v.task_ids:
+            contaminated_by_task[task] += 1
+        verdicts.append(v)
+
+    return BatchResult(
+        verdicts,
+        {
+            "examples": len(ordered),
+            "by_verdict": dict(sorted(counts.items())),
+            "contaminated_by_task": dict(sorted(contaminated_by_task.items())),
+            "bad_input": dict(sorted(flags_count.items())),
+            "near_check_skipped": dict(sorted(filtered.items())),
+        },
+    )
+
+
+def _judge(
+    i: int,
+    base: dict[str, Any],
+    t: Trajectory,
+    verdicts: list[Verdict],
+    history: History,
+    hist_exact: dict[str, int],
+    hist_candidates: dict[int, set[int]],
+    batch_exact: dict[str, int],
+    batch_buckets: dict[tuple[int, int], list[int]],
+    signatures: np.ndarray,
+    band_keys: np.ndarray,
+    has_sig: np.ndarray,
+    config: CurateConfig,
+    contamination: ContaminationIndex | None,
+) -> Verdict:
+    digest = content_hash(t.text)
+    if contamination is not None:
+        hit = contamination.match(t.goal, t.text)
+        if hit is not None:
+            rule, tasks = hit
+            return Verdict(
+                **base,
+                verdict=CONTAMINATED,
+                cluster_id=None,
+                content_hash=digest,
+                detail=f"{rule}: {', '.join(tasks)}",
+                flags=t.flags,
+                rule=rule,
+                task_ids=tasks,
+            )
+
+    def joined(verdict: str, rule: str, cluster: str, rep: str, split: str, why: str) -> Verdict:
+        return Verdict(
+            **base,
+            verdict=verdict,
+            cluster_id=cluster,
+            content_hash=digest,
+            detail=f"cluster {cluster} ({split}): {why}",
+            flags=t.flags,
+            rule=rule,
+            representative=rep,
+        )
+
+    if digest in hist_exact:
+        h = hist_exact[digest]
+        return joined(
+            DUPLICATE_EXACT,
+            "exact",
+            history.cluster_ids[h],
+            history.example_ids[h],
+            history.splits[h],
+            f"same content as {history.example_ids[h]}",
+        )
+    if digest in batch_exact:
+        kept = verdicts[batch_exact[digest]]
+        return joined(
+            DUPLICATE_EXACT,
+            "exact",
+            kept.cluster_id or kept.example_id,
+            kept.example_id,
+            kept.split,
+            f"same content as {kept.example_id}",
+        )
+
+    if has_sig[i]:
+        best: tuple[float, str, str, str] | None = None  # (jaccard, cluster, rep, split)
+        for h in sorted(hist_candidates.get(i, ())):
+            j = estimated_jaccard(signatures[i], history.signatures[h])
+            if j >= config.near_threshold and (best is None or j > best[0]):
+                best = (j, history.cluster_ids[h], history.example_ids[h], history.splits[h])
+        seen: set[int] = set()
+        for b in range(band_keys.shape[1]):
+            for k in batch_buckets.get((b, int(band_keys[i, b])), ()):
+                if k in seen:
+                    continue
+                seen.add(k)
+                j = estimated_jaccard(signatures[i], signatures[k])
+                kept = verdicts[k]
+                if j >= config.near_threshold and (best is None or j > best[0]):
+                    best = (j, kept.cluster_id or kept.example_id, kept.example_id, kept.split)
+        if best is not None:
+            j, cluster, rep, split = best
+            return joined(
+                DUPLICATE_NEAR, "near", cluster, rep, split, f"estimated Jaccard {j:.2f} with {rep}"
+            )
+
+    batch_exact[digest] = i
+    if has_sig[i]:
+        for b in range(band_keys.shape[1]):
+            batch_buckets.setdefault((b, int(band_keys[i, b])), []).append(i)
+    return Verdict(
+        **base,
+        verdict=KEPT,
+        cluster_id=base["example_id"],
+        content_hash=digest,
+        signature=signatures[i] if has_sig[i] else None,
+        band_keys=band_keys[i] if has_sig[i] else None,
+        flags=t.flags,
+    )

@@ -1,0 +1,132 @@
+"""The curate_examples job on a local lake: verdicts in gold.dedup_index, clusters, gold.rejected
+rows, a second batch matched through the index, no-op and crash-retry exactly once, a full
+rebuild, and the sft export leaving out what curation dropped."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+
+from tracelake.jobs import registry
+from tracelake.jobs.curate import examples as curate
+from tracelake.jobs.curate.verdicts import dropped_example_ids, summary
+from tracelake.jobs.export.job import pin_versions, read_rows
+from tracelake.jobs.gold.assemble import RunFacts, assemble
+from tracelake.jobs.lake import catalog, spark_io
+from tracelake.jobs.runner import run_job
+from tracelake.jobs.simulate.runs import generate_runs
+from tracelake.schemas.manifest import DatasetName
+
+pytestmark = pytest.mark.usefixtures("spark")
+
+
+def _examples(n: int) -> list[dict]:
+    out = [assemble(run, RunFacts()).example for run in generate_runs(20260106, n)]
+    return [e for e in out if e is not None]
+
+
+def _copy(example: dict, tag: str) -> dict:
+    out = copy.deepcopy(example)
+    out["example_id"] = f"{tag}-{example['example_id']}"
+    out["run_id"] = f"{tag}-{example['run_id']}"
+    out["synthetic"] = True  # ordered after its origin: the origin stays the representative
+    return out
+
+
+def _index(ctx) -> list[dict]:
+    return ctx.lake.read(catalog.GOLD_DEDUP_INDEX).to_pylist()
+
+
+def test_curate_examples_is_a_registered_build_job():
+    spec = registry.get("curate_examples")
+    assert spec.reads == ("gold.examples",) and spec.writes == ("gold.dedup_index",)
+    names = [s.name for s in registry.discover()]
+    assert names.index("curate_examples") > names.index("gold_examples")
+
+
+def test_curation_on_a_lake_incremental_exactly_once(ctx, spark, monkeypatch):
+    base = _examples(30)
+    rng = random.Random(2)
+    first_copies = [_copy(e, f"a{i}") for i, e in enumerate(rng.sample(base, 4))]
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(base + first_copies))
+
+    result = run_job(ctx, curate.JOB, spark=spark)
+    assert result.status == "succeeded", result.message
+    index = _index(ctx)
+    assert len(index) == len(base) + len(first_copies)
+    verdict = {r["example_id"]: r for r in index}
+    for c in first_copies:
+        assert verdict[c["example_id"]]["verdict"] == "duplicate_exact"
+    by_rule = result.details["by_rule"]
+    assert by_rule["duplicate_exact"] == len(first_copies)
+    assert "duplicate_exact 4" in result.message
+    rejected = [
+        r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == "curate"
+    ]
+    dropped = {r["example_id"] for r in index if r["verdict"] != "kept"}
+    assert len(rejected) == len(dropped)
+    clusters = ctx.lake.read(catalog.GOLD_DEDUP_CLUSTERS).to_pylist()
+    assert sum(len(c["members"]) for c in clusters) == len(dropped)
+
+    # nothing new: a no-op, nothing written
+    assert run_job(ctx, curate.JOB, spark=spark).status == "noop"
+
+    # batch 2: copies of batch-1 examples are found through the index, the batch-1 rows stay
+    origins = rng.sample([e for e in base if verdict[e["example_id"]]["verdict"] == "kept"], 3)
+    second = [_copy(e, f"b{i}") for i, e in enumerate(origins)]
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(second))
+
+    # a crash after the side tables were written and before the index commit ...
+    real_write = spark_io.write
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("crash before the commit")
+
+    monkeypatch.setattr(spark_io, "write", crash)
+    with pytest.raises(RuntimeError, match="crash before the commit"):
+        run_job(ctx, curate.JOB, spark=spark)
+    monkeypatch.setattr(spark_io, "write", real_write)
+    # ... and the retry: every side row once, every verdict once
+    result = run_job(ctx, curate.JOB, spark=spark)
+    assert result.status == "succeeded", result.message
+    index2 = _index(ctx)
+    assert len(index2) == len(index) + len(second)
+    new = {r["example_id"]: r for r in index2 if r["batch_version"] != index[0]["batch_version"]}
+    for c, o in zip(second, origins, strict=True):
+        assert new[c["example_id"]]["verdict"] == "duplicate_exact"
+        assert new[c["example_id"]]["cluster_id"] == o["example_id"]
+    rejected2 = [
+        r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == "curate"
+    ]
+    assert len(rejected2) == len(rejected) + len(second)
+    assert len({r["reject_id"] for r in rejected2}) == len(rejected2)
+    clusters2 = ctx.lake.read(catalog.GOLD_DEDUP_CLUSTERS).to_pylist()
+    assert sum(len(c["members"]) for c in clusters2) == len(dropped) + len(second)
+
+    # export: sft leaves out every dropped example, and pins the index version it read
+    versions = pin_versions(ctx.lake, DatasetName.sft)
+    assert "gold.dedup_index" in versions
+    exported = set(read_rows(ctx.lake, DatasetName.sft, versions)["example_id"].to_pylist())
+    all_dropped = dropped_example_ids(ctx.lake)
+    assert all_dropped and not (exported & all_dropped)
+    assert len(exported) == len(base) + len(first_copies) + len(second) - len(all_dropped)
+
+    # a full rebuild gives the same verdicts and replaces the side rows (none twice)
+    assert run_job(ctx, curate.JOB, full=True, spark=spark).status == "succeeded"
+    rebuilt = {r["example_id"]: r["verdict"] for r in _index(ctx)}
+    assert {k for k, v in rebuilt.items() if v != "kept"} == all_dropped
+    rejected3 = [
+        r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == "curate"
+    ]
+    assert len(rejected3) == len(all_dropped)
+
+    # tracelake report's curation table: examples by rule
+    assert summary(ctx.lake)["rule: duplicate_exact"] == len(all_dropped)
+
+
+def _table(rows: list[dict]):
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, catalog.GOLD_EXAMPLES.schema)
