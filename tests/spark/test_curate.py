@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import Counter
 
 import pytest
 
@@ -123,7 +124,11 @@ def test_curation_on_a_lake_incremental_exactly_once(ctx, spark, monkeypatch):
     assert len(rejected3) == len(all_dropped)
 
     # tracelake report's curation table: examples by rule
-    assert summary(ctx.lake)["rule: duplicate_exact"] == len(all_dropped)
+    # (a full rebuild judges in another order than the batches did, so an exact copy of an
+    # example that is itself a near duplicate can become a near duplicate of what was kept)
+    by_rule = {k: v for k, v in summary(ctx.lake).items() if k.startswith("rule: ")}
+    assert by_rule == {f"rule: {v}": n for v, n in Counter(rebuilt.values()).items()}
+    assert sum(n for k, n in by_rule.items() if k != "rule: kept") == len(all_dropped)
 
 
 def _table(rows: list[dict]):
