@@ -142,7 +142,9 @@ class _GX:
             )
         self.source = self.context.data_sources.add_spark(name="tracelake")
 
-    def validate(self, table: str, version: int, suite: Any, df: Any) -> tuple[Any, str]:
+    def validate(
+        self, table: str, version: int, suite: Any, df: Any, run_name: str
+    ) -> tuple[Any, str]:
         """(the validation result, its Data Docs page or '')."""
         gx = self.gx
         asset = self.source.add_dataframe_asset(name=table)
@@ -158,7 +160,11 @@ class _GX:
                 result_format={"result_format": "SUMMARY"},
             )
         )
-        result = checkpoint.run(batch_parameters={"dataframe": df})
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        result = checkpoint.run(
+            batch_parameters={"dataframe": df}, run_id=RunIdentifier(run_name=run_name)
+        )
         ((identifier, validation),) = result.run_results.items()
         page = ""
         if self.docs_folder is not None:
@@ -258,7 +264,7 @@ def run_gates(
         df = spark_io.read(spark, spec, lake=lake, version=version).cache()
         try:
             validation, page = gxc.validate(
-                spec.qualified_name, version, build_suite(contract, rules), df
+                spec.qualified_name, version, build_suite(contract, rules), df, run.gate_run_id
             )
         finally:
             df.unpersist()
