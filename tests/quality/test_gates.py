@@ -166,3 +166,17 @@ def test_gate_bad_input_is_one_line(tmp_path: Path) -> None:
         "does not exist yet",
         "tracelake build",
     )
+
+
+def test_the_dag_gate_task_passes_a_lake_without_gold(
+    ctx: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export DAG's gate task (tasks.run_gates): nothing to gate is no failure."""
+    from tracelake.jobs.orchestration import tasks
+
+    monkeypatch.setenv("TRACELAKE_LAKE_ROOT", ctx.settings.lake_root)
+    result = tasks.run_gates()
+    assert result["passed"] and result["tables"] == {}
+    assert sorted(result["skipped"]) == sorted(
+        ["gold.examples", "gold.preferences", "gold.constitutional_pairs"]
+    )
