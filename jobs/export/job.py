@@ -133,22 +133,22 @@ def check_source_gates(lake: Lake, versions: Mapping[str, int], force: bool = Fa
     consulted: list[str] = []
     problems: list[str] = []
     for table, version in versions.items():
-        row = latest.get((table, version))
-        if row is None:
+        result = latest.get((table, version))
+        if result is None:
             if table in gated:
                 problems.append(
                     f"{table} version {version} was never gated (last gated version "
                     f"{max(gated[table])}); run `tracelake gate --table {table}`"
                 )
             continue
-        consulted.append(str(row["gate_result_id"]))
-        if not row.get("passed"):
-            failing = [e["name"] for e in row.get("expectations") or [] if not e.get("passed")]
+        consulted.append(str(result["gate_result_id"]))
+        if not result.get("passed"):
+            failing = [e["name"] for e in result.get("expectations") or [] if not e.get("passed")]
             named = ", ".join(failing[:NAMED_FAILURES]) or "no expectation recorded"
             extra = len(failing) - NAMED_FAILURES
             more = f" and {extra} more" if extra > 0 else ""
             problems.append(
-                f"{table} version {version} failed its quality gate ({row['gate_result_id']}): "
+                f"{table} version {version} failed its quality gate ({result['gate_result_id']}): "
                 f"{named}{more}"
             )
     if problems and not force:

@@ -138,7 +138,8 @@ class _GX:
         if docs_folder is not None:
             docs_folder.mkdir(parents=True, exist_ok=True)
             self.context.add_data_docs_site(
-                site_name=SITE_NAME, site_config=site_config(docs_folder)
+                site_name=SITE_NAME,
+                site_config=site_config(docs_folder),  # type: ignore[arg-type]  # GX's TypedDict
             )
         self.source = self.context.data_sources.add_spark(name="tracelake")
 
