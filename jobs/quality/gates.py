@@ -228,6 +228,7 @@ def run_gates(
     from tracelake.schemas.gates import GateResult
 
     from ..spark import delta_engine, get_session
+    from .json_checks import register_json_checks
     from .secrets import register_secret_findings
     from .suites import build_suite, rules_for, suite_name
 
@@ -255,6 +256,7 @@ def run_gates(
     folder, run.docs_note = docs_dir(lake, docs)
     spark = spark or get_session(ctx.settings)
     register_secret_findings(spark)
+    register_json_checks(spark)
     engine = delta_engine(spark)
     gxc = _GX(folder)
     rows: list[dict[str, Any]] = []

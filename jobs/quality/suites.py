@@ -19,6 +19,7 @@ from great_expectations.expectations import Expectation
 
 from ..errors import ConfigError
 from .contracts import contract_hash, json_schema
+from .json_checks import JSON_ERROR_FUNCTION, JSON_SCHEMA_ERROR_FUNCTION
 from .secrets import SECRET_FINDINGS_FUNCTION
 
 LIST_TYPES = ("list<", "map<")
@@ -50,6 +51,12 @@ def _meta(name: str, family: str) -> dict[str, Any]:
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _unexpected(query: str, description: str) -> Expectation:
+    return gx.expectations.UnexpectedRowsExpectation(
+        unexpected_rows_query=query, description=description
+    )
 
 
 def column_rules(contract: dict[str, Any]) -> list[Rule]:
@@ -109,14 +116,27 @@ def column_rules(contract: dict[str, Any]) -> list[Rule]:
                     ),
                 )
         if rule.get("format") == "json":
-            add(column, "json", "format", E.ExpectColumnValuesToBeJsonParseable(column=column))
+            add(
+                column,
+                "json",
+                "format",
+                _unexpected(
+                    f"SELECT {key[0]}, {JSON_ERROR_FUNCTION}({column}) AS error FROM {{batch}} "
+                    f"WHERE {JSON_ERROR_FUNCTION}({column}) IS NOT NULL",
+                    f"`{column}` is valid JSON",
+                ),
+            )
         if "json_schema" in rule:
+            schema = str(rule["json_schema"])
+            json_schema(schema)  # a contract naming a missing schema fails here, not per row
+            call = f"{JSON_SCHEMA_ERROR_FUNCTION}({_sql_text(schema)}, {column})"
             add(
                 column,
                 "json_schema",
                 "format",
-                E.ExpectColumnValuesToMatchJsonSchema(
-                    column=column, json_schema=json_schema(rule["json_schema"])
+                _unexpected(
+                    f"SELECT {key[0]}, {call} AS error FROM {{batch}} WHERE {call} IS NOT NULL",
+                    f"`{column}` matches the JSON Schema {schema}",
                 ),
             )
     declared_unique = [c for c, r in contract["columns"].items() if r.get("unique")]
