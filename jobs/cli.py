@@ -686,6 +686,87 @@ def export_verify(
     out.print(f"{manifest}: every shard matches its manifest", highlight=False, markup=False)
 
 
+# -- gate: quality gates from the data contracts (issue 15) -----------------------------------
+
+
+@app.command("gate")
+@user_errors
+def gate(
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="A table to gate, tier.name (repeatable; default: the "
+            "gold tables the export reads).",
+        ),
+    ] = None,
+    open_docs: Annotated[
+        bool, typer.Option("--open", help="Open the Data Docs site in a browser.")
+    ] = False,
+    docs: Annotated[
+        str | None,
+        typer.Option(help="Build Data Docs in this local folder (default: <lake>/ops/gate_docs)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate tables against the suites generated from their contracts (Great Expectations on
+    Spark); results go to ops.gate_results and Data Docs. Exits non-zero when a gate fails."""
+    from .errors import GateFailedError
+    from .quality.gates import open_docs as open_site
+    from .quality.gates import run_gates
+
+    run = run_gates(_context(), table, docs=docs)
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "gate_run_id": run.gate_run_id,
+                    "passed": run.passed,
+                    "skipped": run.skipped,
+                    "docs_index": run.docs_index,
+                    "results": [
+                        {**r.__dict__, "expectations": [e.model_dump() for e in r.expectations]}
+                        for r in run.results
+                    ],
+                },
+                default=str,
+            )
+        )
+    else:
+        for r in run.results:
+            view = Table(
+                "expectation",
+                "family",
+                "outcome",
+                "observed",
+                title=f"{r.table}@{r.table_version} ({r.suite}): "
+                + ("passed" if r.passed else "FAILED"),
+            )
+            for e in r.expectations:
+                view.add_row(
+                    escape(e.name),
+                    e.family,
+                    "ok" if e.passed else "[bold red]FAILED[/]",
+                    escape(e.observed_value[:80]),
+                )
+            out.print(view)
+        for name in run.skipped:
+            out.print(f"{name}: skipped (does not exist yet)", highlight=False, markup=False)
+        if run.docs_index:
+            out.print(f"Data Docs: {run.docs_index}", highlight=False, markup=False)
+        elif run.docs_note:
+            err.print(run.docs_note, highlight=False, markup=False)
+    if open_docs and run.docs_index:
+        open_site(run.docs_index)
+    if not run.passed:
+        failing = run.failing()
+        more = f" and {len(failing) - 8} more" if len(failing) > 8 else ""
+        raise GateFailedError(
+            f"quality gate failed: {', '.join(failing[:8])}{more}; the export refuses these "
+            "table versions until a rebuild passes (or `tracelake export --force`)"
+        )
+
+
 @app.command("eval")
 @user_errors
 def eval_(

@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,7 +56,6 @@ from ..errors import (
     InputNotFoundError,
 )
 from ..lake import catalog
-from ..lake.catalog import TableSpec
 from ..lake.store import Lake, pyarrow_filesystem
 from .shards import ShardOptions, counts_of, upload, write_split
 
@@ -92,32 +91,15 @@ class ExportOutcome:
         return asdict(self)
 
 
-# -- the gate hook ---------------------------------------------------------------------------
+# -- the gate check ---------------------------------------------------------------------------
 
-GATE_RESULTS = TableSpec(
-    tier="ops",
-    name="gate_results",
-    schema=pa.schema(
-        [
-            ("gate_result_id", pa.string()),
-            ("table", pa.string()),
-            ("passed", pa.bool_()),
-            ("finished_at", pa.string()),
-        ]
-    ),
-    description="Quality gate results (issue 15 section 1); read here, written by the gates.",
-)
+# ops.gate_results, written by the quality gates (jobs/quality, docs/gates.md).
+GATE_RESULTS = catalog.OPS_GATE_RESULTS
+# At most this many failing expectations are named in the refusal (the rest are counted).
+NAMED_FAILURES = 8
 
 
-def check_source_gates(lake: Lake, tables: Iterable[str], force: bool = False) -> list[str]:
-    """The gate hook: refuse to export a table whose latest quality gate result failed.
-
-    The quality gates (issue 15 section 1) plug in here: they append one row per gate run to
-    `ops.gate_results` (gate_result_id, table, passed, finished_at as ISO 8601 UTC). Until that
-    table exists this returns [] and the export proceeds. Otherwise the latest result of each
-    source table decides: a failed one raises GateFailedError unless `force` (which the
-    manifest records as `gates_forced`). Returns the ids of the results consulted (the manifest's
-    `gate_result_ids`)."""
+def _gate_rows(lake: Lake) -> list[dict[str, Any]]:
     files = lake.files(GATE_RESULTS)
     if not files:
         return []
@@ -126,26 +108,56 @@ def check_source_gates(lake: Lake, tables: Iterable[str], force: bool = False) -
         pq.read_table(f.uri.removeprefix("s3://").removeprefix("file://"), filesystem=fs)
         for f in files
     ]
-    rows = pa.concat_tables(parts, promote_options="default").to_pylist()
-    latest: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = pa.concat_tables(parts, promote_options="default").to_pylist()
+    return rows
+
+
+def check_source_gates(lake: Lake, versions: Mapping[str, int], force: bool = False) -> list[str]:
+    """The gate check: refuse to export a table version whose latest quality gate failed.
+
+    The quality gates (`tracelake gate`, jobs/quality) append one row per validated table
+    version to `ops.gate_results`. For each source table at the version the export pinned, the
+    latest result of that version decides: a failed one raises GateFailedError naming the failing
+    expectations, unless `force` (which the manifest records as `gates_forced`). A table that
+    was gated before but not at this version is refused too (run the gates first); a table no
+    gate ever validated is exported (gates not in use for it). Returns the ids of the results
+    consulted (the manifest's `gate_result_ids`)."""
+    rows = _gate_rows(lake)
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    gated: dict[str, list[int]] = {}
     for row in rows:
-        table = row.get("table")
-        if table is not None and str(row.get("finished_at")) >= str(
-            latest.get(table, {}).get("finished_at", "")
-        ):
-            latest[table] = row
-    consulted, failed = [], []
-    for table in tables:
-        row = latest.get(table)
-        if row is None:
+        table, version = row.get("table"), row.get("table_version")
+        if table is None or version is None:
             continue
-        consulted.append(str(row.get("gate_result_id")))
-        if not row.get("passed"):
-            failed.append(f"{table} ({row.get('gate_result_id')})")
-    if failed and not force:
+        gated.setdefault(table, []).append(int(version))
+        held = latest.get((table, int(version)))
+        if held is None or row["finished_at"] >= held["finished_at"]:
+            latest[(table, int(version))] = row
+    consulted: list[str] = []
+    problems: list[str] = []
+    for table, version in versions.items():
+        result = latest.get((table, version))
+        if result is None:
+            if table in gated:
+                problems.append(
+                    f"{table} version {version} was never gated (last gated version "
+                    f"{max(gated[table])}); run `tracelake gate --table {table}`"
+                )
+            continue
+        consulted.append(str(result["gate_result_id"]))
+        if not result.get("passed"):
+            failing = [e["name"] for e in result.get("expectations") or [] if not e.get("passed")]
+            named = ", ".join(failing[:NAMED_FAILURES]) or "no expectation recorded"
+            extra = len(failing) - NAMED_FAILURES
+            more = f" and {extra} more" if extra > 0 else ""
+            problems.append(
+                f"{table} version {version} failed its quality gate ({result['gate_result_id']}): "
+                f"{named}{more}"
+            )
+    if problems and not force:
         raise GateFailedError(
-            f"the latest quality gate failed for {', '.join(failed)}; fix the data and rebuild, "
-            "or pass --force to export anyway (recorded in the manifest)"
+            f"{'; '.join(problems)}; fix the data and rebuild (see `tracelake gate`), or pass "
+            "--force to export anyway (recorded in the manifest)"
         )
     return consulted
 

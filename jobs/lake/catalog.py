@@ -378,3 +378,18 @@ OPS_EVAL_RESULTS = register(
         description="Workflow benchmark results: one row per episode, per level and per run.",
     )
 )
+
+
+# -- ops.gate_results (issue 15: the quality gates) ---------------------------------------------
+from tracelake.schemas.gates import GATE_RESULTS_SCHEMA  # noqa: E402
+
+OPS_GATE_RESULTS = register(
+    TableSpec(
+        tier="ops",
+        name="gate_results",
+        schema=GATE_RESULTS_SCHEMA,
+        append_only=True,
+        key=("gate_result_id",),
+        description="Quality gate results: one row per table version validated by a gate run.",
+    )
+)

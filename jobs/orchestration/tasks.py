@@ -189,6 +189,27 @@ def _announce(outlet_events: Any, job: str, result: dict[str, Any], ctx: Any) ->
 # -- gold -> exports (issue 15) ----------------------------------------------------------------
 
 
+def run_gates(tables: list[str] | None = None) -> dict[str, Any]:
+    """The quality gates (jobs/quality/gates.py) on the tables the export reads, in this
+    worker with a local Spark session. A failed gate fails the task, so the exports after it do
+    not run (the export would refuse those table versions anyway)."""
+    from ..errors import GateFailedError
+    from ..quality.gates import run_gates as gate
+
+    run = gate(_context(), tables)
+    result = {
+        "gate_run_id": run.gate_run_id,
+        "passed": run.passed,
+        "tables": {r.table: {"version": r.table_version, "passed": r.passed} for r in run.results},
+        "skipped": run.skipped,
+        "docs_index": run.docs_index,
+    }
+    log.info("gates %s: %s", run.gate_run_id, "passed" if run.passed else "FAILED")
+    if not run.passed:
+        raise GateFailedError(f"quality gate failed: {', '.join(run.failing())}")
+    return result
+
+
 def export_dataset(dataset: str, *, outlet_events: Any = None) -> dict[str, Any]:
     """Export one dataset (jobs/export/job.py). A new build emits `tracelake.export.<dataset>`
     with `extra={"manifest": <uri>, ...}`; a build that was already there emits nothing; an

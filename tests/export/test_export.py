@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -35,7 +36,7 @@ from tracelake.jobs.lake import catalog
 from tracelake.schemas.manifest import SHARD_NAME, ShardFormat, open_verified, read_manifest
 from tracelake.trainer.data import check_columns, read_split
 
-from .conftest import append, example_rows
+from .conftest import append, example_rows, pair_rows
 
 
 def _visible(root: Path) -> list[str]:
@@ -238,39 +239,51 @@ def test_crash_leftovers_are_invisible_and_cleaned(gold_ctx: JobContext) -> None
     assert list_builds(dest, "sft") == [done.manifest, outcome.manifest]
 
 
-def test_gate_hook_refuses_a_failed_gate_unless_forced(gold_ctx: JobContext) -> None:
-    gold_ctx.lake.append(
-        GATE_RESULTS,
-        pa.Table.from_pylist(
-            [
-                {
-                    "gate_result_id": "g1",
-                    "table": "gold.examples",
-                    "passed": True,
-                    "finished_at": "2026-01-01T00:00:00Z",
-                },
-                {
-                    "gate_result_id": "g2",
-                    "table": "gold.examples",
-                    "passed": False,
-                    "finished_at": "2026-01-02T00:00:00Z",
-                },
-                {
-                    "gate_result_id": "g3",
-                    "table": "gold.preferences",
-                    "passed": True,
-                    "finished_at": "2026-01-02T00:00:00Z",
-                },
-            ],
-            schema=GATE_RESULTS.schema,
-        ),
-    )
-    with pytest.raises(GateFailedError, match=r"gold.examples \(g2\).*--force"):
+def _gate_row(gate_id: str, table: str, version: int, passed: bool, day: int) -> dict:
+    failing = [] if passed else [{"name": f"{table}.run_id.unique", "passed": False}]
+    at = datetime(2026, 1, day, tzinfo=UTC)
+    return {
+        "gate_result_id": gate_id,
+        "gate_run_id": f"run-{gate_id}",
+        "table": table,
+        "table_version": version,
+        "suite": f"{table}@test",
+        "passed": passed,
+        "expectations": [
+            {"family": "key", "expectation_type": "t", "observed_value": "{}", **e} for e in failing
+        ],
+        "reference_versions": "{}",
+        "engine": "bridge",
+        "data_docs": "",
+        "started_at": at,
+        "finished_at": at,
+    }
+
+
+def test_gate_check_refuses_a_failed_gate_unless_forced(gold_ctx: JobContext) -> None:
+    lake = gold_ctx.lake
+    examples = lake.version(catalog.get("gold.examples"))
+    preferences = lake.version(catalog.get("gold.preferences"))
+    rows = [
+        _gate_row("g1", "gold.examples", examples, True, 1),
+        _gate_row("g2", "gold.examples", examples, False, 2),
+        _gate_row("g3", "gold.preferences", preferences, True, 2),
+    ]
+    lake.append(GATE_RESULTS, pa.Table.from_pylist(rows, schema=GATE_RESULTS.schema))
+    with pytest.raises(
+        GateFailedError,
+        match=r"gold.examples version \d+ failed .*\(g2\): gold.examples.run_id."
+        r"unique; .*--force",
+    ):
         export_dataset(gold_ctx, "sft")
     forced = read_manifest(export_dataset(gold_ctx, "sft", force=True).manifest)
     assert forced.gates_forced and forced.gate_result_ids == ["g2"]
     dpo = read_manifest(export_dataset(gold_ctx, "dpo").manifest)
     assert dpo.gate_result_ids == ["g3"] and not dpo.gates_forced
+    # A newer version of a gated table is refused until the gates validated it.
+    append(gold_ctx, "gold.preferences", pair_rows(5, seed=9))
+    with pytest.raises(GateFailedError, match=r"never gated .*tracelake gate --table"):
+        export_dataset(gold_ctx, "dpo")
 
 
 def test_trainer_fixture_writes_through_the_exporter(tmp_path: Path) -> None:

@@ -1,0 +1,168 @@
+"""Benchmark: the quality gates (GX on Spark) against the same rules in one DuckDB pass.
+
+    python tests/benchmarks/bench_gates.py [--rows 20000]
+
+Builds a local lake with gold.examples rows that pass every rule (tests/quality/conftest.py) and
+the silver.runs they refer to, then:
+  - gx: `run_gates(ctx, ["gold.examples"])`: read through the lake's Spark reader, cached, the
+    suite generated from the contract run as a GX Checkpoint (timed warm: a first run on the
+    same table warms the JVM and the Python workers; both are printed), Spark jobs counted;
+  - duckdb: the same contract's rules over the table read once with delta-rs into Arrow: every
+    column rule in one aggregate query (one scan), each referential / dataset rule as its own
+    query on the in-memory table, the secret rule through the same detector function.
+Prints both times, the number of Spark jobs and of DuckDB queries, and the ratio gx / duckdb.
+The JSON Schema rule has no DuckDB equivalent here and is left out of that side (said in the
+output). Figures, not assertions: see docs/gates.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+sys.path[:0] = [str(HERE.parents[1] / "quality"), str(HERE.parents[1])]
+
+
+def _build(ctx: Any, rows: int) -> None:
+    from conftest import example_rows, write_gated_lake  # tests/quality/conftest.py
+
+    write_gated_lake(ctx, example_rows(rows))
+
+
+def _in_list(values: list[Any]) -> str:
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def duckdb_pass(ctx: Any) -> tuple[dict[str, int], int]:
+    """(rule name -> unexpected count, queries run) for gold.examples' contract in DuckDB."""
+    import duckdb
+
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.quality.contracts import load_contract
+    from tracelake.jobs.quality.secrets import secret_findings
+
+    spec = catalog.get("gold.examples")
+    contract = load_contract(spec)
+    con = duckdb.connect()
+    con.register("tbl", ctx.lake.read(spec))  # the one read: delta-rs -> Arrow
+    con.register("runs", ctx.lake.read(catalog.SILVER_RUNS, columns=["run_id"]))
+    con.create_function(
+        "secret_findings", secret_findings, ["VARCHAR"], "VARCHAR", null_handling="special"
+    )
+    name = "gold.examples"
+    checks: dict[str, str] = {}
+    for column, rule in contract["columns"].items():
+        is_list = str(rule.get("type", "")).startswith("list<")
+        if rule.get("nullable") is False:
+            checks[f"{name}.{column}.not_null"] = f"count(*) FILTER (WHERE {column} IS NULL)"
+        if rule.get("unique") and not is_list:
+            checks[f"{name}.{column}.unique"] = f"count({column}) - count(DISTINCT {column})"
+        if "allowed" in rule:
+            checks[f"{name}.{column}.allowed"] = (
+                f"count(*) FILTER (WHERE {column} NOT IN ({_in_list(rule['allowed'])}))"
+            )
+        if "min" in rule or "max" in rule:
+            low = rule.get("min", "-'infinity'::DOUBLE")
+            high = rule.get("max", "'infinity'::DOUBLE")
+            checks[f"{name}.{column}.range"] = (
+                f"count(*) FILTER (WHERE {column} < {low} OR {column} > {high})"
+            )
+        if "min_length" in rule:
+            size = "len" if is_list else "length"
+            checks[f"{name}.{column}.min_length"] = (
+                f"count(*) FILTER (WHERE {size}({column}) < {int(rule['min_length'])})"
+            )
+        if rule.get("format") == "json":
+            checks[f"{name}.{column}.json"] = f"count(*) FILTER (WHERE NOT json_valid({column}))"
+    one_pass = "SELECT " + ", ".join(f'{sql} AS "{n}"' for n, sql in checks.items())
+    counts = dict(zip(checks, con.execute(one_pass + " FROM tbl").fetchone() or (), strict=True))
+    queries = 1
+    gates = contract["gates"]
+    dataset: dict[str, str] = {}
+    for ref in gates["references"]:
+        dataset[f"{name}.{ref['id']}"] = (
+            f"SELECT count(*) FROM tbl b WHERE {ref['where']} AND b.{ref['column']} NOT IN "
+            f"(SELECT {ref['to']} FROM runs)"
+        )
+    for share in gates["shares"]:
+        dataset[f"{name}.{share['id']}"] = (
+            f"SELECT count(*) FROM (SELECT avg(CASE WHEN {share['where']} THEN 1.0 ELSE 0.0 "
+            f"END) AS s FROM tbl) WHERE s < {share['min']} OR s > {share['max']}"
+        )
+    split = gates["disjoint_splits"]
+    dataset[f"{name}.{split['id']}"] = (
+        f"SELECT count(*) FROM (SELECT {split['group']} FROM tbl GROUP BY {split['group']} "
+        f"HAVING count(DISTINCT {split['split']}) > 1)"
+    )
+    bounds = contract["null_share_max"]["default"]
+    nulls = gates["null_share"]
+    dataset[f"{name}.{nulls['id']}"] = (
+        f"SELECT count(*) FROM (SELECT {nulls['by']}, f, count(*) / any_value(n) AS s FROM "
+        f"(SELECT {nulls['by']}, unnest({nulls['column']}) AS f, count(*) OVER "
+        f"(PARTITION BY {nulls['by']}) AS n FROM tbl) GROUP BY ALL) WHERE s > CASE f "
+        + " ".join(f"WHEN '{k}' THEN {v}" for k, v in bounds.items())
+        + " ELSE 1.0 END"
+    )
+    secrets = gates["no_secrets"]
+    parts = [c if c in ("goal", "record", "tools") else f"to_json({c})" for c in secrets["columns"]]
+    dataset[f"{name}.{secrets['id']}"] = (
+        f"SELECT count(*) FROM tbl WHERE secret_findings(concat_ws(chr(10), "
+        f"{', '.join(parts)})) IS NOT NULL"
+    )
+    for rule, sql in dataset.items():
+        counts[rule] = int((con.execute(sql).fetchone() or (0,))[0])
+        queries += 1
+    return counts, queries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    args = parser.parse_args()
+
+    from tracelake.jobs.context import JobContext
+    from tracelake.jobs.quality.gates import run_gates
+    from tracelake.jobs.settings import Settings
+    from tracelake.jobs.spark import get_session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            lake_root=f"{tmp}/lake", spark={"master": "local[2]", "delta": "bridge"}
+        )
+        ctx = JobContext.create(settings)
+        _build(ctx, args.rows)
+        spark = get_session(settings)
+        tracker = spark.sparkContext.statusTracker()
+        times = []
+        for _ in range(2):
+            before = len(tracker.getJobIdsForGroup(None))
+            start = time.perf_counter()
+            run = run_gates(ctx, ["gold.examples"], spark=spark)
+            times.append(time.perf_counter() - start)
+            jobs = len(tracker.getJobIdsForGroup(None)) - before
+        assert run.passed, run.failing()
+        expectations = len(run.results[0].expectations)
+        start = time.perf_counter()
+        counts, queries = duckdb_pass(ctx)
+        duck = time.perf_counter() - start
+        assert not any(counts.values()), {k: v for k, v in counts.items() if v}
+        spark.stop()
+    print(f"gold.examples: {args.rows} rows")
+    print(
+        f"  gx on spark: {times[1]:.1f} s warm ({times[0]:.1f} s cold), {expectations} "
+        f"expectations, {jobs} Spark jobs on one cached read"
+    )
+    print(
+        f"  duckdb:      {duck:.2f} s, {len(counts)} rules (no JSON Schema rule), "
+        f"{queries} queries (column rules in one scan)"
+    )
+    print(f"  ratio gx / duckdb: {times[1] / duck:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
