@@ -204,9 +204,21 @@ class ExpandSettings(Section):
     )
     llm_endpoint: str | None = Field(
         default=None,
-        description="OpenAI-compatible endpoint for LLM goal paraphrase (not implemented yet: "
-        "must stay unset).",
+        description="OpenAI-compatible API (e.g. http://127.0.0.1:8000/v1) that paraphrases "
+        "goals; unset: deterministic templates only (docs/expansion.md).",
     )
+    llm_model: str = Field(default="default", description="Model name sent to the endpoint.")
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key of the endpoint; set it in the environment "
+        "(TRACELAKE_EXPAND__LLM_API_KEY), never in a file. Spark executors read it from their "
+        "own environment: it is never shipped with the job.",
+    )
+    llm_cache_dir: str = Field(
+        default="~/.cache/tracelake/paraphrase",
+        description="Where answers are kept, so a rebuild asks the endpoint nothing again.",
+    )
+    llm_timeout_s: float = Field(default=30.0, gt=0, description="Per request to the endpoint.")
 
 
 class TrainSettings(Section):

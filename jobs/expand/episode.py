@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,14 +48,18 @@ def synthetic_run_id(c: Candidate, gen_seed: int, index: int) -> str:
     return "syn1-" + hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def build(c: Candidate, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
-    """The task record, the plan to execute, and the 1-based step of an injected fault (0)."""
+def build(
+    c: Candidate, run_id: str, rewrite_goal: Callable[[str], str | None] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
+    """The task record, the plan to execute, and the 1-based step of an injected fault (0).
+    rewrite_goal: the LLM paraphrase (None when it has no usable answer: the template is used)."""
     record = build_task(
         _POOLS, c.level, c.family, random.Random(run_id), run_id, c.fixed, c.variant
     )
     plan = [dict(step) for step in record["expert_plan"]]
     if c.paraphrase is not None:
-        record["goal"] = PARAPHRASES[c.paraphrase](record["goal"])
+        rewritten = rewrite_goal(record["goal"]) if rewrite_goal else None
+        record["goal"] = rewritten or PARAPHRASES[c.paraphrase](record["goal"])
     if c.violation == "secret_sent":
         first = next(i for i, s in enumerate(plan) if s["name"] not in ("recall_memory",))
         args = dict(plan[first]["arguments"])
@@ -88,8 +93,14 @@ def build(c: Candidate, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any
     return record, plan, fault_step
 
 
-def execute(c: Candidate, run_id: str, env_seed: int, start: datetime | None = None) -> Episode:
-    record, plan, fault_step = build(c, run_id)
+def execute(
+    c: Candidate,
+    run_id: str,
+    env_seed: int,
+    start: datetime | None = None,
+    rewrite_goal: Callable[[str], str | None] | None = None,
+) -> Episode:
+    record, plan, fault_step = build(c, run_id, rewrite_goal)
     task = task_from_record(record, run_id)
     if c.violation == "over_budget":
         task = Task(**{**task.__dict__, "budget_usd": 0.002})

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from ..settings import ExpandSettings
 from .episode import EXPANDER_VERSION, PRODUCER, execute, synthetic_run_id
 from .lift import LiftError, lift
+from .paraphrase import LlmParaphraser, ParaphraseEndpointError
 from .transforms import TRANSFORMS, Candidate
 from .verify import verify
+
+LLM_API_KEY_VARIABLE = "TRACELAKE_EXPAND__LLM_API_KEY"
 
 
 class ExpandConfigError(ValueError):
@@ -33,11 +39,34 @@ def check_settings(settings: ExpandSettings) -> None:
         )
     if not any(w > 0 for w in settings.transform_mix.values()):
         raise ExpandConfigError("expand.transform_mix gives no transform a positive weight")
-    if settings.llm_endpoint:
-        raise ExpandConfigError(
-            "expand.llm_endpoint is set but LLM paraphrase is not available in this version; "
-            "unset it (deterministic paraphrase templates are used)"
+    paraphraser(settings, check=True)
+
+
+def paraphraser(settings: ExpandSettings, check: bool = False) -> LlmParaphraser | None:
+    """The LLM paraphrase of `expand.llm_endpoint` (None: templates only). check: ask the
+    endpoint once, so a misconfigured one fails before any work starts."""
+    if not settings.llm_endpoint:
+        return None
+    try:
+        llm = LlmParaphraser(
+            settings.llm_endpoint,
+            settings.llm_model,
+            Path(settings.llm_cache_dir).expanduser(),
+            api_key=(
+                settings.llm_api_key.get_secret_value()
+                if settings.llm_api_key
+                else os.environ.get(LLM_API_KEY_VARIABLE)
+            ),
+            timeout_s=settings.llm_timeout_s,
         )
+        if check:
+            llm.check()
+    except ParaphraseEndpointError as exc:
+        raise ExpandConfigError(
+            f"expand.llm_endpoint: {exc}; fix the URL (and TRACELAKE_EXPAND__LLM_API_KEY) or "
+            "unset it to use the deterministic templates"
+        ) from None
+    return llm
 
 
 @dataclass
@@ -83,6 +112,12 @@ def _start(seed_ts: str | None) -> datetime | None:
         return None
 
 
+def _llm_rewrite(llm: LlmParaphraser, answers: list[bool], goal: str) -> str | None:
+    answer = llm.paraphrase(goal)
+    answers.append(answer is not None)
+    return answer
+
+
 def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expansion:
     run_id = str(events[0].get("run_id")) if events else "?"
     out = Expansion(run_id)
@@ -92,6 +127,7 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
         out.rejected.append(_rejected(run_id, f"seed:{run_id}", [], "seed", str(exc), settings))
         return out
     base = Candidate(seed.run_id, seed.family, seed.level, seed.fixed, seed.variant)
+    llm = paraphraser(settings)
     rng = random.Random(f"{settings.seed}|{seed.run_id}")
     signatures: dict[str, int] = {}
     start = _start(seed.start_ts)
@@ -116,13 +152,22 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
             )
             continue
         env_seed = int.from_bytes(hashlib.sha256(syn_id.encode()).digest()[:4], "big")
+        answers: list[bool] = []  # whether the LLM's answer was used (the episode's goal)
+        rewrite = partial(_llm_rewrite, llm, answers) if llm else None
         try:
-            episode = execute(cand, syn_id, env_seed, start)
-        except (ValueError, KeyError, StopIteration, IndexError) as exc:
+            episode = execute(cand, syn_id, env_seed, start, rewrite)
+        except (ValueError, KeyError, StopIteration, IndexError, ParaphraseEndpointError) as exc:
             out.rejected.append(
                 _rejected(run_id, syn_id, chain, "build", f"{type(exc).__name__}: {exc}", settings)
             )
             continue
+        if answers and answers[-1]:  # the goal is the LLM's, not the drawn template's
+            chain = [
+                {**step, "template": None, "llm": True}
+                if step.get("transform") == "goal_paraphrase"
+                else step
+                for step in chain
+            ]
         signature = hashlib.sha256(
             json.dumps(
                 [

@@ -176,7 +176,8 @@ class ExpandJob:
             if done is not None:
                 seeds = seeds.join(done, "run_id", "left_anti")
         out = seeds.mapInArrow(
-            expand_batches(self.kind, settings.model_dump_json()),
+            # The endpoint key stays out of the closure: executors read their environment.
+            expand_batches(self.kind, settings.model_dump_json(exclude={"llm_api_key"})),
             spark_io.spark_schema(schema_for(self.kind)),
         )
         return JobOutput(
