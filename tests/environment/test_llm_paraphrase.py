@@ -6,6 +6,7 @@ misconfigured endpoint fails before any work."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -122,7 +123,10 @@ def test_only_scrubbed_text_is_sent(stub, tmp_path):
 
 
 def test_a_misconfigured_endpoint_fails_before_any_work(tmp_path):
-    with pytest.raises(ExpandConfigError, match="paraphrase endpoint http://127.0.0.1:9/v1"):
+    with pytest.raises(
+        ExpandConfigError,
+        match=re.escape("expand.llm_endpoint: paraphrase endpoint http://127.0.0.1:9/v1"),
+    ):
         check_settings(_settings("http://127.0.0.1:9/v1", tmp_path))
     with pytest.raises(ExpandConfigError, match="must be an http"):
         check_settings(_settings("ftp://example.org", tmp_path))
