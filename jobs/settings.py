@@ -199,6 +199,16 @@ class ExpandSettings(Section):
         description="Relative weight of each transform when a chain is drawn.",
     )
     max_transforms: int = Field(default=2, ge=1, le=6, description="Transforms per variation.")
+    level_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Balance over levels: variations of a level-N seed are variations_per_seed "
+        'x level_weights["N"] (default 1), e.g. {"1" = 0.5, "3" = 2.0} to favour novel tasks.',
+    )
+    family_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="Balance over scenario families (the task patterns, e.g. data_analysis): "
+        "a further factor per family (default 1).",
+    )
     near_identical_cap: int = Field(
         default=1, ge=1, description="Variations of one seed allowed per goal+plan signature."
     )

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..environment.taskgen import FAMILIES
 from ..settings import ExpandSettings
 from .episode import EXPANDER_VERSION, PRODUCER, execute, synthetic_run_id
 from .lift import LiftError, lift
@@ -39,7 +40,32 @@ def check_settings(settings: ExpandSettings) -> None:
         )
     if not any(w > 0 for w in settings.transform_mix.values()):
         raise ExpandConfigError("expand.transform_mix gives no transform a positive weight")
+    for name, weights in (
+        ("level_weights", settings.level_weights),
+        ("family_weights", settings.family_weights),
+    ):
+        bad = {k: w for k, w in weights.items() if w < 0}
+        if bad:
+            raise ExpandConfigError(f"expand.{name} must not be negative: {bad}")
+    unknown_levels = sorted(set(settings.level_weights) - {str(n) for n in FAMILIES})
+    if unknown_levels:
+        raise ExpandConfigError(
+            f"expand.level_weights names unknown levels {unknown_levels}; levels: 1, 2, 3"
+        )
+    known = {f for families in FAMILIES.values() for f in families}
+    unknown_families = sorted(set(settings.family_weights) - known)
+    if unknown_families:
+        raise ExpandConfigError(
+            f"expand.family_weights names unknown families {unknown_families}; "
+            f"known: {sorted(known)}"
+        )
     paraphraser(settings, check=True)
+
+
+def variations_for(level: int, family: str, settings: ExpandSettings) -> int:
+    """Variations of one seed: the per-seed count balanced by its level and family."""
+    weight = settings.level_weights.get(str(level), 1.0) * settings.family_weights.get(family, 1.0)
+    return round(settings.variations_per_seed * weight)
 
 
 def paraphraser(settings: ExpandSettings, check: bool = False) -> LlmParaphraser | None:
@@ -131,7 +157,7 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
     rng = random.Random(f"{settings.seed}|{seed.run_id}")
     signatures: dict[str, int] = {}
     start = _start(seed.start_ts)
-    for index in range(settings.variations_per_seed):
+    for index in range(variations_for(seed.level, seed.family, settings)):
         cand: Candidate | None = base
         for name in _draw_chain(rng, settings):
             nxt = TRANSFORMS[name](cand, rng)

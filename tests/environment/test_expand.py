@@ -271,3 +271,39 @@ def test_expansion_never_uses_the_holdout():
         for events, _ in expand_run(seed_run(goal), settings).accepted:
             text = json.dumps(events).lower()
             assert not [r for r in reserved if r.lower() in text]
+
+
+def test_balance_over_levels_and_families_sets_each_seed_s_variations():
+    from tracelake.jobs.expand.expander import variations_for
+    from tracelake.jobs.simulate.runs import generate_runs
+
+    settings = ExpandSettings(
+        variations_per_seed=6,
+        seed=1,
+        level_weights={"1": 0.5, "3": 2.0},
+        family_weights={"data_analysis": 0.0},
+    )
+    check_settings(settings)
+    seen = set()
+    for seed in generate_runs(11, 40):
+        if seed[-1]["event_type"] not in ("run_completed", "run_failed"):
+            continue
+        try:
+            lifted = lift(seed)
+        except LiftError:
+            continue
+        expected = {1: 3, 2: 6, 3: 12}[lifted.level]
+        if lifted.family == "data_analysis":
+            expected = 0
+        assert variations_for(lifted.level, lifted.family, settings) == expected
+        out = expand_run(seed, settings)
+        candidates = len(out.accepted) + len(out.rejected)
+        assert candidates == expected, (lifted.level, lifted.family, candidates)
+        seen.add((lifted.level, lifted.family == "data_analysis"))
+    assert {(1, False), (1, True), (2, False)} <= seen
+    with pytest.raises(ExpandConfigError, match="unknown levels"):
+        check_settings(ExpandSettings(level_weights={"4": 1.0}))
+    with pytest.raises(ExpandConfigError, match="unknown families"):
+        check_settings(ExpandSettings(family_weights={"astrology": 1.0}))
+    with pytest.raises(ExpandConfigError, match="must not be negative"):
+        check_settings(ExpandSettings(level_weights={"2": -1.0}))
