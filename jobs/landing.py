@@ -2,9 +2,18 @@
 
 Design: a ledger, not a move.
   Each pickup lists the landing location (a local folder or an s3:// prefix) and compares the
-  listing with the ledger table `ops.landing_files`, one row per consumed file version keyed by
-  (uri, size, mtime). What is listed and not in the ledger is pending. After the ingest job has
-  committed a pending set, the set is appended to the ledger in one Delta commit.
+  listing with the ledger table `ops.landing_files`, one row per consumed file version. A version
+  is (uri, ETag, version id) on S3 (LastModified has one-second resolution, so a same-size
+  rewrite within a second would look unchanged) and (path, size, mtime_ns) for a local file.
+  What is listed and not in the ledger is pending. After the ingest job has committed a pending
+  set, the set is appended to the ledger in one Delta commit.
+
+Listing that grows with the new objects, not the history (S3):
+  each ledger commit carries a watermark, the largest key up to which every listed key was
+  consumed (or ignored) and is older than WATERMARK_LAG_S. The next pickup lists with
+  start-after = the watermark. This assumes producers name keys in time order (date prefixes,
+  timestamps); a key written below the watermark later is found by a full reconcile
+  (`pending(full=True)`, `tracelake landing --full`), which lists everything.
 
 Why a ledger rather than renaming files into `_claimed/` and `_done/`:
   - S3 has no rename. A claim would be copy + delete, and a producer that re-uploads the same key
