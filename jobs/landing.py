@@ -251,7 +251,11 @@ class LandingZone:
         """S3: the largest key below which everything was consumed (None: list everything)."""
         if not self.is_s3:
             return None
-        marks = self._ledger()["watermark"]
+        return self._watermark_of(self._ledger())
+
+    @staticmethod
+    def _watermark_of(ledger: pa.Table) -> str | None:
+        marks = ledger["watermark"]
         return pc.max(marks).as_py() if marks.null_count < len(marks) else None
 
     def pending(
@@ -269,7 +273,7 @@ class LandingZone:
         reconcile: list everything, catching objects overwritten under an old key)."""
         now_ns = now_ns if now_ns is not None else time.time_ns()
         ledger = self._ledger()
-        start_after = None if full else self.watermark()
+        start_after = None if full or not self.is_s3 else self._watermark_of(ledger)
         if start_after is not None:
             ledger = ledger.filter(pc.greater(ledger["uri"], f"s3://{self._bucket}/{start_after}"))
         listed = self.list(start_after=start_after)
