@@ -105,6 +105,7 @@ def test_ledger_written_before_etags_still_counts_its_files(s3_settings, zone_fs
     assert zone.pending().pending == [] and zone.pending(full=True).pending == []
 
 
+@pytest.mark.slow
 def test_listing_cost_grows_with_the_new_objects_not_the_history(s3_settings, zone_fs):
     """2,000 time-ordered keys landed in 5 batches: every pickup lists only its batch."""
     _, zone, fs = zone_fs
