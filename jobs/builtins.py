@@ -37,6 +37,10 @@ class LandingParams(JobParams):
     settle_s: float = Field(default=0.0, ge=0, description="Leave files younger than this.")
     max_files: int | None = Field(default=None, ge=1, description="Files per pickup.")
     run_key: str | None = Field(default=None, description="Ledger key (default: a timestamp).")
+    full: bool = Field(
+        default=False,
+        description="S3: list the whole prefix, not only the keys after the watermark.",
+    )
 
 
 class CollectParams(JobParams):

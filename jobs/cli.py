@@ -375,9 +375,18 @@ def landing(
         float, typer.Option("--settle-s", min=0, help="Leave files younger than this.")
     ] = 0.0,
     max_files: Annotated[int | None, typer.Option(min=1, help="Files per pickup.")] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="S3: list the whole landing prefix, not only the keys after the watermark "
+            "(a reconcile: finds objects overwritten under an already-listed key).",
+        ),
+    ] = False,
 ) -> None:
     """Ingest the files that landed (Settings.landing) since the last pickup, exactly once."""
-    _print_result(_run("landing", {"settle_s": settle_s, "max_files": max_files}, unit="bytes"))
+    params = {"settle_s": settle_s, "max_files": max_files, "full": full}
+    _print_result(_run("landing", params, unit="bytes"))
 
 
 @app.command("jobs")

@@ -70,3 +70,16 @@ class LandingFileRecord(BaseModel):
     mtime_ns: int = Field(description="Its modification time (ns since the epoch).")
     run_key: str = Field(description="The pickup run that consumed it (DAG run or CLI).")
     consumed_at: datetime = Field(description="When it was recorded, UTC.")
+    etag: str | None = Field(
+        default=None,
+        description="Its S3 ETag when consumed (null for local files and for rows written "
+        "before the ledger recorded ETags).",
+    )
+    version_id: str | None = Field(
+        default=None, description="Its S3 version id, where the store reports one."
+    )
+    watermark: str | None = Field(
+        default=None,
+        description="S3 incremental listing: after this pickup, every key of the landing "
+        "prefix up to this one (inclusive) was consumed or ignored.",
+    )

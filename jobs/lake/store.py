@@ -147,7 +147,20 @@ def read_data_file(
     """Read one data file's columns, adding partition columns from the Delta log."""
     fs, path = pyarrow_filesystem(file.uri, storage_options)
     data_cols = [c for c in columns if c not in spec.partition_by]
-    table = pq.read_table(path, columns=data_cols, filesystem=fs)
+    try:
+        table = pq.read_table(path, columns=data_cols, filesystem=fs)
+    except pa.ArrowInvalid:
+        # A file written before a column was added to the table (schema evolution, e.g. the
+        # landing ledger's `etag`): read what it has, the added columns are null.
+        present = set(pq.read_schema(path, filesystem=fs).names)
+        if all(c in present for c in data_cols):
+            raise
+        table = pq.read_table(path, columns=[c for c in data_cols if c in present], filesystem=fs)
+        for col in data_cols:
+            if col not in present:
+                field = spec.schema.field(col)
+                table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+        table = table.select(data_cols)
     # Files rewritten by a delta-rs MERGE (an erasure) hold string_view columns and other field
     # names and nullability: read every file as the table's schema, so that files concatenate.
     target = pa.schema([spec.schema.field(c) for c in data_cols])

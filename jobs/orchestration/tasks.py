@@ -54,6 +54,8 @@ def discover_landing(orchestration: OrchestrationSettings | None = None) -> dict
         "already_consumed": pickup.already_consumed,
         "settling": pickup.settling,
         "deferred": pickup.deferred,
+        "listed": pickup.listed,
+        "watermark": pickup.watermark,
     }
 
 
@@ -67,7 +69,9 @@ def ingest_landing(
     if not files:
         _skip(f"no new files under {pickup.get('landing')}")
     ctx = _context()
-    result = ingest_pickup(ctx, files, pickup["landing"], run_key).to_dict()
+    result = ingest_pickup(
+        ctx, files, pickup["landing"], run_key, pickup.get("watermark")
+    ).to_dict()
     result["ledger_version"] = result["details"]["ledger_version"]
     result["announced"] = _announce(outlet_events, "ingest", result, ctx)
     return result
