@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tracelake.jobs.ingest.model import Rejection
 from tracelake.jobs.ingest.otel_mapping import Span, SpanEvent, map_span
 
@@ -144,3 +146,14 @@ def test_span_without_end_time_keeps_start_and_no_latency():
     call, result = events_of(tool)
     assert result.ts == call.ts and result.latency_ms is None
     assert result.seq > call.seq
+
+
+@pytest.mark.parametrize("events", [True, 7, "x", {"name": "e"}])
+def test_a_span_whose_events_are_not_a_list_is_rejected_not_raised(events):
+    from tracelake.jobs.ingest.dialects.otlp import decode_request
+
+    span = {"traceId": "ab" * 16, "spanId": "cd" * 8, "name": "s", "events": events}
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    (out,) = decode_request(body)
+    assert isinstance(out, Rejection)
+    assert "events must be a list" in out.reason

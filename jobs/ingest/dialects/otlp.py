@@ -164,7 +164,7 @@ def _span(
                 time_ns=_int(_get(e, "timeUnixNano")),
                 attributes=attributes(_get(e, "attributes", [])),
             )
-            for e in _get(raw, "events") or []
+            for e in _list(raw, "events", "span")
             if isinstance(e, dict)
         )
         return Span(
