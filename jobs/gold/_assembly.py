@@ -80,18 +80,10 @@ def new_run_ids(job: JobInput) -> list[str]:
 
 def files_holding(job: JobInput, output: catalog.TableSpec, run_ids: Sequence[str]) -> list[str]:
     """The output's data files holding rows of these runs."""
-    lake = job.ctx.lake
-    version = lake.version(output)
-    if version is None or not run_ids:
+    if not run_ids:
         return []
-    uri = lake.uri(output)
-    plan = plan_scan(uri, lake.storage_options, version=version)
-    if not plan.files:
-        return []
-    schema = pa.schema([output.schema.field("run_id")])
-    table = read_arrow(uri, lake.storage_options, plan.files, schema, FILE_COLUMN)
-    hit = table.filter(pc.is_in(table["run_id"], pa.array(list(run_ids), pa.string())))
-    return sorted(set(hit[FILE_COLUMN].to_pylist()))
+    wanted = pa.array(list(run_ids), pa.string())
+    return output_files_where(job, output, ("run_id",), lambda t: pc.is_in(t["run_id"], wanted))
 
 
 def _events(job: JobInput, run_ids: Sequence[str] | None) -> DataFrame:

@@ -355,10 +355,8 @@ def write(
     txns = _txns(app_txn)
     lake.ensure(spec)
     before = lake.version(spec)
-    for app_id, version in txns:
-        seen = lake.txn_version(spec, app_id)
-        if not force and seen is not None and seen >= version:
-            return WriteOutcome(version=None)
+    if not force and _txns_committed(lake, spec, txns):
+        return WriteOutcome(version=None)
 
     df = df.select(*spec.schema.names)
     # Marks our commit in the log, so the outcome is ours even if others commit meanwhile.
@@ -408,12 +406,19 @@ def _write_native_retrying(
         except Exception as exc:
             if attempt == NATIVE_COMMIT_ATTEMPTS or not _is_delta_conflict(exc):
                 raise
-        for app_id, version in txns:
-            seen = lake.txn_version(spec, app_id)
-            if seen is not None and seen >= version:
-                return False
+        if _txns_committed(lake, spec, txns):
+            return False
         time.sleep(random.uniform(0.05, 0.2) * attempt)  # spread out the writers that collided
     return True
+
+
+def _txns_committed(lake: Lake, spec: TableSpec, txns: list[tuple[str, int]]) -> bool:
+    """Whether the table already holds one of these app transactions at that version or later."""
+    for app_id, version in txns:
+        seen = lake.txn_version(spec, app_id)
+        if seen is not None and seen >= version:
+            return True
+    return False
 
 
 def _is_delta_conflict(exc: BaseException) -> bool:
