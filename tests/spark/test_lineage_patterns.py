@@ -1,7 +1,8 @@
 """Component lineage, evolution and workflow patterns on simulated runs whose truth (planted
 patterns, planted version transitions) is hidden: every `sim.*` attribute is stripped before
-ingest. Also: the same transitions without component_evolved events, the report drawn in
-headless Chromium, and bad input handled and counted."""
+ingest. Also: incremental equals full under any arrival order (hypothesis), the same
+transitions without component_evolved events, the report drawn in headless Chromium, and bad
+input handled and counted."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tracelake.jobs import build
 from tracelake.jobs.context import JobContext
@@ -202,40 +205,54 @@ def _snapshot(ctx: JobContext) -> dict[str, list]:
     return out
 
 
-def test_incremental_equals_a_full_rebuild_with_late_events_and_new_versions(
-    simulated, tmp_path, spark
+@settings(
+    max_examples=2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@example(first_cut=100, gap=100, late=frozenset(range(0, 100, 3)), tail=3)
+@given(
+    first_cut=st.integers(60, 200),
+    gap=st.integers(20, 100),
+    late=st.frozensets(st.integers(0, RUNS - 1), max_size=60),
+    tail=st.integers(1, 4),
+)
+def test_incremental_equals_a_full_rebuild_under_any_arrival_order(
+    simulated, tmp_path_factory, spark, first_cut, gap, late, tail
 ):
+    """Three batches split at random run positions; the `late` runs lose their last `tail`
+    events to the next batch. The simulator's timeline puts new versions (SummarizationAgent
+    2.0.0 from run 217, WebFetcherTool 1.1 from run 148) after the first cut, so versions
+    always arrive in a later batch than their predecessors."""
     runs, _ = simulated
-    ctx = _ctx(tmp_path)
-    first, late, second, third = [], [], [], []
+    root = tmp_path_factory.mktemp("lineage-prop")
+    ctx = _ctx(root)
+    second_cut = min(first_cut + gap, RUNS - 20)
+    batches: list[list] = [[], [], []]
     for i, run in enumerate(runs):
-        if i < 100:
-            # every third early run loses its last events until the second batch
-            cut = len(run) - 3 if i % 3 == 0 else len(run)
-            first += run[:cut]
-            late += run[cut:]
-        elif i < 200:
-            second += run
-        else:
-            third += run  # holds versions first seen late (WebFetch 1.2.0 at this seed)
-    for n, batch in enumerate((first, late + second, third)):
-        ingest(ctx, tmp_path / "in", strip_truth(batch), f"batch{n}")
+        b = 0 if i < first_cut else 1 if i < second_cut else 2
+        cut = len(run) - tail if i in late and b < 2 else len(run)
+        batches[b] += run[:cut]
+        batches[min(b + 1, 2)] += run[cut:]
+    for n, batch in enumerate(batches):
+        ingest(ctx, root / "in", strip_truth(batch), f"batch{n}")
         for job in LINEAGE_JOBS:
             result = run_job(ctx, job, spark=spark)
             assert result.status == "succeeded", result.message
-    usage_run = [
+        if n == 0:
+            assert ("SummarizationAgent", "1.0.0", "2.0.0") not in _evolution(ctx)
+    usage_runs = [
         r for r in ctx.lake.read(catalog.OPS_JOB_RUNS).to_pylist() if r["job"] == "component_usage"
     ]
-    assert len(usage_run) == 3
+    assert len(usage_runs) == 3
     incremental = _snapshot(ctx)
+    assert ("SummarizationAgent", "1.0.0", "2.0.0") in _evolution(ctx)
     for job in LINEAGE_JOBS:
         assert run_job(ctx, job, spark=spark).status == "noop"
     # After every no-op check: a full scrub rewrites silver.events, which its readers then see.
     for job in LINEAGE_JOBS:
         assert run_job(ctx, job, full=True, spark=spark).status == "succeeded"
     assert _snapshot(ctx) == incremental
-    versions = {(r["component"], r["to_version"]) for r in incremental[TABLES[2].qualified_name]}
-    assert ("WebFetch", "1.1.0") in versions
 
 
 def _event(run_id: str, seq: int, minute: int, event_type: str, **fields) -> dict:
