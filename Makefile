@@ -23,7 +23,7 @@ ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
 
-.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars terraform-test
+.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars terraform-test mds-env
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -77,7 +77,26 @@ $(CHECKOV_VENV)/.stamp: terraform/checkov-requirements.txt
 	$(CHECKOV_VENV)/bin/python -m pip install -q -r terraform/checkov-requirements.txt
 	@touch $@
 
-test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train $(CHECKOV_VENV)/.stamp
+# mosaicml-streaming (the MDS reader that proves our MDS export, tests/export/test_export_mds.py)
+# in its own venv: it pins numpy<2.2 and transformers<5, which the trainer's stack cannot share.
+# torch is not downloaded twice: a .pth appends .venv's site-packages after this venv's own, so
+# .venv's torch is found and this venv's numpy / transformers win. About 30 s and 300 MB.
+MDS_VENV  := .venv-mds
+# torchvision is the release built for TORCH_PIN (change them together).
+MDS_NODEP := mosaicml-streaming==0.13.0 torchvision==0.28.0
+$(MDS_VENV)/.stamp: tests/export/mds-requirements.txt $(STAMPS)/torch
+	rm -rf $(MDS_VENV)
+	$(BIN)/python -m venv $(MDS_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+	  "$$($(MDS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz-tracelake-venv.pth"
+	$(MDS_VENV)/bin/python -m pip install -q --no-deps $(MDS_NODEP)
+	$(MDS_VENV)/bin/python -m pip install -q -r tests/export/mds-requirements.txt
+	$(MDS_VENV)/bin/python -c 'import streaming, torch'
+	@touch $@
+
+mds-env: $(MDS_VENV)/.stamp
+
+test: $(STAMPS)/test $(STAMPS)/native-jars $(STAMPS)/train $(CHECKOV_VENV)/.stamp $(MDS_VENV)/.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -124,4 +143,4 @@ schema: $(STAMPS)/runtime
 	$(BIN)/python -m tracelake.schemas.jsonschema
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) lake demo-data .airflow
+	rm -rf $(VENV) $(CHECKOV_VENV) $(MDS_VENV) lake demo-data .airflow

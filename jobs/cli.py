@@ -633,7 +633,7 @@ def export_(
         list[str] | None,
         typer.Option("--dataset", help="sft, dpo or constitutional (repeatable; default: all)."),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl.zst.")] = "parquet",
+    fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl.zst or mds.")] = "parquet",
     to: Annotated[
         str | None, typer.Option("--to", help="Export root: a path or s3://bucket/prefix.")
     ] = None,

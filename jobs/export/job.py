@@ -69,7 +69,7 @@ SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
 # dataset -> the table whose verdicts filter its rows, pinned like a source when it exists:
 # curation (docs/curation.md) drops duplicates and contaminated examples from sft.
 CURATION: dict[DatasetName, str] = {DatasetName.sft: "gold.dedup_index"}
-FORMATS = {"parquet": ShardFormat.parquet, "jsonl.zst": ShardFormat.jsonl_zst}
+FORMATS = {f.value: f for f in ShardFormat}
 STAGING_PREFIX = ".staging-"
 # A manifest-less build folder of another build id is removed only once this old (it may be an
 # export still uploading); one of the build id being exported is always removed.
@@ -183,10 +183,11 @@ def _code_version() -> str:
 
 def _bytes_version() -> str:
     """What decides the shards' bytes besides the rows and options (part of the build id)."""
+    import orjson  # JSON Lines rows and MDS json columns
     import zstandard
 
     return f"tracelake {importlib.metadata.version('tracelake')}, pyarrow {pa.__version__}, " + (
-        f"zstandard {zstandard.__version__}"
+        f"zstandard {zstandard.__version__}, orjson {orjson.__version__}"
     )
 
 
@@ -200,9 +201,7 @@ def parse_dataset(name: str) -> DatasetName:
 
 def parse_format(name: str) -> ShardFormat:
     if name not in FORMATS:
-        raise ConfigError(
-            f"unknown export format {name!r}; choose parquet or jsonl.zst (MDS is not built)"
-        )
+        raise ConfigError(f"unknown export format {name!r}; choose one of: {', '.join(FORMATS)}")
     return FORMATS[name]
 
 

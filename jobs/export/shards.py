@@ -1,7 +1,8 @@
-"""Shards of one exported split: Parquet (Hugging Face names) or JSONL.zst, sized by bytes.
+"""Shards of one exported split: Parquet or JSONL.zst (Hugging Face names) or MDS, sized by bytes.
 
 The writer knows nothing of the lake: it takes an Arrow table of one split and a local folder,
-and writes `<split>/<split>-00000-of-000NN.<ext>` files whose sizes stay near a target. Written
+and writes `<split>/<split>-00000-of-000NN.<ext>` files (MDS: `<split>/shard.NNNNN.mds` and the
+split's `index.json`, see mds.py) whose sizes stay near a target. Written
 bytes are deterministic (same rows, same options, same pyarrow/zstandard versions -> the same
 bytes), which makes a rebuild byte-identical. The test fixture export (tests/trainer_fixture.py)
 writes its shards with this module too, so the trainer is tested against the real layout.
@@ -24,6 +25,8 @@ import pyarrow.parquet as pq
 import zstandard
 
 from tracelake.schemas.manifest import MANIFEST_NAME, Manifest, ShardEntry, ShardFormat, SplitEntry
+
+from . import mds
 
 # How many rows are encoded to estimate a row's encoded size (rows vary; the estimate only
 # chooses row-group row counts: shard boundaries follow the bytes actually written).
@@ -51,11 +54,16 @@ class ShardOptions:
 
     @property
     def extension(self) -> str:
-        return "parquet" if self.format is ShardFormat.parquet else "jsonl.zst"
+        return {ShardFormat.parquet: "parquet", ShardFormat.mds: mds.FORMAT}.get(
+            self.format, "jsonl.zst"
+        )
 
 
 def shard_name(split: str, index: int, count: int, extension: str) -> str:
-    """`train-00000-of-00012.parquet`: the Hugging Face Hub's shard names."""
+    """`train-00000-of-00012.parquet`: the Hugging Face Hub's shard names (MDS shards keep
+    streaming's own, `shard.00000.mds`, which its index.json lists)."""
+    if extension == mds.FORMAT:
+        return mds.shard_name(index)
     return f"{split}-{index:05d}-of-{count:05d}.{extension}"
 
 
@@ -75,6 +83,10 @@ def _estimates(table: pa.Table, options: ShardOptions) -> tuple[float, float]:
             sample, sink, row_group_size=-(-sample.num_rows // groups), **PARQUET_OPTIONS
         )
         footer = pq.ParquetFile(io.BytesIO(sink.getvalue())).metadata.serialized_size / groups
+    elif options.format is ShardFormat.mds:
+        columns = mds.Columns(sample.schema, options.shard_bytes)
+        for row in sample.to_pylist():
+            sink.write(columns.encode(row) + b"0000")  # and its offset in the shard header
     else:
         with zstandard.ZstdCompressor(level=options.zstd_level).stream_writer(
             sink, closefd=False
@@ -91,7 +103,8 @@ def _jsonl(table: pa.Table) -> Iterator[bytes]:
 
 
 class _ShardFile:
-    """One shard being written: Parquet row groups or zstd frames, with its size so far."""
+    """One shard being written: Parquet row groups, zstd frames or MDS samples (held until
+    close: the MDS header lists every sample's offset), with its size so far."""
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: ShardOptions, footer: float = 0.0
@@ -102,13 +115,16 @@ class _ShardFile:
         self._footer = footer
         self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
         self._options = options
+        self._parquet: pq.ParquetWriter | None = None
+        self._zstd: zstandard.ZstdCompressionWriter | None = None
+        self._mds: mds.Columns | None = None
+        self._samples: list[bytes] = []
+        self._sample_bytes = 0
         if options.format is ShardFormat.parquet:
-            self._parquet: pq.ParquetWriter | None = pq.ParquetWriter(
-                self._file, schema, **PARQUET_OPTIONS
-            )
-            self._zstd = None
+            self._parquet = pq.ParquetWriter(self._file, schema, **PARQUET_OPTIONS)
+        elif options.format is ShardFormat.mds:
+            self._mds = mds.Columns(schema, options.shard_bytes)
         else:
-            self._parquet = None
             self._zstd = zstandard.ZstdCompressor(level=options.zstd_level).stream_writer(
                 self._file, closefd=False
             )
@@ -116,6 +132,11 @@ class _ShardFile:
     def write(self, group: pa.Table) -> None:
         if self._parquet is not None:
             self._parquet.write_table(group, row_group_size=max(1, group.num_rows))
+        elif self._mds is not None:
+            for row in group.to_pylist():
+                sample = self._mds.encode(row)
+                self._samples.append(sample)
+                self._sample_bytes += len(sample)
         else:
             assert self._zstd is not None
             for line in _jsonl(group):
@@ -126,6 +147,8 @@ class _ShardFile:
 
     def size(self) -> float:
         """Bytes once closed (estimated: the footer is written at close)."""
+        if self._mds is not None:
+            return self._mds.header_bytes(len(self._samples)) + self._sample_bytes
         return self._file.tell() + self.groups * self._footer
 
     def close(self) -> None:
@@ -133,6 +156,9 @@ class _ShardFile:
             self._parquet.close()
         elif self._zstd is not None:
             self._zstd.close()
+        elif self._mds is not None:
+            self._file.write(self._mds.shard_bytes(self._samples))
+            self._samples = []
         self._file.close()
 
 
@@ -189,19 +215,27 @@ def write_split(table: pa.Table, split: str, folder: Path, options: ShardOptions
         entries.append(
             ShardEntry(path=f"{split}/{final.name}", rows=rows, bytes=size, sha256=digest)
         )
+    if options.format is ShardFormat.mds:
+        columns = mds.Columns(table.schema, options.shard_bytes)
+        shards = [(e.path.rsplit("/", 1)[1], e.rows, e.bytes) for e in entries]
+        mds.write_index(out, columns, shards)
     return SplitEntry(rows=table.num_rows, shards=entries)
 
 
 def upload(local: Path, fs: pafs.FileSystem, folder: str, manifest: Manifest) -> None:
-    """Copy an export written under `local` to `folder` of `fs`: every shard first, the
-    manifest last, so a reader that finds the manifest finds every shard."""
+    """Copy an export written under `local` to `folder` of `fs`: every shard first, then a
+    split's index (MDS), the manifest last, so a reader that finds the manifest finds every
+    shard."""
     for split, entry in manifest.splits.items():
         fs.create_dir(f"{folder}/{split}", recursive=True)
-        for shard in entry.shards:
+        paths = [shard.path for shard in entry.shards]
+        if (local / split / mds.INDEX_NAME).exists():
+            paths.append(f"{split}/{mds.INDEX_NAME}")
+        for path in paths:
             # compression=None: pyarrow would otherwise compress a `.zst` name a second time
             with (
-                open(local / shard.path, "rb") as src,
-                fs.open_output_stream(f"{folder}/{shard.path}", compression=None) as out,
+                open(local / path, "rb") as src,
+                fs.open_output_stream(f"{folder}/{path}", compression=None) as out,
             ):
                 while chunk := src.read(8 << 20):
                     out.write(chunk)

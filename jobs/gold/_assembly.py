@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 
 from ..lake import catalog, spark_io
 from ..lake.delta_source import plan_scan, read_arrow
+from ..quality.rows import row_filter
 from ..runner import JobInput, JobOutput
-from .assemble import RunFacts, assemble
+from .assemble import Assembled, RunFacts, assemble, stable_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -52,6 +53,11 @@ EVENT_COLUMNS = (
     "attributes",
 )
 FACT_COLUMNS = ("_synthetic", "_pattern", "_seed_run_id", "_lineage_goal", "_versions")
+# gold.rejected's stage of examples that failed a row-level rule of gold.examples' contract;
+# the gold.rejected job owns these rows with assembly's (both come from the same assembly).
+CONTRACT_STAGE = "contract"
+# gold.rejected's `reason` lists every failed rule, cut to this many characters.
+_REASON_CHARS = 500
 
 
 def versions_read(job: JobInput) -> str:
@@ -145,6 +151,32 @@ def _facts(job: JobInput, events: DataFrame, with_patterns: bool) -> DataFrame:
     return facts.withColumn("_versions", F.lit(versions_read(job)))
 
 
+def checked(out: Assembled) -> Assembled:
+    """Assembly's example, unless it fails a row-level rule of gold.examples' contract: then a
+    gold.rejected row (stage `contract`) whose reason code is the first failed rule's name.
+
+    Both gold jobs run this on the same assembly, so read = examples + rejected still holds and
+    the version gold_examples commits normally passes its gate (which only blocks)."""
+    example = out.example
+    if example is None:
+        return out
+    failed = row_filter(catalog.GOLD_EXAMPLES.qualified_name).failures(example)
+    if not failed:
+        return out
+    return Assembled(
+        rejected={
+            "reject_id": stable_id(CONTRACT_STAGE, example["run_id"]),
+            "stage": CONTRACT_STAGE,
+            "run_id": example["run_id"],
+            "synthetic": example["synthetic"],
+            "reason_code": failed[0][0],
+            "reason": "; ".join(f"{name}: {why}" for name, why in failed)[:_REASON_CHARS],
+            "event_ids": example["event_ids"],
+            "source_versions": example["source_versions"],
+        }
+    )
+
+
 def assemble_tables(kind: str, validation: float, test: float) -> Callable[[pa.Table], pa.Table]:
     """The applyInArrow function: one run's events (with its facts) -> its row of `kind`."""
 
@@ -159,7 +191,7 @@ def assemble_tables(kind: str, validation: float, test: float) -> Callable[[pa.T
             pattern=first["_pattern"],
             source_versions=first["_versions"],
         )
-        out = assemble(rows, facts, validation=validation, test=test)
+        out = checked(assemble(rows, facts, validation=validation, test=test))
         row = out.example if kind == "examples" else out.rejected
         return pa.Table.from_pylist([row] if row else [], schema=spec.schema)
 

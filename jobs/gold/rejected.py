@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 JOB_NAME = "gold_rejected"
 OUTPUT = catalog.GOLD_REJECTED
-STAGE = "assemble"  # the rows this job owns; other stages' rows are kept as they are
+# The rows this job owns (assembly's rejections and the examples that failed a row-level rule
+# of gold.examples' contract); other stages' rows are kept as they are.
+STAGES = ("assemble", _assembly.CONTRACT_STAGE)
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,11 @@ class GoldRejected:
             return _assembly.assembled(job, OUTPUT, "rejected", run_ids)
 
         out, affected = _assembly.incremental_output(
-            job, OUTPUT, rows_for, others=f"stage <> '{STAGE}'"
+            job, OUTPUT, rows_for, others=f"stage NOT IN ({', '.join(repr(s) for s in STAGES)})"
         )
         if out is None:
             return JobOutput(_assembly.empty(job, OUTPUT), details={"runs_affected": 0})
-        fresh = out.data.where(out.data.stage == STAGE)
+        fresh = out.data.where(out.data.stage.isin(list(STAGES)))
         if affected:
             fresh = fresh.where(fresh.run_id.isin(affected))
         out.details["by_reason"] = _assembly.counts(fresh, "reason_code")

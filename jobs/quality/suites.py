@@ -20,6 +20,7 @@ from great_expectations.expectations import Expectation
 from ..errors import ConfigError
 from .contracts import contract_hash, json_schema
 from .json_checks import JSON_ERROR_FUNCTION, JSON_SCHEMA_ERROR_FUNCTION
+from .rows import rule_name
 from .secrets import SECRET_FINDINGS_FUNCTION
 
 LIST_TYPES = ("list<", "map<")
@@ -66,7 +67,7 @@ def column_rules(contract: dict[str, Any]) -> list[Rule]:
     E = gx.expectations
 
     def add(column: str | None, suffix: str, family: str, expectation: Expectation) -> None:
-        name = f"{table}.{column}.{suffix}" if column else f"{table}.{suffix}"
+        name = rule_name(table, column, suffix)
         expectation.meta = _meta(name, family)
         rules.append(Rule(name, family, expectation, column))
 
@@ -148,7 +149,7 @@ def column_rules(contract: dict[str, Any]) -> list[Rule]:
 
 
 def _sql_rule(table: str, rule_id: str, family: str, query: str, description: str) -> Rule:
-    name = f"{table}.{rule_id}"
+    name = rule_name(table, None, rule_id)
     expectation = gx.expectations.UnexpectedRowsExpectation(
         unexpected_rows_query=query, description=description, meta=_meta(name, family)
     )

@@ -188,8 +188,8 @@ def test_cli_exports_and_verifies(gold_ctx: JobContext, tmp_path: Path) -> None:
 def test_unknown_dataset_and_format(gold_ctx: JobContext) -> None:
     with pytest.raises(ConfigError, match="unknown dataset 'rlhf'; choose one of"):
         export(gold_ctx, ["rlhf"])
-    with pytest.raises(ConfigError, match="MDS is not built"):
-        export_dataset(gold_ctx, "sft", fmt="mds")
+    with pytest.raises(ConfigError, match="unknown export format 'tfrecord'; choose one of: "):
+        export_dataset(gold_ctx, "sft", fmt="tfrecord")
 
 
 def test_empty_or_missing_dataset_writes_nothing(ctx: JobContext) -> None:

@@ -67,3 +67,25 @@ def test_s3_export_is_never_seen_partial(s3_settings: Settings) -> None:
         *listed,
         f"{dest.path}/sft/b-s3/manifest.json",
     }
+
+
+def test_s3_mds_export_uploads_each_split_index(s3_settings: Settings) -> None:
+    """MDS goes through the same upload: shards, then each split's index.json, manifest last."""
+    ctx = JobContext.create(s3_settings)
+    write_gold(ctx, n_examples=200, n_pairs=10)
+    ctx.settings.export.shard_bytes = 64 * 1024
+    options = s3_settings.storage_options_for(s3_settings.export_root)
+    dest = destination(s3_settings.export_root, options)
+    outcome = export_dataset(ctx, "sft", fmt="mds", build_id="b-mds")
+    manifest = read_manifest(outcome.manifest, dest.fs)
+    assert manifest.format.value == "mds" and verify(outcome.manifest, options) == []
+    folder = f"{dest.path}/sft/b-mds"
+    files = dest.fs.get_file_info(pafs.FileSelector(folder, recursive=True))
+    listed = {f"{folder}/{s.path}" for e in manifest.splits.values() for s in e.shards}
+    indexes = {f"{folder}/{split}/index.json" for split in manifest.splits}
+    assert {f.path for f in files if f.type == pafs.FileType.File} == {
+        *listed,
+        *indexes,
+        f"{folder}/manifest.json",
+    }
+    assert export_dataset(ctx, "sft", fmt="mds", build_id="b-mds").status == "unchanged"

@@ -1,0 +1,143 @@
+"""A contract's row-level rules as a row filter, for the gold jobs to run before their commit.
+
+A gate never edits the version it validated, so the rules that can be judged one row at a time
+(not null, allowed values, min / max, min_length, JSON, JSON Schema) also run inside the gold
+jobs: a row failing one goes to gold.rejected under the name of the expectation it failed, and
+the committed version normally passes its gate. The rules come from the same contract as the
+gate's suite (suites.py), under the same names (`rule_name`), and the checks behind the JSON
+rules are the gate's own functions (json_checks.py); nothing about a rule is restated here.
+Rules over several rows or tables (unique, key, references, shares, splits) stay gate-only.
+
+Great Expectations is not imported: the build runs without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from ..lake import catalog
+from .contracts import json_schema, load_contract
+from .json_checks import json_error, json_schema_error
+
+# A filter answers datatrove's way: True (keep), or (False, reason): here the failed rule's name.
+FilterResult = bool | tuple[bool, str]
+# Values quoted in a reason are cut to this many characters.
+_QUOTED = 60
+
+
+def rule_name(table: str, column: str | None, suffix: str) -> str:
+    """`<table>.<column>.<rule>` or `<table>.<rule>`: the name a rule has in gate results,
+    errors, Data Docs and gold.rejected."""
+    return f"{table}.{column}.{suffix}" if column else f"{table}.{suffix}"
+
+
+@dataclass(frozen=True)
+class RowRule:
+    name: str  # e.g. gold.examples.cost_usd.range
+    family: str  # as the gate reports it (schemas.gates.RULE_FAMILIES)
+    column: str
+    check: Callable[[Any], str | None]  # why the value fails, None when it passes
+
+
+def _quoted(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "..."
+
+
+def _not_null(value: Any) -> str | None:
+    return "is null" if value is None else None
+
+
+def _allowed(values: list[Any]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None or value in values:
+            return None
+        return f"{_quoted(value)} is not one of {', '.join(map(str, values))}"
+
+    return check
+
+
+def _between(low: Any, high: Any) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{value} is outside [{low}, {high}]"
+        return None
+
+    return check
+
+
+def _min_length(n: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None or len(value) >= n:
+            return None
+        return f"length {len(value)} is below {n}"
+
+    return check
+
+
+def _schema_check(schema: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return json_schema_error(schema, value)
+
+    return check
+
+
+def row_rules(contract: Mapping[str, Any]) -> list[RowRule]:
+    """The contract's rules that one row decides, in the order the gate's suite lists them.
+    Like the gate's expectations, a null value passes every rule but not-null."""
+    table = contract["table"]
+    rules: list[RowRule] = []
+    for column, rule in contract["columns"].items():
+
+        def add(
+            suffix: str, family: str, check: Callable[[Any], str | None], column: str = column
+        ) -> None:
+            rules.append(RowRule(rule_name(table, column, suffix), family, column, check))
+
+        if rule.get("nullable") is False:
+            add("not_null", "column", _not_null)
+        if "allowed" in rule:
+            add("allowed", "allowed", _allowed(list(rule["allowed"])))
+        if "min" in rule or "max" in rule:
+            add("range", "column", _between(rule.get("min"), rule.get("max")))
+        if "min_length" in rule:
+            add("min_length", "column", _min_length(int(rule["min_length"])))
+        if rule.get("format") == "json":
+            add("json", "format", json_error)
+        if "json_schema" in rule:
+            json_schema(str(rule["json_schema"]))  # a missing schema fails here, not per row
+            add("json_schema", "format", _schema_check(str(rule["json_schema"])))
+    return rules
+
+
+class RowFilter:
+    """A table's row-level rules over one row (a dict of its columns)."""
+
+    def __init__(self, contract: Mapping[str, Any]) -> None:
+        self.table: str = contract["table"]
+        self.rules = row_rules(contract)
+
+    def failures(self, row: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(rule name, why) of every rule the row fails, in rule order."""
+        failed = []
+        for rule in self.rules:
+            why = rule.check(row.get(rule.column))
+            if why is not None:
+                failed.append((rule.name, f"{rule.column} {why}"))
+        return failed
+
+    def __call__(self, row: Mapping[str, Any]) -> FilterResult:
+        failed = self.failures(row)
+        return True if not failed else (False, failed[0][0])
+
+
+@cache
+def row_filter(table: str) -> RowFilter:
+    """The row filter of a table's contract, by its name (loaded once per process: Spark's
+    Python workers build it once, not once per row)."""
+    return RowFilter(load_contract(catalog.get(table)))
