@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from ..environment.env import Environment
+from ..environment.fitting import apply_figures
 from ..environment.tasks import TaskError, task_from_record
 
 _META = {
@@ -37,7 +38,11 @@ def replay(events: list[dict[str, Any]]) -> str | None:
     except (KeyError, TaskError) as exc:
         return f"run_started carries no usable task ({exc})"
     inject = {int(k): v for k, v in (head.get("inject_faults") or {}).items()}
-    env = Environment(task, int(head["env_seed"]), inject_faults=inject)
+    try:  # the figures the generator ran with (fitted from real runs), not today's fit
+        specs = apply_figures((head.get("fit") or {}).get("figures") or {})
+    except (KeyError, ValueError) as exc:
+        return f"run_started carries unusable fitted figures ({exc})"
+    env = Environment(task, int(head["env_seed"]), inject_faults=inject, specs=specs)
     by_id = {e["event_id"]: e for e in ordered}
     results = {e["parent_event_id"]: e for e in ordered if e["event_type"] == "tool_result"}
     for e in ordered:
