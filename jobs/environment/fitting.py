@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...schemas.component_spec import ComponentSpec, ErrorMode
+from ..ingest.component_names import normalise_version
 from .specs import builtin_specs
 
 MIN_CALLS = 30  # fewer real calls than this keep the catalogue's figures
@@ -53,17 +54,22 @@ class Fit:
     latency_ms: float | None  # quantised to LATENCY_STEP_MS
 
 
+def usage_key(component: str, version: str) -> str:
+    """`name@version` as usage writes it: versions normalised (`1.0` -> `1.0.0`)."""
+    return f"{component}@{normalise_version(version) or version}"
+
+
 def _quantise(value: float, step: float) -> float:
     return round(round(value / step) * step, 6)
 
 
 def fit(usage: Iterable[VersionUsage]) -> dict[str, Fit]:
-    """Quantised per-version figures; rows of the same version add up."""
+    """Quantised per-version figures, keyed by `usage_key`; rows of one version add up."""
     calls: dict[str, int] = {}
     errors: dict[str, int] = {}
     latency: dict[str, tuple[float, int]] = {}  # latency of the best-observed row
     for u in usage:
-        key = f"{u.component}@{u.version}"
+        key = usage_key(u.component, u.version)
         calls[key] = calls.get(key, 0) + u.calls
         errors[key] = errors.get(key, 0) + u.errors
         if u.latency_ms is not None and u.calls > latency.get(key, (0.0, -1))[1]:
@@ -84,7 +90,9 @@ def _modes(spec: ComponentSpec, rate: float) -> tuple[ErrorMode, ...]:
     total = sum(m.rate for m in spec.error_modes)
     if total <= 0:
         return (ErrorMode(error_type=GENERIC_ERROR, rate=rate, transient=False),) if rate else ()
-    return tuple(m.model_copy(update={"rate": round(rate * m.rate / total, 6)}) for m in spec.error_modes)
+    return tuple(
+        m.model_copy(update={"rate": round(rate * m.rate / total, 6)}) for m in spec.error_modes
+    )
 
 
 def fitted_specs(
@@ -93,7 +101,7 @@ def fitted_specs(
     """`specs` with the error rates and latency of every well-observed version replaced."""
     out = dict(specs)
     for key, spec in specs.items():
-        f = fits.get(key)
+        f = fits.get(usage_key(spec.name, spec.version))
         if f is None or f.calls < min_calls:
             continue
         update: dict[str, Any] = {"error_modes": _modes(spec, f.error_rate)}

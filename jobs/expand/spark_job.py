@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ..environment.fitting import EnvironmentFit
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput
 from ..settings import ExpandSettings
-from ..environment.fitting import EnvironmentFit
-from .episode import EXPANDER
 from . import fit_source
+from .episode import EXPANDER
 from .expander import Expansion, check_settings, expand_run
 
 if TYPE_CHECKING:
@@ -195,9 +195,7 @@ class ExpandJob:
         settings = job.ctx.settings.expand
         check_settings(settings)
         runs = job.range(catalog.SILVER_RUNS)
-        fit = fit_source.current_fit(
-            job.spark, job.ctx.lake, job.range(fit_source.SOURCE).upto
-        )
+        fit = fit_source.current_fit(job.spark, job.ctx.lake, job.range(fit_source.SOURCE).upto)
         full = job.full or runs.is_full
         details: dict[str, Any] = {
             "kind": self.kind,

@@ -37,7 +37,7 @@ def test_fit_is_quantised_and_spread_over_the_catalogue_error_modes():
             VersionUsage("SearchTool", "1.0", MIN_CALLS - 1, 20, 600.0),
         ]
     )
-    web = fits["WebFetcherTool@1.0"]
+    web = fits["WebFetcherTool@1.0.0"]  # usage normalises versions
     assert (web.calls, web.error_rate, web.latency_ms) == (400, 0.51, 910.0)
     specs = fitted_specs(builtin_specs(), fits)
     modes = {m.error_type: m.rate for m in specs["WebFetcherTool@1.0"].error_modes}
@@ -64,8 +64,7 @@ def test_fingerprint_follows_the_quantised_figures_only():
 def _first_search_error_rate(fitted: EnvironmentFit) -> tuple[float, int]:
     out = expand_run(seed_run(WEB_GOAL), GOAL_ONLY, fitted)
     first = [
-        next(e for e in events if e["event_type"] == "tool_result")
-        for events, _ in out.accepted
+        next(e for e in events if e["event_type"] == "tool_result") for events, _ in out.accepted
     ]
     assert {e["component_name"] for e in first} == {"SearchTool"}
     return sum(e["status"] == "error" for e in first) / len(first), len(first)
