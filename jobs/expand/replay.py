@@ -1,7 +1,8 @@
 """The replayer: re-derives every observation of a synthetic run from its events and the
 component specs alone, in a fresh environment. It shares no state with the generator: it
-reads the task and seeds from the run_started event, replays the calls in event order and
-reports the first observation that differs."""
+reads the task, the seeds and the fitted figures the generator ran with (the catalogue's specs
+otherwise) from the run_started event, replays the calls in event order and reports the first
+observation that differs."""
 
 from __future__ import annotations
 
