@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...schemas.component_spec import ComponentSpec, ErrorMode
-from ..ingest.component_names import normalise_version
+from ..ingest.component_names import canonical_name, normalise_version
 from .specs import builtin_specs
 
 MIN_CALLS = 30  # fewer real calls than this keep the catalogue's figures
@@ -55,8 +55,9 @@ class Fit:
 
 
 def usage_key(component: str, version: str) -> str:
-    """`name@version` as usage writes it: versions normalised (`1.0` -> `1.0.0`)."""
-    return f"{component}@{normalise_version(version) or version}"
+    """`name@version` as usage writes it: canonical names (`SearchTool` -> `Grep`, as ingest
+    resolves them) and normalised versions (`1.0` -> `1.0.0`)."""
+    return f"{canonical_name(component) or component}@{normalise_version(version) or version}"
 
 
 def _quantise(value: float, step: float) -> float:

@@ -37,7 +37,7 @@ def test_fit_is_quantised_and_spread_over_the_catalogue_error_modes():
             VersionUsage("SearchTool", "1.0", MIN_CALLS - 1, 20, 600.0),
         ]
     )
-    web = fits["WebFetcherTool@1.0.0"]  # usage normalises versions
+    web = fits["WebFetch@1.0.0"]  # usage keys: canonical names, normalised versions
     assert (web.calls, web.error_rate, web.latency_ms) == (400, 0.51, 910.0)
     specs = fitted_specs(builtin_specs(), fits)
     modes = {m.error_type: m.rate for m in specs["WebFetcherTool@1.0"].error_modes}

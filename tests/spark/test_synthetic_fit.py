@@ -20,7 +20,7 @@ from .test_synthetic import SYN, _snapshot
 
 pytestmark = pytest.mark.spark
 EXPANSION = ("synthetic_events", "synthetic_runs", "synthetic_rejected")
-SEARCH = ("SearchTool", "1.0.0")  # usage normalises versions
+SEARCH = ("Grep", "1.0.0")  # SearchTool 1.0 as usage names it (canonical, normalised)
 
 
 def _chain() -> list[registry.JobSpec]:
@@ -45,7 +45,7 @@ def _search_results(events, every: int) -> None:
     """Every `every`-th SearchTool result of these runs fails (every=0: none fails)."""
     n = 0
     for e in events:
-        if e["event_type"] == "tool_result" and e.get("component_name") == SEARCH[0]:
+        if e["event_type"] == "tool_result" and e.get("component_name") == "SearchTool":
             n += 1
             failed = bool(every) and n % every == 0
             e["status"] = "error" if failed else "ok"
