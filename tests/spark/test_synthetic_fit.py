@@ -80,8 +80,8 @@ def _recorded(ctx) -> tuple[set, set]:
 
 def test_fit_from_real_usage_drives_expansion_and_a_change_re_expands_in_full(ctx, tmp_path):
     ctx.settings.expand = ExpandSettings(variations_per_seed=1, seed=4)
-    real = list(generate_runs(21, 24))
-    flat = [e for r in real[:16] for e in r]
+    real = list(generate_runs(21, 48))
+    flat = [e for r in real[:36] for e in r]
     _search_results(flat, every=2)  # about half the real SearchTool calls fail
     # Synthetic runs (the expander's) where every SearchTool call fails: must not count.
     fake = []
@@ -108,7 +108,7 @@ def test_fit_from_real_usage_drives_expansion_and_a_change_re_expands_in_full(ct
     (first,) = fingerprints
 
     # New real runs where SearchTool never fails: the fit moves, so every table re-expands.
-    more = [e for r in real[16:] for e in r]
+    more = [e for r in real[36:] for e in r]
     _search_results(more, every=0)
     ingest_events(ctx, tmp_path / "b", more, "b")
     results = _build(ctx)
