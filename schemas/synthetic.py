@@ -19,6 +19,11 @@ class SyntheticRun(BaseModel):
     generator: str = Field(description="Producer and version, e.g. tracelake-expander/1.")
     generator_version: int = Field(description="Expander version.")
     gen_seed: int = Field(description="Generator seed (settings expand.seed).")
+    fit_fingerprint: str | None = Field(
+        default=None,
+        description="Fingerprint of the component figures fitted from real runs that the "
+        "environment ran with (null only in rows written before fitting existed).",
+    )
     env_seed: int = Field(description="Environment seed the variation was executed with.")
     family: str = Field(description="Task family (scenario).")
     level: int = Field(description="1 single-domain, 2 cross-domain, 3 novel.")
@@ -47,6 +52,11 @@ class SyntheticRejected(BaseModel):
     generator: str = Field(description="Producer and version.")
     generator_version: int = Field(description="Expander version.")
     gen_seed: int = Field(description="Generator seed.")
+    fit_fingerprint: str | None = Field(
+        default=None,
+        description="Fingerprint of the fitted component figures in force (null only in rows "
+        "written before fitting existed).",
+    )
 
 
 def _schemas():  # imported late: schemas.arrow derives types from the models above

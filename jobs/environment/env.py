@@ -101,6 +101,7 @@ class Environment:
         *,
         inject_faults: Mapping[int, str] | None = None,
         random_faults: bool = True,
+        specs: Mapping[str, ComponentSpec] | None = None,
     ) -> None:
         self.task = task
         self.seed = seed
@@ -108,11 +109,12 @@ class Environment:
         self.rng = random.Random(episode_seed(task.task_id, seed))
         self.inject_faults = dict(inject_faults or {})  # step number -> error type (1st try)
         self.random_faults = random_faults
-        specs = resolve_components(task.components)
+        # specs: versions whose figures differ from the catalogue's (fitted from real runs)
+        resolved = resolve_components(task.components, dict(specs or {}))
         active: dict[str, str] = {}
-        for spec in specs.values():
+        for spec in resolved.values():
             active.setdefault(spec.name, spec.version)
-        self.registry = Registry(dict(specs), active)
+        self.registry = Registry(dict(resolved), active)
         self.workspace = Workspace()
         for path, info in task.inputs.items():
             self.workspace.files[path] = Artifact(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ..environment.env import Environment, EpisodeOutcome
+from ..environment.fitting import EnvironmentFit
 from ..environment.taskgen import build_task, training_pools
 from ..environment.tasks import Task, task_from_record
 from .transforms import PARAPHRASES, SECRET_PLACEHOLDER, Candidate, error_types_of
@@ -99,7 +100,11 @@ def execute(
     env_seed: int,
     start: datetime | None = None,
     rewrite_goal: Callable[[str], str | None] | None = None,
+    fit: EnvironmentFit | None = None,
 ) -> Episode:
+    """fit: the component figures fitted from real runs (None: the catalogue's); the run
+    records the figures of its components, so the replayer uses the same specs."""
+    fit = fit or EnvironmentFit()
     record, plan, fault_step = build(c, run_id, rewrite_goal)
     task = task_from_record(record, run_id)
     if c.violation == "over_budget":
@@ -110,9 +115,9 @@ def execute(
         inject[fault_step] = _fault_type(
             task, plan[fault_step - 1]["name"], c.fault["pick"] if c.fault else 0.0
         )
-    env = Environment(task, env_seed, inject_faults=inject)
+    env = Environment(task, env_seed, inject_faults=inject, specs=fit.overrides)
     rec = _Recorder(run_id, start or DEFAULT_START)
-    rec.start(task, record, env_seed, inject, c)
+    rec.start(task, record, env_seed, inject, c, fit)
     answer = f"wrote {task.success.get('file')}"
     i = 0
     while i < len(plan):
@@ -188,7 +193,13 @@ class _Recorder:
         return event_id
 
     def start(
-        self, task: Task, record: dict, env_seed: int, inject: dict[int, str], c: Candidate
+        self,
+        task: Task,
+        record: dict,
+        env_seed: int,
+        inject: dict[int, str],
+        c: Candidate,
+        fit: EnvironmentFit,
     ) -> None:
         system = ("SystemAgent", "agent", "1.4.0")
         level = {1: "single_domain", 2: "cross_domain", 3: "novel"}[task.level]
@@ -204,10 +215,15 @@ class _Recorder:
                 "task": record,
                 "env_seed": env_seed,
                 "inject_faults": {str(k): v for k, v in inject.items()},
+                "fit": {
+                    "fingerprint": fit.fingerprint,
+                    "figures": fit.for_components(task.components),
+                },
             },
             attributes={
                 "seed_run_id": c.seed_run_id,
                 "transforms": ",".join(s["transform"] for s in c.chain),
+                "fit_fingerprint": fit.fingerprint,
             },
         )
         self.emit(

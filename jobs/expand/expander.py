@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..environment.fitting import EnvironmentFit
 from ..environment.taskgen import FAMILIES
 from ..settings import ExpandSettings
 from .episode import EXPANDER_VERSION, PRODUCER, execute, synthetic_run_id
@@ -116,6 +117,7 @@ def _rejected(
     check: str,
     reason: str,
     settings: ExpandSettings,
+    fit_fingerprint: str,
 ) -> dict[str, Any]:
     return {
         "candidate_id": candidate_id,
@@ -126,6 +128,7 @@ def _rejected(
         "generator": PRODUCER,
         "generator_version": EXPANDER_VERSION,
         "gen_seed": settings.seed,
+        "fit_fingerprint": fit_fingerprint,
     }
 
 
@@ -144,13 +147,22 @@ def _llm_rewrite(llm: LlmParaphraser, answers: list[bool], goal: str) -> str | N
     return answer
 
 
-def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expansion:
+def expand_run(
+    events: list[dict[str, Any]], settings: ExpandSettings, fit: EnvironmentFit | None = None
+) -> Expansion:
+    """fit: component figures fitted from real runs (None: the catalogue's)."""
     run_id = str(events[0].get("run_id")) if events else "?"
     out = Expansion(run_id)
+    fit = fit or EnvironmentFit()
+    fp = fit.fingerprint
+
+    def reject(candidate_id: str, chain: Any, check: str, reason: str) -> dict[str, Any]:
+        return _rejected(run_id, candidate_id, chain, check, reason, settings, fp)
+
     try:
         seed = lift(events)
     except LiftError as exc:
-        out.rejected.append(_rejected(run_id, f"seed:{run_id}", [], "seed", str(exc), settings))
+        out.rejected.append(reject(f"seed:{run_id}", [], "seed", str(exc)))
         return out
     base = Candidate(seed.run_id, seed.family, seed.level, seed.fixed, seed.variant)
     llm = paraphraser(settings)
@@ -167,25 +179,16 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
         chain = list(cand.chain)
         if not chain:
             out.rejected.append(
-                _rejected(
-                    run_id,
-                    syn_id,
-                    chain,
-                    "transform",
-                    "no transform applied to this seed",
-                    settings,
-                )
+                reject(syn_id, chain, "transform", "no transform applied to this seed")
             )
             continue
         env_seed = int.from_bytes(hashlib.sha256(syn_id.encode()).digest()[:4], "big")
         answers: list[bool] = []  # whether the LLM's answer was used (the episode's goal)
         rewrite = partial(_llm_rewrite, llm, answers) if llm else None
         try:
-            episode = execute(cand, syn_id, env_seed, start, rewrite)
+            episode = execute(cand, syn_id, env_seed, start, rewrite, fit)
         except (ValueError, KeyError, StopIteration, IndexError, ParaphraseEndpointError) as exc:
-            out.rejected.append(
-                _rejected(run_id, syn_id, chain, "build", f"{type(exc).__name__}: {exc}", settings)
-            )
+            out.rejected.append(reject(syn_id, chain, "build", f"{type(exc).__name__}: {exc}"))
             continue
         if answers and answers[-1]:  # the goal is the LLM's, not the drawn template's
             chain = [
@@ -209,19 +212,17 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
         signatures[signature] = signatures.get(signature, 0) + 1
         if signatures[signature] > settings.near_identical_cap:
             out.rejected.append(
-                _rejected(
-                    run_id,
+                reject(
                     syn_id,
                     chain,
                     "near_identical",
                     "same goal, plan, components and faults as an earlier variation",
-                    settings,
                 )
             )
             continue
         failed = verify(episode.events)
         if failed:
-            out.rejected.append(_rejected(run_id, syn_id, chain, *failed, settings=settings))
+            out.rejected.append(reject(syn_id, chain, *failed))
             continue
         o = episode.outcome
         out.accepted.append(
@@ -236,6 +237,7 @@ def expand_run(events: list[dict[str, Any]], settings: ExpandSettings) -> Expans
                     "generator": PRODUCER,
                     "generator_version": EXPANDER_VERSION,
                     "gen_seed": settings.seed,
+                    "fit_fingerprint": fp,
                     "env_seed": env_seed,
                     "family": episode.task.family,
                     "level": episode.task.level,

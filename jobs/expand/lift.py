@@ -1,6 +1,7 @@
 """Lifting a seed run into the environment: which task family, which slot values, which
-component versions. Only goals written from a known (training) template can be lifted; any
-other seed is rejected with the reason, never guessed."""
+component versions. A goal written from a known (training) template is read by the template;
+any other goal goes to the typed-slot extractor (`slots`), which keeps the goal's own wording.
+A seed neither can place is rejected with the reason, never guessed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from ..environment.holdout import holdout
 from ..environment.specs import builtin_specs
 from ..environment.taskgen import FAMILIES, Pools, training_pools
 from ..environment.world import SITE_LANGUAGE
+from .slots import lift_free_form
 
 _LEVEL_OF = {family: level for level, families in FAMILIES.items() for family in families}
 _SLOT_RE = re.compile(r"\{(\w+)\}")
@@ -110,7 +112,21 @@ def lift(events: list[dict[str, Any]]) -> Seed:
             outcome="failure" if terminal[-1] == "run_failed" else "success",
             start_ts=str(ordered[0].get("ts")),
         )
-    raise LiftError(f"seed goal matches no known task template: {goal[:80]!r}")
+    components = {e["component_name"] for e in ordered if e.get("component_name")}
+    family, found = lift_free_form(goal, components, _TRAINING, _RESERVED)
+    if family is None:
+        raise LiftError(f"free-form seed goal {goal[:80]!r}: {found}")
+    assert isinstance(found, dict)
+    _pin_versions(ordered, found)
+    return Seed(
+        run_id=run_id,
+        family=family,
+        level=_LEVEL_OF[family],
+        fixed=found,
+        variant={"recall": any(e["event_type"] == "memory_consulted" for e in ordered)},
+        outcome="failure" if terminal[-1] == "run_failed" else "success",
+        start_ts=str(ordered[0].get("ts")),
+    )
 
 
 def _pin_versions(events: list[dict[str, Any]], fixed: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The replayer: re-derives every observation of a synthetic run from its events and the
 component specs alone, in a fresh environment. It shares no state with the generator: it
-reads the task and seeds from the run_started event, replays the calls in event order and
-reports the first observation that differs."""
+reads the task, the seeds and the fitted figures the generator ran with (the catalogue's specs
+otherwise) from the run_started event, replays the calls in event order and reports the first
+observation that differs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 from typing import Any
 
 from ..environment.env import Environment
+from ..environment.fitting import apply_figures
 from ..environment.tasks import TaskError, task_from_record
 
 _META = {
@@ -37,7 +39,11 @@ def replay(events: list[dict[str, Any]]) -> str | None:
     except (KeyError, TaskError) as exc:
         return f"run_started carries no usable task ({exc})"
     inject = {int(k): v for k, v in (head.get("inject_faults") or {}).items()}
-    env = Environment(task, int(head["env_seed"]), inject_faults=inject)
+    try:  # the figures the generator ran with (fitted from real runs), not today's fit
+        specs = apply_figures((head.get("fit") or {}).get("figures") or {})
+    except (KeyError, ValueError) as exc:
+        return f"run_started carries unusable fitted figures ({exc})"
+    env = Environment(task, int(head["env_seed"]), inject_faults=inject, specs=specs)
     by_id = {e["event_id"]: e for e in ordered}
     results = {e["parent_event_id"]: e for e in ordered if e["event_type"] == "tool_result"}
     for e in ordered:

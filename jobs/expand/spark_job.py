@@ -2,10 +2,17 @@
 table per job (events, lineage rows, rejected candidates). The three jobs run the same pure,
 deterministic `expand_run` per seed, so each table is complete on its own and they agree.
 
+The environment runs with the component figures fitted from real runs
+(`fit_source`: silver.component_usage, real runs only), and every row records the fingerprint
+of that fit (synthetic_runs and synthetic_rejected in `fit_fingerprint`, events in the
+run_started event's attributes).
+
 Full run: every finished, non-synthetic run of silver.runs at the source version; overwrite.
 Incremental run: the silver.runs rows written since the bookmark, minus seeds this job's table
 already holds (a seed is expanded once; a late event that rewrites its row does not expand it
-again), appended.
+again), appended. When the fit's fingerprint differs from the one(s) the table's rows record
+(or the table records none), the run re-expands in full instead and says so: rows made with
+other figures would otherwise stay, and incremental would no longer equal full.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from ..environment.fitting import EnvironmentFit
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput
 from ..settings import ExpandSettings
+from . import fit_source
 from .episode import EXPANDER
 from .expander import Expansion, check_settings, expand_run
 
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
 
 SEED_COLUMNS = ("run_id", "goal", "scenario", "scenario_level", "source", "outcome", "steps")
 KINDS = ("events", "runs", "rejected")
+REEXPANDED = "re-expanded in full (the fitted component figures changed: {was} -> {now})"
 
 
 def seed_events(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,6 +100,7 @@ def event_rows(expansion: Expansion, gen_seed: int) -> list[dict[str, Any]]:
 
 
 def rows_for(kind: str, expansion: Expansion, gen_seed: int) -> list[dict[str, Any]]:
+    """This job's rows of one seed's expansion."""
     if kind == "events":
         return event_rows(expansion, gen_seed)
     if kind == "runs":
@@ -106,17 +117,20 @@ def schema_for(kind: str) -> pa.Schema:
 
 
 def expand_batches(
-    kind: str, settings_json: str
+    kind: str, settings_json: str, fit_json: str = "{}"
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The mapInArrow function: seed rows in, this job's rows out."""
+    """The mapInArrow function: seed rows in, this job's rows out (fit_json: the fitted
+    figures, `EnvironmentFit.to_json`)."""
 
     def expand(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         settings = ExpandSettings.model_validate_json(settings_json)
+        fit = EnvironmentFit.from_json(fit_json)
         schema = schema_for(kind)
         for batch in batches:
             rows: list[dict[str, Any]] = []
             for seed in batch.to_pylist():
-                rows.extend(rows_for(kind, expand_run(seed_events(seed), settings), settings.seed))
+                expansion = expand_run(seed_events(seed), settings, fit)
+                rows.extend(rows_for(kind, expansion, settings.seed))
             if rows:
                 yield pa.RecordBatch.from_pylist(rows, schema=schema)
 
@@ -145,6 +159,26 @@ def _done_seeds(job: JobInput, kind: str) -> DataFrame | None:
     return df.select(F.col("seed_run_id").alias("run_id")).distinct()
 
 
+def _recorded_fingerprints(job: JobInput, kind: str) -> set[str | None]:
+    """The fit fingerprints this job's table records (None: rows from before fitting)."""
+    from pyspark.sql import functions as F
+
+    spec = {
+        "events": catalog.SILVER_SYNTHETIC_EVENTS,
+        "runs": catalog.SILVER_SYNTHETIC_RUNS,
+        "rejected": catalog.SILVER_SYNTHETIC_REJECTED,
+    }[kind]
+    if kind == "events":
+        df = spark_io.read(job.spark, spec, lake=job.ctx.lake, columns=["event_type", "attributes"])
+        df = df.where(F.col("event_type") == "run_started").select(
+            F.col("attributes")["fit_fingerprint"].alias("fp")
+        )
+    else:
+        df = spark_io.read(job.spark, spec, lake=job.ctx.lake, columns=["fit_fingerprint"])
+        df = df.select(F.col("fit_fingerprint").alias("fp"))
+    return {r["fp"] for r in df.distinct().collect()}
+
+
 @dataclass(frozen=True)
 class ExpandJob:
     """One of the three expansion jobs (see the module docstring)."""
@@ -152,7 +186,8 @@ class ExpandJob:
     name: str
     output: catalog.TableSpec
     kind: str
-    sources: tuple = (catalog.SILVER_RUNS,)
+    # component_usage: the fitted figures come from it (so it is built first)
+    sources: tuple = (catalog.SILVER_RUNS, fit_source.SOURCE)
 
     def compute(self, job: JobInput) -> JobOutput:
         from pyspark.sql import functions as F
@@ -160,7 +195,22 @@ class ExpandJob:
         settings = job.ctx.settings.expand
         check_settings(settings)
         runs = job.range(catalog.SILVER_RUNS)
+        fit = fit_source.current_fit(job.spark, job.ctx.lake, job.range(fit_source.SOURCE).upto)
         full = job.full or runs.is_full
+        details: dict[str, Any] = {
+            "kind": self.kind,
+            "gen_seed": settings.seed,
+            "fit_fingerprint": fit.fingerprint,
+            "fitted_versions": sorted(fit.overrides),
+        }
+        # A table written before fitting gains the column (its rows read as null).
+        job.ctx.lake.add_missing_columns(self.output)
+        if not full:
+            recorded = _recorded_fingerprints(job, self.kind)
+            if recorded != {fit.fingerprint}:
+                full = True
+                was = ", ".join(sorted(str(f or "none") for f in recorded)) or "none recorded"
+                details["note"] = REEXPANDED.format(was=was, now=fit.fingerprint)
         seeds = spark_io.read(
             job.spark,
             catalog.SILVER_RUNS,
@@ -177,11 +227,9 @@ class ExpandJob:
                 seeds = seeds.join(done, "run_id", "left_anti")
         out = seeds.mapInArrow(
             # The endpoint key stays out of the closure: executors read their environment.
-            expand_batches(self.kind, settings.model_dump_json(exclude={"llm_api_key"})),
+            expand_batches(
+                self.kind, settings.model_dump_json(exclude={"llm_api_key"}), fit.to_json()
+            ),
             spark_io.spark_schema(schema_for(self.kind)),
         )
-        return JobOutput(
-            out,
-            mode="overwrite" if full else "append",
-            details={"kind": self.kind, "gen_seed": settings.seed},
-        )
+        return JobOutput(out, mode="overwrite" if full else "append", details=details)

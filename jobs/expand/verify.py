@@ -50,7 +50,9 @@ def check_semantic(events: list[dict[str, Any]]) -> str | None:
     goal = events[0].get("goal") or ""
     for key, value in task.get("slots", {}).items():
         text = "+".join(value) if isinstance(value, list) else str(value)
-        if key != "url" and text.lower() not in goal.lower() and key != "file":
+        # a page's URL names its topic by slug (a free-form goal may name it only so)
+        named = text.lower() in goal.lower() or slug(text) in slug(goal)
+        if key not in ("url", "file") and not named:
             return f"slot {key}={text!r} is not in the goal"
     calls = [e for e in events if e["event_type"] == "tool_call"]
     completed = events[-1]["event_type"] == "run_completed"

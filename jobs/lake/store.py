@@ -265,6 +265,28 @@ class Lake:
                 raise
             return table
 
+    def add_missing_columns(self, spec: TableSpec) -> list[str]:
+        """Give a table created before its schema gained columns those columns (nullable; old
+        rows read them as null). Returns the names added. Only for nullable added columns:
+        a required one has no value for the old rows."""
+        table = self._open(spec)
+        if table is None:
+            return []
+        have = {f.name for f in table.schema().fields}
+        missing = [f for f in spec.schema if f.name not in have]
+        if not missing:
+            return []
+        from deltalake.schema import Field
+
+        try:
+            table.alter.add_columns([Field.from_arrow(f.with_nullable(True)) for f in missing])
+        except DeltaError:  # another writer added them first
+            table = self._open(spec)
+            have = {f.name for f in table.schema().fields} if table is not None else set()
+            if any(f.name not in have for f in missing):
+                raise
+        return [f.name for f in missing]
+
     def version(self, spec: TableSpec) -> int | None:
         table = self._open(spec)
         return None if table is None else table.version()
