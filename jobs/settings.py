@@ -253,10 +253,12 @@ class CurateSettings(Section):
         "index holds signatures made with it; changing it needs a --full run).",
     )
     near_threshold: float = Field(
-        default=0.7,
+        default=0.6,
         gt=0.0,
         le=1.0,
-        description="Estimated Jaccard an LSH candidate needs to count as a near duplicate.",
+        description="Jaccard an LSH candidate needs to count as a near duplicate: exact within a "
+        "batch, estimated from signatures against the index (the foot of the 14 x 8 curve; "
+        "docs/curation.md).",
     )
     max_text_chars: int = Field(
         default=200_000, ge=1000, description="Longer trajectory texts are cut (and counted)."
