@@ -13,6 +13,8 @@ example id, so the first of a group of duplicates is the one kept):
      so the Jaccard is exact (the shingle sets MinHash made anyway); against the history, which
      holds signatures only, it is the signatures' estimate;
   5. else `kept`: its own cluster, and its hash, signature and band keys join the index.
+Then the kept examples' steps are marked (jobs/curate/steps.py): repeats within a run and steps
+common across the batch, as flags on the verdict.
 
 A row whose check raises is `curation_error` (dropped: an example nobody could check is not
 trusted) and counted; the other rows are judged as usual.
@@ -37,6 +39,7 @@ from tracelake.schemas.curation import (
 
 from .decontaminate import ContaminationIndex
 from .minhash import MinHashConfig, MinHasher, ShingleSets, estimated_jaccard, exact_jaccard
+from .steps import StepConfig, mark_steps
 from .text import Trajectory, content_hash, trajectory
 
 # A filter says whether near-duplicate detection applies to a trajectory, datatrove's way: True,
@@ -66,6 +69,7 @@ class CurateConfig:
     # (docs/curation.md).
     near_threshold: float = 0.6
     max_text_chars: int = 200_000
+    steps: StepConfig = field(default_factory=StepConfig)
 
 
 @dataclass
@@ -251,9 +255,17 @@ def curate_batch(
             contaminated_by_task[task] += 1
         verdicts.append(v)
 
+    # Step level, over the examples kept (the dropped ones never reach the export): marks as
+    # flags on the kept verdicts, counts in the result.
+    kept_rows = [ordered[i] for i, v in enumerate(verdicts) if v.verdict == KEPT]
+    steps = mark_steps(kept_rows, config.steps)
+    for v in verdicts:
+        for flag in steps.flags.get(v.example_id, ()):
+            v.flags = [*v.flags, flag]
     return BatchResult(
         verdicts,
         {
+            "steps": steps.counts,
             "examples": len(ordered),
             "by_verdict": dict(sorted(counts.items())),
             "contaminated_by_task": dict(sorted(contaminated_by_task.items())),
