@@ -31,6 +31,18 @@ class SimulateParams(JobParams):
     corrupt_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Lines to corrupt.")
     files: int | None = Field(default=None, ge=1, description="Shards (default ~5000 runs each).")
     overwrite: bool = Field(default=False, description="Replace shards already in `out`.")
+    exact_duplicate_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Runs followed by an exact copy (new ids; truth in run_started attributes).",
+    )
+    near_duplicate_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Runs followed by a near copy (3% of observation words replaced).",
+    )
 
 
 class LandingParams(JobParams):

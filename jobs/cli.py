@@ -176,6 +176,18 @@ def simulate(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace files already in --out.")
     ] = False,
+    exact_duplicate_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Runs followed by a planted exact copy (truth in attributes)."
+        ),
+    ] = 0.0,
+    near_duplicate_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Runs followed by a planted near copy (truth in attributes)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Write simulated LLM-OS execution traces as canonical JSONL."""
     params = {
@@ -185,6 +197,8 @@ def simulate(
         "corrupt_rate": corrupt_rate,
         "files": files,
         "overwrite": overwrite,
+        "exact_duplicate_rate": exact_duplicate_rate,
+        "near_duplicate_rate": near_duplicate_rate,
     }
     _print_result(_run("simulate", params))
 

@@ -253,10 +253,40 @@ class CurateSettings(Section):
         "index holds signatures made with it; changing it needs a --full run).",
     )
     near_threshold: float = Field(
-        default=0.7,
+        default=0.6,
         gt=0.0,
         le=1.0,
-        description="Estimated Jaccard an LSH candidate needs to count as a near duplicate.",
+        description="Jaccard an LSH candidate needs to count as a near duplicate: exact within a "
+        "batch, estimated from signatures against the index (the foot of the 14 x 8 curve; "
+        "docs/curation.md).",
+    )
+    step_shingle_words: int = Field(
+        default=3,
+        ge=1,
+        description="Words per shingle at the step level (steps are short: a 5-word shingle "
+        "loses 5 of ~20 shingles per changed word).",
+    )
+    step_near_threshold: float = Field(
+        default=0.6,
+        gt=0.0,
+        le=1.0,
+        description="Exact shingle Jaccard at which a step repeats an earlier step of its run "
+        "(one changed word of a 15-word step leaves ~0.6).",
+    )
+    step_max_compared: int = Field(
+        default=64, ge=1, description="Earlier steps of its run each step is compared with."
+    )
+    step_common_examples: int = Field(
+        default=20,
+        ge=1,
+        description="Other examples of the batch sharing an LSH bucket with a step that make it "
+        "a common step.",
+    )
+    step_common_share: float = Field(
+        default=0.8,
+        gt=0.0,
+        le=1.0,
+        description="Share of common steps at which an example is flagged mostly_common_steps.",
     )
     max_text_chars: int = Field(
         default=200_000, ge=1000, description="Longer trajectory texts are cut (and counted)."

@@ -8,9 +8,13 @@ example id, so the first of a group of duplicates is the one kept):
      `contaminated` (the task ids in the detail);
   3. exact: its normalised content hash equals a kept example's -> `duplicate_exact`;
   4. near: the filters (`FILTERS`) decide whether MinHash applies; if so, an LSH candidate (a
-     kept example sharing a band bucket) whose estimated Jaccard is at least the threshold ->
-     `duplicate_near`, joining that example's cluster;
+     kept example sharing a band bucket) whose Jaccard is at least the threshold ->
+     `duplicate_near`, joining that example's cluster. Within the batch both texts are at hand,
+     so the Jaccard is exact (the shingle sets MinHash made anyway); against the history, which
+     holds signatures only, it is the signatures' estimate;
   5. else `kept`: its own cluster, and its hash, signature and band keys join the index.
+Then the kept examples' steps are marked (jobs/curate/steps.py): repeats within a run and steps
+common across the batch, as flags on the verdict.
 
 A row whose check raises is `curation_error` (dropped: an example nobody could check is not
 trusted) and counted; the other rows are judged as usual.
@@ -34,7 +38,8 @@ from tracelake.schemas.curation import (
 )
 
 from .decontaminate import ContaminationIndex
-from .minhash import MinHashConfig, MinHasher, estimated_jaccard
+from .minhash import MinHashConfig, MinHasher, ShingleSets, estimated_jaccard, exact_jaccard
+from .steps import StepConfig, mark_steps
 from .text import Trajectory, content_hash, trajectory
 
 # A filter says whether near-duplicate detection applies to a trajectory, datatrove's way: True,
@@ -58,8 +63,13 @@ FILTERS: tuple[Callable[[Trajectory, MinHashConfig], FilterResult], ...] = (has_
 @dataclass(frozen=True)
 class CurateConfig:
     minhash: MinHashConfig = field(default_factory=MinHashConfig)
-    near_threshold: float = 0.7
+    # The foot of the 14 x 8 S-curve, not its knee (0.72): LSH finds a pair at 0.6 with
+    # probability 0.21, so the check rejects what LSH admits by accident (bucket collisions of
+    # unrelated templated text) without cutting into the ramp where real near copies sit
+    # (docs/curation.md).
+    near_threshold: float = 0.6
     max_text_chars: int = 200_000
+    steps: StepConfig = field(default_factory=StepConfig)
 
 
 @dataclass
@@ -174,9 +184,12 @@ def curate_batch(
     signatures = np.zeros((len(ordered), config.minhash.num_hashes), dtype=np.uint32)
     band_keys = np.zeros((len(ordered), n_bands), dtype=np.uint64)
     has_sig = np.zeros(len(ordered), dtype=bool)
+    sets = ShingleSets(np.zeros(0, dtype=np.uint64), np.zeros(1, dtype=np.int64))
+    set_of = np.full(len(ordered), -1, dtype=np.int64)  # batch position -> row of `sets`
     if near_rows:
         texts = [trajectories[i].text for i in near_rows]  # type: ignore[union-attr]
-        sig, has = hasher.signatures(texts)
+        sig, has, sets = hasher.signatures_and_shingles(texts)
+        set_of[near_rows] = np.arange(len(near_rows))
         signatures[near_rows] = sig
         band_keys[near_rows] = hasher.band_keys(sig)
         has_sig[near_rows] = has
@@ -224,6 +237,7 @@ def curate_batch(
                 signatures,
                 band_keys,
                 has_sig,
+                lambda k: sets.get(int(set_of[k])),
                 config,
                 contamination,
             )
@@ -241,9 +255,17 @@ def curate_batch(
             contaminated_by_task[task] += 1
         verdicts.append(v)
 
+    # Step level, over the examples kept (the dropped ones never reach the export): marks as
+    # flags on the kept verdicts, counts in the result.
+    kept_rows = [ordered[i] for i, v in enumerate(verdicts) if v.verdict == KEPT]
+    steps = mark_steps(kept_rows, config.steps)
+    for v in verdicts:
+        for flag in steps.flags.get(v.example_id, ()):
+            v.flags = [*v.flags, flag]
     return BatchResult(
         verdicts,
         {
+            "steps": steps.counts,
             "examples": len(ordered),
             "by_verdict": dict(sorted(counts.items())),
             "contaminated_by_task": dict(sorted(contaminated_by_task.items())),
@@ -266,6 +288,7 @@ def _judge(
     signatures: np.ndarray,
     band_keys: np.ndarray,
     has_sig: np.ndarray,
+    shingle_set: Callable[[int], np.ndarray],
     config: CurateConfig,
     contamination: ContaminationIndex | None,
 ) -> Verdict:
@@ -319,26 +342,32 @@ def _judge(
         )
 
     if has_sig[i]:
-        best: tuple[float, str, str, str] | None = None  # (jaccard, cluster, rep, split)
+        # (jaccard, cluster, rep, split, how the Jaccard was had)
+        best: tuple[float, str, str, str, str] | None = None
         for h in sorted(hist_candidates.get(i, ())):
             j = estimated_jaccard(signatures[i], history.signatures[h])
             if j >= config.near_threshold and (best is None or j > best[0]):
-                best = (j, history.cluster_ids[h], history.example_ids[h], history.splits[h])
+                best = (
+                    j, history.cluster_ids[h], history.example_ids[h], history.splits[h],
+                    "estimated Jaccard",
+                )  # fmt: skip
         seen: set[int] = set()
+        mine = shingle_set(i)
         for b in range(band_keys.shape[1]):
             for k in batch_buckets.get((b, int(band_keys[i, b])), ()):
                 if k in seen:
                     continue
                 seen.add(k)
-                j = estimated_jaccard(signatures[i], signatures[k])
+                j = exact_jaccard(mine, shingle_set(k))
                 kept = verdicts[k]
                 if j >= config.near_threshold and (best is None or j > best[0]):
-                    best = (j, kept.cluster_id or kept.example_id, kept.example_id, kept.split)
+                    best = (
+                        j, kept.cluster_id or kept.example_id, kept.example_id, kept.split,
+                        "Jaccard",
+                    )  # fmt: skip
         if best is not None:
-            j, cluster, rep, split = best
-            return joined(
-                DUPLICATE_NEAR, "near", cluster, rep, split, f"estimated Jaccard {j:.2f} with {rep}"
-            )
+            j, cluster, rep, split, how = best
+            return joined(DUPLICATE_NEAR, "near", cluster, rep, split, f"{how} {j:.2f} with {rep}")
 
     batch_exact[digest] = i
     if has_sig[i]:

@@ -36,6 +36,7 @@ from ..runner import JobInput, JobOutput
 from .decontaminate import ContaminationIndex, evaluation_prompts
 from .dedup import BatchResult, CurateConfig, History, Verdict, curate_batch
 from .minhash import MinHashConfig
+from .steps import StepConfig
 from .verdicts import latest_verdicts
 
 JOB_NAME = "curate_examples"
@@ -56,6 +57,13 @@ def config_from(settings: Any) -> CurateConfig:
         minhash=MinHashConfig(c.shingle_words, c.bands, c.rows_per_band, c.seed),
         near_threshold=c.near_threshold,
         max_text_chars=c.max_text_chars,
+        steps=StepConfig(
+            minhash=MinHashConfig(c.step_shingle_words, c.bands, c.rows_per_band, c.seed),
+            near_threshold=c.step_near_threshold,
+            max_compared=c.step_max_compared,
+            common_examples=c.step_common_examples,
+            common_share=c.step_common_share,
+        ),
     )
 
 
@@ -204,6 +212,7 @@ def _details(result: BatchResult, skipped_unchanged: int) -> dict[str, Any]:
         "contaminated_by_task": counts["contaminated_by_task"],
         "bad_input": counts["bad_input"],
         "near_check_skipped": counts["near_check_skipped"],
+        "steps": counts["steps"],
         "unchanged_skipped": skipped_unchanged,
     }
     by_rule = counts["by_verdict"]

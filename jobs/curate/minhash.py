@@ -144,8 +144,20 @@ class MinHasher:
         """(signatures uint32 [docs x hashes], has_shingles bool [docs]).
 
         Documents without shingles get an all-0xFFFFFFFF row and has_shingles False."""
+        sig, has, _ = self.signatures_and_shingles(texts)
+        return sig, has
+
+    def signatures_and_shingles(
+        self, texts: pa.Array | list[str]
+    ) -> tuple[np.ndarray, np.ndarray, ShingleSets]:
+        """`signatures`, and each document's set of shingle hashes (for an exact Jaccard where
+        both texts are at hand; computed anyway, so keeping them costs only their memory)."""
         arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts)
         shingles, starts = shingle_hashes(normalize(arr), self.config.ngram)
+        sig, has = self._minhash(shingles, starts)
+        return sig, has, ShingleSets.of(shingles, starts)
+
+    def _minhash(self, shingles: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n_docs = len(starts) - 1
         sig = np.full((n_docs, self.config.num_hashes), np.uint32(0xFFFFFFFF), dtype=np.uint32)
         counts = np.diff(starts)
@@ -188,6 +200,34 @@ class MinHasher:
             # The band number is part of the key, so equal values in two bands never collide.
             keys ^= np.arange(bands, dtype=np.uint64)[None, :] * _WINDOW_PRIME
         return keys
+
+
+class ShingleSets:
+    """Each document's distinct shingle hashes, sorted, made on demand: only LSH candidates need
+    them (a sort of the whole batch's shingles would cost more than the MinHash itself)."""
+
+    def __init__(self, shingles: np.ndarray, starts: np.ndarray) -> None:
+        self.shingles, self.starts = shingles, starts
+        self._made: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def of(cls, shingles: np.ndarray, starts: np.ndarray) -> ShingleSets:
+        return cls(shingles, starts)
+
+    def get(self, d: int) -> np.ndarray:
+        made = self._made.get(d)
+        if made is None:
+            made = self._made[d] = np.unique(self.shingles[self.starts[d] : self.starts[d + 1]])
+        return made
+
+
+def exact_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted sets of distinct shingle hashes (64-bit: collisions of
+    distinct shingles are negligible)."""
+    if not len(a) and not len(b):
+        return 1.0
+    common = len(np.intersect1d(a, b, assume_unique=True))
+    return common / (len(a) + len(b) - common)
 
 
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:

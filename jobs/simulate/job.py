@@ -1,7 +1,8 @@
 """The simulate job: simulated LLM-OS runs -> canonical JSONL shards in a directory.
 
 Steps, in order (each consumes the previous one's stream of runs):
-  GenerateRuns     World + random.Random(seed) -> event dicts per run (runs.py)
+  GenerateRuns     World + random.Random(seed) -> event dicts per run (runs.py), with exact
+                   and near copies planted at the given rates (plant.py; default none)
   Tally            outcome and level counts, progress
   SerializeEvents  one orjson line per event
   CorruptLines     damage a share of the lines (only with corrupt_rate > 0)
@@ -23,6 +24,7 @@ import orjson
 from ..context import JobContext, JobResult, Progress, recorded_job_run
 from ..errors import InvalidSimulationError, OutputNotEmptyError
 from .corrupt import CORRUPTION_KINDS, Corruptor
+from .plant import DUPLICATE_KIND, plant_duplicates
 from .runs import SIMULATOR_VERSION, Event, generate_runs
 from .shards import ShardWriter, existing_shards
 
@@ -35,11 +37,16 @@ Lines = tuple[list[Event], list[bytes]]
 
 
 class GenerateRuns:
-    def __init__(self, seed: int, runs: int) -> None:
+    def __init__(self, seed: int, runs: int, exact_rate: float = 0.0, near_rate: float = 0.0):
         self.seed, self.runs = seed, runs
+        self.exact_rate, self.near_rate = exact_rate, near_rate
 
     def run(self) -> Iterator[list[Event]]:
-        return generate_runs(self.seed, self.runs)
+        if not self.exact_rate and not self.near_rate:
+            return generate_runs(self.seed, self.runs)
+        return plant_duplicates(
+            generate_runs(self.seed, None), self.runs, self.seed, self.exact_rate, self.near_rate
+        )
 
 
 class Tally:
@@ -49,6 +56,7 @@ class Tally:
         self.events = 0
         self.outcomes: Counter[str] = Counter()
         self.levels: Counter[str] = Counter()
+        self.planted: Counter[str] = Counter()
 
     def run(self, runs: Iterable[list[Event]]) -> Iterator[list[Event]]:
         pending = 0
@@ -57,6 +65,9 @@ class Tally:
             self.events += len(events)
             self.outcomes[events[-1]["event_type"]] += 1
             self.levels[events[0]["scenario_level"]] += 1
+            kind = (events[0].get("attributes") or {}).get(DUPLICATE_KIND)
+            if kind:
+                self.planted[kind] += 1
             pending += 1
             if pending == _PROGRESS_EVERY:
                 self.progress.advance(pending)
@@ -104,7 +115,9 @@ class WriteShards:
         self.writer.close()
 
 
-def _validate(runs: int, seed: int, corrupt_rate: float, files: int | None) -> None:
+def _validate(
+    runs: int, seed: int, corrupt_rate: float, files: int | None, exact: float, near: float
+) -> None:
     if runs < 1:
         raise InvalidSimulationError(f"--runs must be at least 1, got {runs}")
     if seed < 0:
@@ -112,6 +125,11 @@ def _validate(runs: int, seed: int, corrupt_rate: float, files: int | None) -> N
     if not 0.0 <= corrupt_rate <= 1.0:
         raise InvalidSimulationError(
             f"--corrupt-rate is a fraction of lines between 0 and 1, got {corrupt_rate}"
+        )
+    if exact < 0 or near < 0 or exact + near > 1:
+        raise InvalidSimulationError(
+            f"--exact-duplicate-rate and --near-duplicate-rate are fractions of runs, each >= 0 "
+            f"and together <= 1, got {exact} and {near}"
         )
     if files is not None and not 1 <= files <= runs:
         raise InvalidSimulationError(f"--files must be between 1 and --runs ({runs}), got {files}")
@@ -141,20 +159,26 @@ def run(
     corrupt_rate: float = 0.0,
     files: int | None = None,
     overwrite: bool = False,
+    exact_duplicate_rate: float = 0.0,
+    near_duplicate_rate: float = 0.0,
 ) -> JobResult:
     """Simulate `runs` LLM-OS runs into `out` as canonical JSONL shards.
 
     The same seed gives the same bytes. `files` fixes the number of shards (default: one per
     5000 runs, rounded up). `corrupt_rate` damages that fraction of lines (see corrupt.py);
-    `result.details["corrupted"]` counts each kind."""
+    `result.details["corrupted"]` counts each kind. `exact_duplicate_rate` / `near_duplicate_rate`
+    plant copies of runs (plant.py: the truth in each copy's run_started attributes); they count
+    towards `runs` and `result.details["planted"]` counts each kind."""
     params: dict[str, Any] = {
         "runs": runs,
         "seed": seed,
         "out": out,
         "corrupt_rate": corrupt_rate,
         "files": files,
+        "exact_duplicate_rate": exact_duplicate_rate,
+        "near_duplicate_rate": near_duplicate_rate,
     }
-    _validate(runs, seed, corrupt_rate, files)
+    _validate(runs, seed, corrupt_rate, files, exact_duplicate_rate, near_duplicate_rate)
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         path = _prepare_out(out, overwrite)
         n_files = files or math.ceil(runs / DEFAULT_RUNS_PER_FILE)
@@ -165,7 +189,7 @@ def run(
         t0 = time.perf_counter()
         ctx.progress.start(f"simulate {runs} runs", runs)
         try:
-            stream = GenerateRuns(seed, runs).run()
+            stream = GenerateRuns(seed, runs, exact_duplicate_rate, near_duplicate_rate).run()
             write.run(corrupt.run(SerializeEvents().run(tally.run(stream))))
         finally:
             ctx.progress.finish()
@@ -183,12 +207,19 @@ def run(
             "levels": dict(sorted(tally.levels.items())),
             "corrupted": counts,
             "corrupted_total": sum(counts.values()),
+            "planted": dict(sorted(tally.planted.items())),
             "simulator_version": SIMULATOR_VERSION,
             "seconds": round(seconds, 3),
             "events_per_s": round(tally.events / seconds) if seconds > 0 else None,
         }
         manifest = {k: v for k, v in details.items() if k not in ("out", "seconds", "events_per_s")}
         manifest.update(seed=seed, corrupt_rate=corrupt_rate)
+        if exact_duplicate_rate or near_duplicate_rate:  # unplanted manifests stay as they were
+            manifest.update(
+                exact_duplicate_rate=exact_duplicate_rate, near_duplicate_rate=near_duplicate_rate
+            )
+        else:
+            manifest.pop("planted")
         (path / MANIFEST_NAME).write_bytes(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         )
