@@ -1,5 +1,7 @@
 """`tracelake expand --runs RUN_ID... --show`: expand chosen seed runs of silver.runs in this
-process and print the variations, writing nothing."""
+process and print the variations, writing nothing. The environment runs with the figures the
+expansion job would fit now (from silver.component_usage, when it exists), so a preview shows
+what a build would write."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..context import JobContext
+from ..environment.fitting import EnvironmentFit
 from ..errors import ConfigError, InputNotFoundError, TableNotFoundError
 from ..lake import catalog
 from .expander import ExpandConfigError, Expansion, check_settings, expand_run
@@ -41,7 +44,22 @@ def preview(ctx: JobContext, run_ids: Sequence[str]) -> list[Expansion]:
         check_settings(ctx.settings.expand)
     except ExpandConfigError as exc:
         raise ConfigError(str(exc)) from None
-    return [expand_run(seed_events(row), ctx.settings.expand) for row in load_seeds(ctx, run_ids)]
+    seeds = load_seeds(ctx, run_ids)
+    fit = current_fit(ctx)
+    return [expand_run(seed_events(row), ctx.settings.expand, fit) for row in seeds]
+
+
+def current_fit(ctx: JobContext) -> EnvironmentFit | None:
+    """The fit at silver.component_usage's latest version; None (the catalogue's figures) when
+    the table does not exist yet. Starts Spark only then."""
+    from . import fit_source
+
+    version = ctx.lake.version(fit_source.SOURCE)
+    if version is None:
+        return None
+    from ..spark import get_session
+
+    return fit_source.current_fit(get_session(ctx.settings), ctx.lake, version)
 
 
 def _step(step: dict[str, Any]) -> str:

@@ -58,11 +58,16 @@ def write_runs(path: Path, seed: int, first: int, last: int) -> int:
 
 
 def timed(ctx: JobContext, jobs, spark, full: bool = False) -> float:
-    start = time.perf_counter()
+    total = 0.0
     for job in jobs:
+        start = time.perf_counter()
         result = run_job(ctx, job, full=full, spark=spark)
+        took = time.perf_counter() - start
         assert result.status == "succeeded", f"{job.name}: {result.message}"
-    return time.perf_counter() - start
+        if len(jobs) > 1:
+            print(f"  {job.name}: {took:.1f} s")
+        total += took
+    return total
 
 
 def main() -> None:

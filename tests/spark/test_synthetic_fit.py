@@ -11,6 +11,7 @@ import pytest
 from tracelake.jobs import registry
 from tracelake.jobs.environment.fitting import MIN_CALLS, RATE_STEP
 from tracelake.jobs.expand.episode import EXPANDER
+from tracelake.jobs.expand.preview import preview
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.settings import ExpandSettings
 from tracelake.jobs.simulate.runs import generate_runs
@@ -123,6 +124,10 @@ def test_fit_from_real_usage_drives_expansion_and_a_change_re_expands_in_full(ct
     assert {r["fit_fingerprint"] for r in rejected} <= fingerprints
     for name in EXPANSION:  # nothing new: exactly once
         assert registry.get(name).run(ctx, {}).status == "noop"
+    # `expand --show` previews with the same fit the job used.
+    seed_id = ctx.lake.read(catalog.SILVER_SYNTHETIC_RUNS).to_pylist()[0]["seed_run_id"]
+    (shown,) = preview(ctx, [seed_id])
+    assert {row["fit_fingerprint"] for _, row in shown.accepted} == fingerprints
 
     incremental = _snapshot(ctx)
     for name in EXPANSION:  # the upstream tables' own rebuilds are tested with their jobs
