@@ -60,6 +60,13 @@ class CollectParams(JobParams):
     port: int = Field(default=4318, ge=0, le=65535, description="OTLP/HTTP port (0: any free).")
     flush_interval_s: float = Field(default=1.0, ge=0.01, description="Seconds between commits.")
     max_batch_events: int = Field(default=10_000, ge=1, description="Events per micro-batch.")
+    commit_interval_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Least seconds between bronze commits: micro-batches filled faster are "
+        "grouped into one commit, never holding a request past flush_interval_s (0: one commit "
+        "per micro-batch).",
+    )
     max_body_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest accepted request body."
     )

@@ -337,6 +337,14 @@ def collect(
     max_body_bytes: Annotated[
         int, typer.Option(min=1024, help="Largest accepted request body (413 above).")
     ] = 20 * 1024 * 1024,
+    commit_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Least seconds between commits: full micro-batches in between are grouped "
+            "into one, never holding a request past --flush-interval (0: no grouping).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Receive OpenTelemetry spans over OTLP/HTTP (/v1/traces) into bronze, until Ctrl-C."""
     from .collect import server
@@ -348,6 +356,7 @@ def collect(
             "flush_interval_s": flush_interval,
             "max_batch_events": max_batch_events,
             "max_body_bytes": max_body_bytes,
+            "commit_interval_s": commit_interval,
         }
     )
 

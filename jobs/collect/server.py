@@ -145,6 +145,7 @@ class Collector:
         max_batch_events: int = 10_000,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
+        commit_interval_s: float = 0.0,
     ) -> None:
         if not 0 <= port <= 65535:
             raise CollectorError(f"--port {port} is not a TCP port (0-65535)")
@@ -171,6 +172,7 @@ class Collector:
             flush_interval_s=flush_interval_s,
             max_batch_rows=max_batch_events,
             enqueue_timeout_s=max(5.0, 2 * flush_interval_s),
+            commit_interval_s=commit_interval_s,
         )
         server_cls = _HttpServer6 if ":" in host else _HttpServer
         try:
@@ -308,6 +310,7 @@ def serve(
     max_batch_events: int = 10_000,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ready: threading.Event | None = None,
+    commit_interval_s: float = 0.0,
     *,
     stop: threading.Event | None = None,
     on_listening: Callable[[str], None] | None = None,
@@ -321,6 +324,7 @@ def serve(
         "flush_interval_s": flush_interval_s,
         "max_batch_events": max_batch_events,
         "max_body_bytes": max_body_bytes,
+        "commit_interval_s": commit_interval_s,
     }
     with recorded_job_run(ctx, JOB_NAME, params) as result:
         collector = Collector(
@@ -330,6 +334,7 @@ def serve(
             flush_interval_s=flush_interval_s,
             max_batch_events=max_batch_events,
             max_body_bytes=max_body_bytes,
+            commit_interval_s=commit_interval_s,
         )
         restore_signals = _on_signals(stop)
         try:

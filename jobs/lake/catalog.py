@@ -31,6 +31,12 @@ class TableSpec:
     # Columns whose values rarely repeat (ids, hashes, payloads): written without dictionary
     # encoding, which would cost time and save nothing.
     plain_columns: tuple[str, ...] = ()
+    # How long the table keeps a Delta app transaction after its last commit
+    # (`delta.setTransactionRetentionDuration`): only for tables whose writers use one app id
+    # per batch or session, which would otherwise pile up in every checkpoint forever. Never
+    # for a table holding a derived job's bookmark: an expired bookmark would make the next run
+    # read its sources from the start (docs/ingest.md, "App transactions expire").
+    app_txn_retention: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -46,6 +52,8 @@ class TableSpec:
         conf = dict(self.properties)
         if self.append_only:
             conf["delta.appendOnly"] = "true"
+        if self.app_txn_retention:
+            conf["delta.setTransactionRetentionDuration"] = self.app_txn_retention
         return conf
 
 
@@ -69,6 +77,16 @@ def all_tables() -> list[TableSpec]:
     return [_TABLES[name] for name in sorted(_TABLES)]
 
 
+# Retention of the per-batch app transactions of the bronze writers (ingest: one app id per
+# batch; the OTLP collector: one per session). A retry within it is skipped by its app
+# transaction; after it, the same batch is still stored once, by event-id deduplication, only
+# no longer skipped whole. Seven days covers Airflow retries and a re-run of a failed pickup
+# (hours), and matches VACUUM's default retention (`maintenance.retention_hours`), after which
+# the staged files of a commit with an unknown outcome are gone anyway. At 1B events/day it
+# bounds the live entries to about 7 x 2,000 (docs/scaling.md).
+BRONZE_APP_TXN_RETENTION = "interval 7 days"
+
+
 BRONZE_EVENTS = register(
     TableSpec(
         tier="bronze",
@@ -78,6 +96,7 @@ BRONZE_EVENTS = register(
         append_only=True,
         key=("event_id",),
         description="Every agent step as an immutable event (append-only).",
+        app_txn_retention=BRONZE_APP_TXN_RETENTION,
         # File statistics only where queries filter; stats on every text column double the
         # cost of a write and skip nothing.
         properties={"delta.dataSkippingStatsColumns": "run_id,seq,ts,event_type,component_name"},
@@ -103,6 +122,7 @@ BRONZE_QUARANTINE = register(
         append_only=True,
         key=("quarantine_id",),
         description="Every rejected input record, with its raw text and the reason.",
+        app_txn_retention=BRONZE_APP_TXN_RETENTION,
     )
 )
 OPS_JOB_RUNS = register(

@@ -33,8 +33,11 @@ from .catalog import TableSpec
 from .commits import MAX_COMMIT_RETRIES, commit_properties, committed_version
 from .files import ParquetOptions, StagedFiles, WrittenFile, add_actions
 
-# Concurrent writers to one table race for the next log version; delta-rs retries appends,
-# and this bounds how often before giving up.
+# Table properties that `Lake.ensure` brings an existing table in line with its spec. Only
+# these: others are either fixed at creation or changed on purpose for a while (an erasure
+# unlocks `delta.appendOnly` on bronze.events; re-locking it from a concurrent writer's `ensure`
+# would break the erasure).
+SYNCED_PROPERTIES = ("delta.setTransactionRetentionDuration",)
 
 
 def translate_storage_error(exc: BaseException, where: str) -> TracelakeError | None:
@@ -238,10 +241,13 @@ class Lake:
         return self._open(spec, version)
 
     def ensure(self, spec: TableSpec) -> DeltaTable:
-        """Open the table, creating it with its schema, partitioning and properties if needed."""
+        """Open the table, creating it with its schema, partitioning and properties if needed.
+
+        A table created before its spec gained one of the `SYNCED_PROPERTIES` is given it here,
+        once, so that existing lakes follow the catalog without a migration step."""
         table = self._open(spec)
         if table is not None:
-            return table
+            return self._sync_properties(spec, table)
         if self.is_local:
             Path(self.uri(spec)).mkdir(parents=True, exist_ok=True)
         try:
@@ -264,6 +270,27 @@ class Lake:
             if table is None:
                 raise
             return table
+
+    def _sync_properties(self, spec: TableSpec, table: DeltaTable) -> DeltaTable:
+        wanted = spec.configuration
+        have = table.metadata().configuration or {}
+        changes = {
+            k: wanted[k] for k in SYNCED_PROPERTIES if k in wanted and have.get(k) != wanted[k]
+        }
+        if not changes:
+            return table
+        try:
+            table.alter.set_table_properties(changes)
+        except (DeltaError, OSError) as exc:
+            translated = translate_storage_error(exc, self.uri(spec))
+            if translated:
+                raise translated from None
+            # Another writer changed the metadata first: fine if it set the same values.
+            table = self._open(spec) or table
+            have = table.metadata().configuration or {}
+            if any(have.get(k) != v for k, v in changes.items()):
+                raise
+        return table
 
     def add_missing_columns(self, spec: TableSpec) -> list[str]:
         """Give a table created before its schema gained columns those columns (nullable; old

@@ -413,6 +413,33 @@ def test_concurrent_requests_share_one_micro_batch_commit(ctx, start_collector):
     assert ctx.lake.count(catalog.BRONZE_EVENTS) == 6
 
 
+def test_full_micro_batches_are_grouped_into_one_commit(ctx, start_collector):
+    # Each request fills a micro-batch (2 rows); with an hour-long commit interval the ones
+    # after the first commit wait as a group until the oldest has waited flush_interval_s.
+    collector = start_collector(flush_interval_s=2, max_batch_events=2, commit_interval_s=3600)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert post(collector.url, json_request(tool_span(trace, f"{99:016x}"))).status == 200
+    answers: list[int] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: answers.append(
+                post(collector.url, json_request(tool_span(trace, f"{i + 1:016x}"))).status
+            )
+        )
+        for i in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers == [200, 200, 200]
+    result = collector.stop()
+    assert result.details["micro_batches"] == 2
+    writes = [h for h in ctx.lake.history(catalog.BRONZE_EVENTS) if h.get("operation") == "WRITE"]
+    assert len(writes) == 2
+    assert ctx.lake.count(catalog.BRONZE_EVENTS) == 8
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
