@@ -20,18 +20,11 @@ from typing import Any
 from ..environment.holdout import holdout
 from ..environment.taskgen import Pools
 from ..environment.world import ENGLISH, SITE_LANGUAGE, parse_url, slug
+from .transforms import SLOT_POOLS
 
-# Slot -> the training pool its values come from (the same names the transforms use).
-POOL_OF = {
-    "topic": "topics",
-    "dataset": "datasets",
-    "metric": "metrics",
-    "audience": "audiences",
-    "content_kind": "content_kinds",
-    "market": "markets",
-    "tech": "techs",
-    "industry": "industries",
-}
+# Slot -> the training pool its values come from (the transforms' map; language pairs are
+# found from the languages named in the goal, not looked up as one value).
+POOL_OF = {slot: pool for slot, pool in SLOT_POOLS.items() if slot != "language_pair"}
 LANGUAGES = frozenset(SITE_LANGUAGE.values()) | {ENGLISH}
 _URL = re.compile(r"https?://[^\s,;)]+")
 _FILE = re.compile(r"(?<![\w/.-])(?:[\w-]+/)*[\w-]+\.(?:md|txt|csv|json|jsonl|parquet|html|pdf)\b")

@@ -388,24 +388,29 @@ def test_resent_request_is_stored_once(ctx, start_collector):
     assert ctx.lake.count(catalog.BRONZE_EVENTS) == 2
 
 
-def test_concurrent_requests_share_one_micro_batch_commit(ctx, start_collector):
-    # The interval is far away; the micro-batch commits when it holds max_batch_events rows.
-    collector = start_collector(flush_interval_s=3600, max_batch_events=6)
-    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+def _post_spans_concurrently(url: str, trace: str, n: int) -> list[int]:
+    """POST n one-span requests of one trace from n threads; their statuses."""
     answers: list[int] = []
     threads = [
         threading.Thread(
             target=lambda i=i: answers.append(
-                post(collector.url, json_request(tool_span(trace, f"{i + 1:016x}"))).status
+                post(url, json_request(tool_span(trace, f"{i + 1:016x}"))).status
             )
         )
-        for i in range(3)
+        for i in range(n)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert answers == [200, 200, 200]
+    return answers
+
+
+def test_concurrent_requests_share_one_micro_batch_commit(ctx, start_collector):
+    # The interval is far away; the micro-batch commits when it holds max_batch_events rows.
+    collector = start_collector(flush_interval_s=3600, max_batch_events=6)
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert _post_spans_concurrently(collector.url, trace, 3) == [200, 200, 200]
     result = collector.stop()
     assert result.details["micro_batches"] == 1
     writes = [h for h in ctx.lake.history(catalog.BRONZE_EVENTS) if h.get("operation") == "WRITE"]
@@ -419,20 +424,7 @@ def test_full_micro_batches_are_grouped_into_one_commit(ctx, start_collector):
     collector = start_collector(flush_interval_s=2, max_batch_events=2, commit_interval_s=3600)
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert post(collector.url, json_request(tool_span(trace, f"{99:016x}"))).status == 200
-    answers: list[int] = []
-    threads = [
-        threading.Thread(
-            target=lambda i=i: answers.append(
-                post(collector.url, json_request(tool_span(trace, f"{i + 1:016x}"))).status
-            )
-        )
-        for i in range(3)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert answers == [200, 200, 200]
+    assert _post_spans_concurrently(collector.url, trace, 3) == [200, 200, 200]
     result = collector.stop()
     assert result.details["micro_batches"] == 2
     writes = [h for h in ctx.lake.history(catalog.BRONZE_EVENTS) if h.get("operation") == "WRITE"]
