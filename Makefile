@@ -92,6 +92,7 @@ $(MDS_VENV)/.stamp: tests/export/mds-requirements.txt $(STAMPS)/torch
 	$(MDS_VENV)/bin/python -m pip install -q --no-deps $(MDS_NODEP)
 	$(MDS_VENV)/bin/python -m pip install -q -r tests/export/mds-requirements.txt
 	$(MDS_VENV)/bin/python -c 'import streaming, torch'
+	@echo "$(MDS_VENV) ready (pip's resolver lines above are expected: streaming's cloud clients are left out on purpose, and .venv's packages seen through the .pth are not this venv's)"
 	@touch $@
 
 mds-env: $(MDS_VENV)/.stamp

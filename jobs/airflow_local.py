@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         start_new_session=True,
     )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A shell without job control starts background commands with SIGINT ignored, and Python
+    # then never turns Ctrl-C into KeyboardInterrupt: this command promises that Ctrl-C stops it.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         up = _wait_until_up(url, proc, STARTUP_TIMEOUT_S)
         if not up and proc.poll() is None:
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -84,6 +84,7 @@ def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
     import time
     import urllib.request
 
+    import psutil
     from s3server import free_ports
 
     project = tmp_path / "project"
@@ -139,12 +140,17 @@ def test_tracelake_airflow_starts_a_working_airflow_with_the_dags(tmp_path):
         paused = {d["dag_id"]: d["is_paused"] for d in json.loads(response_body(base, token))}
         assert not paused.get("tracelake_ingest") and not paused.get("tracelake_build"), paused
     finally:
+        # Airflow runs in a session of its own: note its processes now, so that none outlives
+        # the test even when the command fails to stop them.
+        airflow = psutil.Process(proc.pid).children(recursive=True)
         # What Ctrl-C in the terminal does: SIGINT to the foreground process (the command).
         proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             output, _ = proc.communicate(timeout=60)
         stopped = proc.poll() is not None
-        # Airflow's components live in the same process group: none may outlive the test.
+        for child in airflow:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
