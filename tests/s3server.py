@@ -96,6 +96,12 @@ class S3Server:
             f"-s3.config={config}",
             "-admin.ui=false",
             "-webdav=false",
+            # Every bucket is a collection with volumes of its own, and `mini` derives its
+            # volume count from free disk at 1 GiB each (17 on a disk with 18 GB free), so a
+            # session with many buckets ran out ("no free volumes left": HTTP 500). Small
+            # volumes, many of them; they take disk only as data is written.
+            "-master.volumeSizeLimitMB=64",
+            "-volume.max=1000",
             *(f"-{flag}={port}" for flag, port in ports.items()),
         ]
         log = (self.workdir / "weed.log").open("wb")
