@@ -291,6 +291,13 @@ class CurateSettings(Section):
     max_text_chars: int = Field(
         default=200_000, ge=1000, description="Longer trajectory texts are cut (and counted)."
     )
+    workers: int = Field(
+        default=2,
+        ge=1,
+        description="Processes that judge a batch: the exact hashes are computed in workers - 1 "
+        "others while the job's own process makes the MinHash signatures (batches of 2,000 "
+        "examples or more; 1 = all in the job's process).",
+    )
     decontamination_ngram: int = Field(
         default=8,
         ge=3,

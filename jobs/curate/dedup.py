@@ -38,9 +38,10 @@ from tracelake.schemas.curation import (
 )
 
 from .decontaminate import ContaminationIndex
+from .hashing import hash_in_background
 from .minhash import MinHashConfig, MinHasher, ShingleSets, estimated_jaccard, exact_jaccard
 from .steps import StepConfig, mark_steps
-from .text import Trajectory, content_hash, trajectory
+from .text import Trajectory, trajectory
 
 # A filter says whether near-duplicate detection applies to a trajectory, datatrove's way: True,
 # or (False, reason). A filtered-out trajectory is still checked for exact duplicates.
@@ -70,6 +71,10 @@ class CurateConfig:
     near_threshold: float = 0.6
     max_text_chars: int = 200_000
     steps: StepConfig = field(default_factory=StepConfig)
+    # Processes for one batch: the exact hashes (regex-bound, so threads would wait on the GIL)
+    # are computed in `workers - 1` others while this one makes the MinHash signatures.
+    workers: int = 2
+    parallel_from_rows: int = 2000
 
 
 @dataclass
@@ -180,6 +185,11 @@ def curate_batch(
                 break
         else:
             near_rows.append(i)
+    hashed = hash_in_background(
+        [t.text if t is not None else "" for t in trajectories],
+        config.workers,
+        config.parallel_from_rows,
+    )
     n_bands = config.minhash.bands
     signatures = np.zeros((len(ordered), config.minhash.num_hashes), dtype=np.uint32)
     band_keys = np.zeros((len(ordered), n_bands), dtype=np.uint64)
@@ -197,6 +207,7 @@ def curate_batch(
     hist_candidates = _Buckets(history.band_keys, history.has_signature).candidates(
         band_keys, has_sig
     )
+    digests = hashed()
     hist_exact = {h: i for i, h in enumerate(history.content_hashes)}
     batch_exact: dict[str, int] = {}  # content hash -> batch position of the kept example
     batch_buckets: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept batch positions
@@ -224,10 +235,14 @@ def curate_batch(
             counts[CURATION_ERROR] += 1
             continue
         try:
+            digest, error = digests[i]
+            if error is not None:
+                raise RuntimeError(error)
             v = _judge(
                 i,
                 base,
                 t,
+                digest,
                 verdicts,
                 history,
                 hist_exact,
@@ -279,6 +294,7 @@ def _judge(
     i: int,
     base: dict[str, Any],
     t: Trajectory,
+    digest: str,
     verdicts: list[Verdict],
     history: History,
     hist_exact: dict[str, int],
@@ -292,7 +308,6 @@ def _judge(
     config: CurateConfig,
     contamination: ContaminationIndex | None,
 ) -> Verdict:
-    digest = content_hash(t.text)
     if contamination is not None:
         hit = contamination.match(t.goal, t.text)
         if hit is not None:

@@ -31,7 +31,6 @@ _TIMESTAMP = re.compile(
     r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
 )
 _PREFIXED_ID = re.compile(r"\b(?:run|trace|span|event|evt|req|sess|session)[-_][0-9A-Za-z]{6,}\b")
-_SPACES = re.compile(r"\s+")
 # Control characters other than tab/newline: binary that slipped into a text field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A long unbroken run of base64/hex: an encoded binary payload, not language.
@@ -143,7 +142,9 @@ def _kind(match: re.Match[str]) -> str:
 def normalise_for_hash(text: str) -> str:
     """Text with ids, timestamps and placeholder tags replaced by their kind, case and spacing
     folded: two runs that differ only in those hash alike."""
-    return _SPACES.sub(" ", _VOLATILE.sub(_kind, text)).strip().lower()
+    # str.split() and re's \s agree on what whitespace is (both are Py_UNICODE_ISSPACE), and
+    # the join folds and strips in one C pass where a regex substitution costs ~8x more.
+    return " ".join(_VOLATILE.sub(_kind, text).split()).lower()
 
 
 def content_hash(text: str) -> str:

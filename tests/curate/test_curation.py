@@ -11,6 +11,8 @@ import uuid
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tracelake.jobs.curate.decontaminate import ContaminationIndex, evaluation_prompts, words
 from tracelake.jobs.curate.dedup import CurateConfig, History, curate_batch
@@ -346,3 +348,57 @@ def test_a_configured_benchmark_file_is_part_of_the_task_set(tmp_path):
         evaluation_prompts([str(bench)])
     with pytest.raises(ConfigError, match="cannot read"):
         evaluation_prompts([str(tmp_path / "missing.jsonl")])
+
+
+# -- the exact hash in worker processes ----------------------------------------------------------
+
+
+def _reference_normalisation(text: str) -> str:
+    # The normalisation as first written: stored content hashes were made with it, so any later
+    # rewrite must give the same text for every input.
+    spaces = re.compile(r"\s+")
+    from tracelake.jobs.curate.text import _VOLATILE, _kind
+
+    return spaces.sub(" ", _VOLATILE.sub(_kind, text)).strip().lower()
+
+
+WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace()) + "\u205f\u3000"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list(WHITESPACE + "ab09-_:<>TZ.AF")) | st.characters(),
+        max_size=80,
+    )
+)
+def test_the_normalisation_matches_the_one_stored_hashes_were_made_with(text):
+    assert normalise_for_hash(text) == _reference_normalisation(text)
+
+
+def test_hashes_made_in_worker_processes_equal_inline_ones_in_order():
+    from tracelake.jobs.curate.hashing import hash_in_background, hashes_or_errors
+
+    texts = [f"run run-{i:08x}ab at 2026-01-0{1 + i % 9} step {i % 7}\u3000done" for i in range(50)]
+    texts += ["lone \ud800 surrogate: cannot go to a worker, hashed here instead", ""]
+    inline = hashes_or_errors(texts)
+    assert len({h for h, _ in inline}) == 7 + 2  # ids and dates fold; steps 0-6 differ
+    assert hash_in_background(texts, workers=3, parallel_from=1)() == inline
+
+
+def test_a_batch_judged_with_hash_workers_gets_the_verdicts_of_one_process(examples):
+    from dataclasses import replace
+
+    batch = examples[:120] + [copy.deepcopy(e) for e in examples[:20]]
+    for i, e in enumerate(batch[120:]):
+        e["example_id"] = f"copy-{i}"
+    one = curate_batch(batch, _empty_history(), replace(CONFIG, workers=1), None)
+    two = curate_batch(
+        batch, _empty_history(), replace(CONFIG, workers=2, parallel_from_rows=1), None
+    )
+    # Each copy is dropped (an exact copy, or near like its original when that one was).
+    assert sum(v.verdict != KEPT for v in one.verdicts) >= 20
+    assert any(v.verdict == DUPLICATE_EXACT for v in one.verdicts)
+    assert [(v.example_id, v.verdict, v.content_hash) for v in two.verdicts] == [
+        (v.example_id, v.verdict, v.content_hash) for v in one.verdicts
+    ]
