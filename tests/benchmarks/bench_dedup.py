@@ -13,7 +13,8 @@ words replaced by random vocabulary words, so base documents are distinct; then 
 get a near copy (3% of words replaced: Jaccard ~0.85) and `--exact` an exact copy. All sides use
 5-word shingles and 14 bands x 8 rows. Each side runs in its own process (peak RSS is its own,
 with its worker processes): ours is `jobs/curate/dedup.curate_batch` (exact hash, cleaning,
-MinHash, LSH, exact-Jaccard check >= 0.6 within the batch) in one process; datasketch queries
+MinHash, LSH, exact-Jaccard check >= 0.6 within the batch) with `--workers` processes (the
+exact hashes in `workers - 1` worker interpreters while the signatures are made); datasketch queries
 then inserts each document (one process); datatrove runs its four stages (signatures, buckets,
 clusters, filter with an exclusion writer) with `LocalPipelineExecutor` and `--workers` workers
 on JSONL files.
@@ -102,7 +103,7 @@ def ours(texts: list[str], workers: int) -> set[int]:
     ]
     import numpy as np
 
-    config = CurateConfig()
+    config = CurateConfig(workers=workers)
     history = History(
         signatures=np.zeros((0, config.minhash.num_hashes), dtype=np.uint32),
         band_keys=np.zeros((0, config.minhash.bands), dtype=np.uint64),
