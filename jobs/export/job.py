@@ -41,7 +41,6 @@ from tracelake.schemas.manifest import (
     Manifest,
     ManifestError,
     ShardFormat,
-    SplitEntry,
     read_manifest,
     verify_shards,
 )
@@ -488,9 +487,7 @@ def export_dataset(
             source_table_versions=versions,
             gate_result_ids=gate_ids,
             code_version=_code_version(),
-            schema=[
-                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema
-            ],
+            schema=[ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema],
             splits=splits,
             counts=counter.sorted_counts(),
             shuffle_seed=shuffle_seed,

@@ -2,11 +2,12 @@
 
 The writer knows nothing of the lake: it takes a stream of Arrow record batches (`write_splits`,
 one thread per split; `SplitWriter` for one split; `write_split` for one table) and a local
-folder, and writes `<split>/<split>-00000-of-000NN.<ext>` files (MDS: `<split>/shard.NNNNN.mds` and the
-split's `index.json`, see mds.py) whose sizes stay near a target. Written
-bytes are deterministic (same rows, same options, same pyarrow/zstandard versions -> the same
-bytes), which makes a rebuild byte-identical. The test fixture export (tests/trainer_fixture.py)
-writes its shards with this module too, so the trainer is tested against the real layout.
+folder, and writes `<split>/<split>-00000-of-000NN.<ext>` files (MDS: `<split>/shard.NNNNN.mds`
+and the split's `index.json`, see mds.py) whose sizes stay near a target.
+Written bytes are deterministic (the same rows in the same order, same options, same
+pyarrow/zstandard versions -> the same bytes), which makes a rebuild byte-identical.
+The test fixture export (tests/trainer_fixture.py) writes its shards with this module too, so
+the trainer is tested against the real layout.
 """
 
 from __future__ import annotations
@@ -362,7 +363,8 @@ class SplitWriter:
             self._close_shard()
         entries = []
         for index, (path, rows, digest, size) in enumerate(self._done):
-            final = self._out / shard_name(self.split, index, len(self._done), self.options.extension)
+            name = shard_name(self.split, index, len(self._done), self.options.extension)
+            final = self._out / name
             os.replace(path, final)
             entries.append(
                 ShardEntry(path=f"{self.split}/{final.name}", rows=rows, bytes=size, sha256=digest)
@@ -412,9 +414,7 @@ class _SplitThread:
         self.queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.error: BaseException | None = None
         self.entry: SplitEntry | None = None
-        self.thread = threading.Thread(
-            target=self._run, name=f"export-{writer.split}", daemon=True
-        )
+        self.thread = threading.Thread(target=self._run, name=f"export-{writer.split}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
