@@ -110,8 +110,9 @@ def _estimates(table: pa.Table, options: ShardOptions) -> _Estimate:
     if options.format is ShardFormat.parquet:
         size, one = _parquet_sample(sample, 1)
         per_group = one / 2
-        if sample.num_rows > 1:
-            per_group = max(0.0, _parquet_sample(sample, 2)[1] - one)
+        if sample.num_rows > 1:  # a row group's share of the footer, from a few rows
+            few = sample.slice(0, min(16, sample.num_rows))
+            per_group = max(0.0, _parquet_sample(few, 2)[1] - _parquet_sample(few, 1)[1])
         encoded = size - one - 12  # "PAR1" at both ends, the footer's length
         return _Estimate(max(1.0, encoded / sample.num_rows), per_group, one - per_group)
     sink = io.BytesIO()
