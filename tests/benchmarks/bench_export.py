@@ -87,7 +87,15 @@ def _own_usage() -> tuple[float, float]:
     """(CPU seconds, peak RSS MB) of this process itself (its workers are sampled by the parent:
     datatrove's pool workers are not this process's waited-for children)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime, own.ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child would report
+    # the benchmark parent's peak (the lake it built) when that is higher than its own.
+    status = Path("/proc/self/status")
+    peak = own.ru_maxrss / 1024
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    return own.ru_utime + own.ru_stime, peak
 
 
 def _sizes_under(folder: Path) -> dict[str, list[int]]:
