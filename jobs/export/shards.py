@@ -415,22 +415,25 @@ class _SplitThread:
         self.queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=QUEUE_BATCHES)
         self.error: BaseException | None = None
         self.entry: SplitEntry | None = None
+        self.cancelled = False  # set by the reader when it fails: close, do not finish
         self.thread = threading.Thread(target=self._run, name=f"export-{writer.split}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        # After an error (or a cancel) batches are still taken off the queue, so that the reader
+        # never blocks on a full one; they are dropped.
         while (batch := self.queue.get()) is not None:
-            if self.error is None:
+            if self.error is None and not self.cancelled:
                 try:
                     self.writer.add(batch)
                 except BaseException as exc:  # reported by the reader, which stops
                     self.error = exc
         try:
-            if self.error is None:
+            if self.error is None and not self.cancelled:
                 self.entry = self.writer.finish()
         except BaseException as exc:
             self.error = exc
-        if self.error is not None:
+        if self.error is not None or self.cancelled:
             self.writer.abort()
 
 
@@ -446,32 +449,33 @@ def write_splits(
     shards under `folder`, one thread per split; returns the manifest entries by split. A row
     goes to its split in stream order, so the same stream gives the same shards."""
     threads: dict[str, _SplitThread] = {}
-    failed: BaseException | None = None
     try:
         for batch in batches:
             column = batch.column(split_column)
-            for value in pc.unique(column).drop_null().to_pylist():
+            for value in pc.unique(column).drop_null().to_pylist():  # gold's split is not null
                 part = batch.filter(pc.equal(column, value))
                 if value not in threads:
                     writer = SplitWriter(value, folder, schema, options, shuffle_seed)
                     threads[value] = _SplitThread(writer)
                 threads[value].queue.put(part)
-            errors = [t.error for t in threads.values() if t.error is not None]
-            if errors:
-                raise errors[0]
-    except BaseException as exc:
-        failed = exc
+            _raise_first(threads.values())
+    except BaseException:
+        for t in threads.values():
+            t.cancelled = True  # no split is finished: the caller removes the folder
         raise
     finally:
         for t in threads.values():
             t.queue.put(None)
         for t in threads.values():
             t.thread.join()
-        if failed is None:
-            errors = [t.error for t in threads.values() if t.error is not None]
-            if errors:
-                raise errors[0]
+    _raise_first(threads.values())
     return {split: t.entry for split, t in threads.items() if t.entry is not None}
+
+
+def _raise_first(threads: Iterable[_SplitThread]) -> None:
+    for t in threads:
+        if t.error is not None:
+            raise t.error
 
 
 def upload(local: Path, fs: pafs.FileSystem, folder: str, manifest: Manifest) -> None:

@@ -5,9 +5,12 @@ rebuilds, and every bad input as one line with nothing half-written visible."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -352,3 +355,20 @@ def test_a_data_file_that_predates_a_column_streams_it_as_nulls(tmp_path: Path) 
     assert batch.schema == spec.schema
     assert batch.column("annotator").null_count == 3
     assert batch.column("pair_id").to_pylist() == rows["pair_id"].to_pylist()
+
+
+def test_a_read_failure_mid_stream_publishes_nothing(
+    gold_ctx: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracelake.jobs.export import job
+
+    real = job.iter_data_file
+
+    def breaks(*args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
+        yield from itertools.islice(real(*args, **kwargs), 1)
+        raise OSError("connection reset while reading a data file")
+
+    monkeypatch.setattr(job, "iter_data_file", breaks)
+    with pytest.raises(OSError, match="connection reset"):
+        export_dataset(gold_ctx, "sft")
+    assert not _visible(Path(gold_ctx.settings.export_root))
