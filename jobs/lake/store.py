@@ -183,7 +183,8 @@ def read_data_file(
     return table.select(columns)
 
 
-# Rows per record batch of `iter_data_file`: about this many bytes of Arrow data.
+# Rows per record batch of `iter_data_file`: about this many bytes of Arrow data. The export's
+# shard bytes follow these batches (jobs/export/shards.py WRITER_LAYOUT names the value).
 BATCH_BYTES = 16 * 1024 * 1024
 
 
