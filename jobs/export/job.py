@@ -57,7 +57,7 @@ from ..lake import catalog
 from ..lake.store import Lake, iter_data_file, pyarrow_filesystem
 from .shards import COUNTED_COLUMNS, WRITER_LAYOUT, ShardOptions, upload, write_splits
 
-# dataset -> (the gold tables it reads, the column its rows are ordered by before sharding).
+# dataset -> (the gold tables it reads, its key column: what curation's verdicts name).
 SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
     DatasetName.sft: (("gold.examples",), "example_id"),
     DatasetName.dpo: (("gold.preferences",), "pair_id"),
