@@ -17,17 +17,16 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import random
 import shutil
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,7 +41,6 @@ from tracelake.schemas.manifest import (
     Manifest,
     ManifestError,
     ShardFormat,
-    SplitEntry,
     read_manifest,
     verify_shards,
 )
@@ -56,10 +54,10 @@ from ..errors import (
     InputNotFoundError,
 )
 from ..lake import catalog
-from ..lake.store import Lake, pyarrow_filesystem
-from .shards import ShardOptions, counts_of, upload, write_split
+from ..lake.store import Lake, iter_data_file, pyarrow_filesystem
+from .shards import COUNTED_COLUMNS, WRITER_LAYOUT, ShardOptions, upload, write_splits
 
-# dataset -> (the gold tables it reads, the column its rows are ordered by before sharding).
+# dataset -> (the gold tables it reads, its key column: what curation's verdicts name).
 SOURCES: dict[DatasetName, tuple[tuple[str, ...], str]] = {
     DatasetName.sft: (("gold.examples",), "example_id"),
     DatasetName.dpo: (("gold.preferences",), "pair_id"),
@@ -224,36 +222,89 @@ def pin_versions(lake: Lake, dataset: DatasetName) -> dict[str, int]:
     return versions
 
 
-def read_rows(lake: Lake, dataset: DatasetName, versions: dict[str, int]) -> pa.Table:
-    """The dataset's rows at the pinned versions, in a fixed order (by the key column)."""
-    tables, key = SOURCES[dataset]
-    parts = [lake.read(catalog.get(t), version=versions[t]) for t in tables]
-    table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+def _dropped(lake: Lake, dataset: DatasetName, versions: Mapping[str, int]) -> pa.Array | None:
+    """The keys curation leaves out of the dataset (None when none are)."""
     curation = CURATION.get(dataset)
-    if curation is not None and curation in versions:
-        from ..curate.verdicts import dropped_example_ids
+    if curation is None or curation not in versions:
+        return None
+    from ..curate.verdicts import dropped_example_ids
 
-        dropped = dropped_example_ids(lake, versions[curation])
-        if dropped:
-            keep = pc.invert(pc.is_in(table[key], pa.array(sorted(dropped), pa.string())))
-            table = table.filter(keep)
-    if table.num_rows == 0:
-        where = ", ".join(f"{t}@{versions[t]}" for t in tables)
-        raise InputNotFoundError(
-            f"dataset {dataset.value} is empty ({where} has no rows); nothing was exported. "
-            "Run `tracelake build` once there are runs that yield it"
-        )
-    return table.take(pc.sort_indices(table, [(key, "ascending")])).combine_chunks()
+    dropped = dropped_example_ids(lake, versions[curation])
+    return pa.array(sorted(dropped), pa.string()) if dropped else None
+
+
+def source_files(lake: Lake, dataset: DatasetName, versions: Mapping[str, int]) -> list[Any]:
+    """(table spec, data file) of every file the dataset reads at the pinned versions, in the
+    export's row order: source tables in order, each table's files in the order they were added
+    (the Delta log's modification time, then the path). Raises if they hold no rows."""
+    tables, _ = SOURCES[dataset]
+    found = []
+    for table in tables:
+        spec = catalog.get(table)
+        files = lake.files(spec, version=versions[table])
+        found += [(spec, f) for f in sorted(files, key=lambda f: (f.modification_time, f.uri))]
+    if not any(f.num_records for _, f in found):
+        _empty(dataset, versions)
+    return found
+
+
+def _empty(dataset: DatasetName, versions: Mapping[str, int]) -> NoReturn:
+    where = ", ".join(f"{t}@{versions[t]}" for t in SOURCES[dataset][0])
+    raise InputNotFoundError(
+        f"dataset {dataset.value} is empty ({where} has no rows); nothing was exported. "
+        "Run `tracelake build` once there are runs that yield it"
+    )
+
+
+def iter_rows(
+    lake: Lake, dataset: DatasetName, versions: Mapping[str, int]
+) -> Iterator[pa.RecordBatch]:
+    """The dataset's rows at the pinned versions as a stream of record batches, in a fixed
+    order (`source_files`, then each file's own row order), without curation's dropped rows.
+    At most one row group of a data file is in memory at a time."""
+    files = source_files(lake, dataset, versions)
+    dropped = _dropped(lake, dataset, versions)
+    key = SOURCES[dataset][1]
+    for spec, file in files:
+        columns = list(spec.schema.names)
+        for batch in iter_data_file(file, spec, columns, lake.storage_options):
+            if dropped is not None:
+                batch = batch.filter(pc.invert(pc.is_in(batch.column(key), value_set=dropped)))
+            if batch.num_rows:
+                yield batch
+
+
+def read_rows(lake: Lake, dataset: DatasetName, versions: dict[str, int]) -> pa.Table:
+    """The dataset's rows at the pinned versions in the export's order, as one table (the
+    export itself streams them: `iter_rows`)."""
+    spec = catalog.get(SOURCES[dataset][0][0])
+    return pa.Table.from_batches(list(iter_rows(lake, dataset, versions)), spec.schema)
 
 
 def _split_order(splits: Sequence[str]) -> list[str]:
     return sorted(splits, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
 
 
-def _shuffled(table: pa.Table, seed: int, split: str) -> pa.Table:
-    order = list(range(table.num_rows))
-    random.Random(f"{seed}:{split}").shuffle(order)
-    return table.take(pa.array(order, pa.int64()))
+class _Counter:
+    """The manifest's rows and per-value counts, accumulated over the streamed batches."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def over(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            self.rows += batch.num_rows
+            for column in COUNTED_COLUMNS:
+                if column in batch.schema.names:
+                    held = self.counts.setdefault(column, {})
+                    for v in pc.value_counts(batch.column(column)).to_pylist():
+                        name = "null" if v["values"] is None else str(v["values"])
+                        held[name] = held.get(name, 0) + int(v["counts"])
+            yield batch
+
+    def sorted_counts(self) -> dict[str, dict[str, int]]:
+        return {c: dict(sorted(v.items())) for c, v in self.counts.items()}
 
 
 def default_build_id(
@@ -266,6 +317,7 @@ def default_build_id(
         "options": {k: str(v) for k, v in asdict(options).items()},
         "shuffle_seed": seed,
         "writer": _bytes_version(),
+        "layout": WRITER_LAYOUT,
     }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return f"b{digest[:12]}"
@@ -400,7 +452,8 @@ def export_dataset(
 
     versions = pin_versions(ctx.lake, name)
     gate_ids = check_source_gates(ctx.lake, versions, force=force)
-    table = read_rows(ctx.lake, name, versions)
+    source_files(ctx.lake, name, versions)  # refuses an empty dataset before writing anything
+    schema = catalog.get(SOURCES[name][0][0]).schema
     build = build_id or default_build_id(name, versions, options, shuffle_seed)
     if not build or "/" in build or build.startswith("."):
         raise ConfigError(f"invalid build id {build!r}; use letters, digits, - and _")
@@ -420,12 +473,12 @@ def export_dataset(
     else:
         staging = Path(tempfile.mkdtemp(prefix=f"tracelake-export-{build}-"))
     try:
-        splits: dict[str, SplitEntry] = {}
-        for split in _split_order(table["split"].unique().to_pylist()):
-            part = table.filter(pc.equal(table["split"], split))
-            if shuffle_seed is not None:
-                part = _shuffled(part, shuffle_seed, split)
-            splits[split] = write_split(part, split, staging, options)
+        counter = _Counter()
+        rows = counter.over(iter_rows(ctx.lake, name, versions))
+        written = write_splits(rows, staging, schema, options, shuffle_seed)
+        if counter.rows == 0:  # curation left nothing out of what gold holds
+            _empty(name, versions)
+        splits = {split: written[split] for split in _split_order(list(written))}
         manifest = Manifest(
             dataset=name,
             build_id=build,
@@ -434,11 +487,9 @@ def export_dataset(
             source_table_versions=versions,
             gate_result_ids=gate_ids,
             code_version=_code_version(),
-            schema=[
-                ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in table.schema
-            ],
+            schema=[ColumnSpec(name=f.name, type=str(f.type), nullable=f.nullable) for f in schema],
             splits=splits,
-            counts=counts_of(table),
+            counts=counter.sorted_counts(),
             shuffle_seed=shuffle_seed,
             gates_forced=force,
         )
@@ -450,7 +501,7 @@ def export_dataset(
         build_id=build,
         manifest=dest.uri_of(f"{folder}/{MANIFEST_NAME}"),
         status=status,
-        rows=table.num_rows,
+        rows=counter.rows,
         shards=sum(len(s.shards) for s in manifest.splits.values()),
         source_table_versions=versions,
         cleaned=tuple(cleaned),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,7 @@ class DataFile:
     size_bytes: int
     num_records: int
     partition_values: dict[str, Any]
+    modification_time: int = 0  # ms since the epoch, as the Delta log records it
 
 
 def pyarrow_filesystem(uri: str, storage_options: Mapping[str, str]) -> tuple[Any, str]:
@@ -180,6 +181,48 @@ def read_data_file(
             )
             table = table.append_column(field, array)
     return table.select(columns)
+
+
+# Rows per record batch of `iter_data_file`: about this many bytes of Arrow data. The export's
+# shard bytes follow these batches (jobs/export/shards.py WRITER_LAYOUT names the value).
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def iter_data_file(
+    file: DataFile,
+    spec: TableSpec,
+    columns: list[str],
+    storage_options: Mapping[str, str],
+    batch_bytes: int = BATCH_BYTES,
+) -> Iterator[pa.RecordBatch]:
+    """Stream one data file's columns as record batches of the table's schema (partition columns
+    from the Delta log, columns the file predates as nulls), one row group in memory at a time:
+    `read_data_file` without holding the file."""
+    fs, path = pyarrow_filesystem(file.uri, storage_options)
+    target = pa.schema([spec.schema.field(c) for c in columns])
+    with fs.open_input_file(path) as source:
+        parquet = pq.ParquetFile(source)
+        present = set(parquet.schema_arrow.names)
+        read = [c for c in columns if c not in spec.partition_by and c in present]
+        meta = parquet.metadata
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        rows = max(64, min(1 << 16, int(batch_bytes * meta.num_rows / max(1, size))))
+        for batch in parquet.iter_batches(batch_size=rows, columns=read):
+            arrays = []
+            for field in target:
+                if field.name in spec.partition_by or field.name not in present:
+                    value = file.partition_values.get(field.name)
+                    array = (
+                        pa.nulls(batch.num_rows, field.type)
+                        if value is None
+                        else pa.array([value] * batch.num_rows).cast(field.type)
+                    )
+                else:
+                    array = batch.column(field.name)
+                    if not array.type.equals(field.type):
+                        array = array.cast(field.type)  # e.g. string_view from a MERGE
+                arrays.append(array)
+            yield pa.RecordBatch.from_arrays(arrays, schema=target)
 
 
 @dataclass(frozen=True)
@@ -478,7 +521,15 @@ class Lake:
         for uri in uris:
             action = by_path[uri.rsplit("/", 1)[-1]]
             values = {col: action.get(f"partition.{col}") for col in spec.partition_by}
-            out.append(DataFile(uri, action["size_bytes"], action["num_records"], values))
+            out.append(
+                DataFile(
+                    uri,
+                    action["size_bytes"],
+                    action["num_records"],
+                    values,
+                    int(action.get("modification_time") or 0),
+                )
+            )
         return out
 
     def read(

@@ -5,9 +5,12 @@ rebuilds, and every bad input as one line with nothing half-written visible."""
 from __future__ import annotations
 
 import io
+import itertools
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -297,3 +300,78 @@ def test_trainer_fixture_writes_through_the_exporter(tmp_path: Path) -> None:
         check_columns(manifest, dataset, path)
         rows = [r for s in manifest.splits for r in read_split(path, manifest, s)]
         assert len(rows) == manifest.total_rows()
+
+
+def test_rows_stream_in_table_order_whatever_the_batch_size(
+    ctx: JobContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows come in the order their files were added (no global sort); tiny batches give the
+    same rows in the same shards (the bytes may differ: a row group's chunking follows the
+    batches, which is why the batch size is part of the writer layout)."""
+    from tracelake.jobs.lake import store
+
+    for seed in (3, 2, 1):  # later appends hold smaller keys
+        rows = example_rows(300, seed=seed, pad=100)
+        for i, row in enumerate(rows):
+            row["example_id"] = f"ex-{seed}-{i:04d}"
+        append(ctx, "gold.examples", rows)
+    ctx.settings.export.shard_bytes = 64 * 1024
+    first = export_dataset(ctx, "sft", build_id="b", to=str(tmp_path / "default"))
+    monkeypatch.setattr(store, "BATCH_BYTES", 4096)  # batches of the 64-row minimum
+    second = export_dataset(ctx, "sft", build_id="b", to=str(tmp_path / "tiny"))
+    a, b = read_manifest(first.manifest), read_manifest(second.manifest)
+    assert len(a.splits["train"].shards) > 1
+    for split in a.splits:
+        assert read_split(first.manifest, a, split) == read_split(second.manifest, b, split)
+    ids = [r["example_id"] for r in read_split(first.manifest, a, "train")]
+    assert [i.split("-")[1] for i in ids] == ["3"] * 180 + ["2"] * 180 + ["1"] * 180
+    assert ids[:180] == sorted(ids[:180])
+
+
+def test_a_failing_split_writer_stops_the_export(
+    gold_ctx: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracelake.jobs.export import shards
+
+    add = shards.SplitWriter.add
+
+    def failing(self: shards.SplitWriter, batch: pa.RecordBatch) -> None:
+        if self.split == "validation":
+            raise OSError("disk full")
+        add(self, batch)
+
+    monkeypatch.setattr(shards.SplitWriter, "add", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export_dataset(gold_ctx, "sft")
+    assert not _visible(Path(gold_ctx.settings.export_root))
+
+
+def test_a_data_file_that_predates_a_column_streams_it_as_nulls(tmp_path: Path) -> None:
+    from tracelake.jobs.lake.store import DataFile, iter_data_file
+
+    spec = catalog.get("gold.preferences")
+    rows = pa.Table.from_pylist(pair_rows(3), schema=spec.schema)
+    path = tmp_path / "old.parquet"
+    pq.write_table(rows.drop_columns(["annotator"]), path)
+    file = DataFile(str(path), path.stat().st_size, 3, {})
+    (batch,) = list(iter_data_file(file, spec, list(spec.schema.names), {}))
+    assert batch.schema == spec.schema
+    assert batch.column("annotator").null_count == 3
+    assert batch.column("pair_id").to_pylist() == rows["pair_id"].to_pylist()
+
+
+def test_a_read_failure_mid_stream_publishes_nothing(
+    gold_ctx: JobContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracelake.jobs.export import job
+
+    real = job.iter_data_file
+
+    def breaks(*args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
+        yield from itertools.islice(real(*args, **kwargs), 1)
+        raise OSError("connection reset while reading a data file")
+
+    monkeypatch.setattr(job, "iter_data_file", breaks)
+    with pytest.raises(OSError, match="connection reset"):
+        export_dataset(gold_ctx, "sft")
+    assert not _visible(Path(gold_ctx.settings.export_root))
