@@ -1,7 +1,8 @@
 """A table's contract -> the rules of its quality gate, each a Great Expectations expectation.
 
 The contract is the one source: column constraints (not null, unique, allowed values, min/max,
-min_length), the key, formats (JSON parseable, a JSON Schema), and its `gates` section:
+min_length), the key, formats (JSON parseable, a JSON Schema, tool calls valid against the row's
+tools), and its `gates` section:
 references to other tables, shares of rows within bounds, splits disjoint by a group, the null
 share of record fields (`null_share_max`), and no secret or personal-data pattern. Rules over
 several rows or tables are SQL "unexpected rows" expectations on the Spark batch; the tables
@@ -19,8 +20,12 @@ from great_expectations.expectations import Expectation
 
 from ..errors import ConfigError
 from .contracts import contract_hash, json_schema
-from .json_checks import JSON_ERROR_FUNCTION, JSON_SCHEMA_ERROR_FUNCTION
-from .rows import rule_name
+from .json_checks import (
+    JSON_ERROR_FUNCTION,
+    JSON_SCHEMA_ERROR_FUNCTION,
+    TOOL_CALLS_ERROR_FUNCTION,
+)
+from .rows import TOOL_CALLS_RULE, rule_name
 from .secrets import SECRET_FINDINGS_FUNCTION
 
 LIST_TYPES = ("list<", "map<")
@@ -138,6 +143,19 @@ def column_rules(contract: dict[str, Any]) -> list[Rule]:
                 _unexpected(
                     f"SELECT {key[0]}, {call} AS error FROM {{batch}} WHERE {call} IS NOT NULL",
                     f"`{column}` matches the JSON Schema {schema}",
+                ),
+            )
+        if "tool_calls_match" in rule:
+            tools = str(rule["tool_calls_match"])
+            call = f"{TOOL_CALLS_ERROR_FUNCTION}(to_json({column}), {tools})"
+            add(
+                column,
+                TOOL_CALLS_RULE,
+                "format",
+                _unexpected(
+                    f"SELECT {key[0]}, {call} AS error FROM {{batch}} WHERE {call} IS NOT NULL",
+                    f"every tool call in `{column}` names a tool of `{tools}` and its arguments "
+                    "validate against that tool's JSON schema",
                 ),
             )
     declared_unique = [c for c, r in contract["columns"].items() if r.get("unique")]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from trainer_fixture import conversation
+from trainer_fixture import TOOLS, conversation
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
@@ -69,7 +69,7 @@ def example_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
                 "split": SPLITS[family % 4],  # a family stays in one split
                 "record": _record(f"work on {target}"),
                 "messages": messages,
-                "tools": "[]",
+                "tools": json.dumps(TOOLS),
                 "n_tool_calls": 1,
                 "steps": 2,
                 "errors": 0,
@@ -81,6 +81,26 @@ def example_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def strict_tools() -> str:
+    """The fixture's tools with no parameters (any argument is unknown): JSON for `tools`."""
+    return json.dumps(
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool["function"]["name"],
+                    "parameters": {
+                        "type": "object",
+                        "properties": {},
+                        "additionalProperties": False,
+                    },
+                },
+            }
+            for tool in TOOLS
+        ]
+    )
 
 
 def _zero(field: pa.Field) -> Any:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.errors import GateFailedError
-from tracelake.jobs.export.job import GATE_RESULTS, export_dataset
+from tracelake.jobs.export.job import GATE_RESULTS, NAMED_FAILURES, export_dataset
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.quality.contracts import load_contract
 from tracelake.jobs.quality.gates import run_gates
@@ -22,7 +22,7 @@ from tracelake.jobs.quality.suites import rules_for
 from tracelake.schemas.gates import RULE_FAMILIES
 from tracelake.schemas.manifest import read_manifest
 
-from .conftest import example_rows, write_gated_lake
+from .conftest import example_rows, strict_tools, write_gated_lake
 
 pytestmark = pytest.mark.spark
 
@@ -47,6 +47,8 @@ PLANTED = {
         {"goal": "deploy with key AKIAZ7QRSTUVWXY23456"},
         ["gold.examples.no_secret_or_personal_data"],  # dataset: the scrub's detectors
     ),
+    # format: the row's tools take no parameters, so its calls' arguments break their schema
+    16: ({"tools": strict_tools()}, ["gold.examples.messages.tool_calls_match_tools"]),
 }
 
 
@@ -142,6 +144,7 @@ def test_a_violation_in_each_rule_family_blocks_the_export(
     assert families == set(RULE_FAMILIES)
     assert failing["gold.examples.run_id.unique"]["unexpected_count"] == 2
     assert failing["gold.examples.run_in_silver_runs"]["unexpected_count"] == 1
+    assert failing["gold.examples.messages.tool_calls_match_tools"]["unexpected_count"] == 1
     # The observed value names what was found, never the secret itself.
     leak = failing["gold.examples.no_secret_or_personal_data"]["observed_value"]
     assert "AKIA" not in leak
@@ -150,8 +153,8 @@ def test_a_violation_in_each_rule_family_blocks_the_export(
         export_dataset(ctx, "sft")
     message = str(refused.value)
     assert "\n" not in message and "--force" in message
-    for name in expected:
-        assert name in message
+    named = [name for name in expected if name in message]  # the first few, then a count
+    assert len(named) == NAMED_FAILURES and f"and {len(expected) - NAMED_FAILURES} more" in message
     forced = read_manifest(export_dataset(ctx, "sft", force=True).manifest)
     assert forced.gates_forced and forced.gate_result_ids == [stored["gate_result_id"]]
 
