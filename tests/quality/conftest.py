@@ -134,16 +134,49 @@ def append(ctx: JobContext, table: str, rows: list[dict[str, Any]]) -> int:
     return version
 
 
+def index_rows(examples: list[dict[str, Any]], copies: int = 0) -> list[dict[str, Any]]:
+    """gold.dedup_index rows for the examples: every third one a dropped exact duplicate of the
+    one before it (same content hash); the others kept with hashes of their own, except that
+    the last `copies` kept ones repeat the first kept one's hash (a duplicate curation missed)."""
+    rows = []
+    for i, example in enumerate(examples):
+        dropped = i % 3 == 2
+        rows.append(
+            {
+                "example_id": example["example_id"],
+                "run_id": example["run_id"],
+                "split": example["split"],
+                "verdict": "duplicate_exact" if dropped else "kept",
+                "cluster_id": examples[i - 1]["example_id"] if dropped else example["example_id"],
+                "content_hash": f"h{i - 1 if dropped else i}",
+                "signature": None,
+                "band_keys": None,
+                "detail": None,
+                "flags": [],
+                "batch_version": 0,
+            }
+        )
+    kept = [r for r in rows if r["verdict"] == "kept"]
+    for row in kept[len(kept) - copies :] if copies else []:
+        row["content_hash"] = kept[0]["content_hash"]
+    return rows
+
+
 def write_gated_lake(
-    ctx: JobContext, examples: list[dict[str, Any]], run_ids: list[str] | None = None
+    ctx: JobContext,
+    examples: list[dict[str, Any]],
+    run_ids: list[str] | None = None,
+    copies: int = 0,
 ) -> None:
-    """The gold tables and silver.runs (by default every run the examples name)."""
+    """The gold tables, curation's index (`copies`: see index_rows) and silver.runs (by default
+    every run the examples name)."""
     from export.conftest import constitutional_rows, pair_rows
 
     if run_ids is None:
         run_ids = [r["run_id"] for r in examples if r["run_id"].startswith("run-")]
     append(ctx, "silver.runs", runs_rows(sorted(set(run_ids))))
     append(ctx, "gold.examples", examples)
+    append(ctx, "gold.dedup_index", index_rows(examples, copies))
     append(ctx, "gold.preferences", pair_rows(12))
     append(ctx, "gold.constitutional_pairs", constitutional_rows(12))
 
