@@ -453,7 +453,7 @@ def run_gates(
         )
         outcomes = [
             outcome_of(result, rule, measured)
-            for rule, result in zip(rules, validation.results, strict=True)
+            for rule, result in zip(rules, results, strict=True)
         ]
         gate = TableGate(
             gate_result_id=uuid.uuid4().hex,

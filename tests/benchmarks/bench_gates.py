@@ -211,6 +211,17 @@ def build_share(runs: int) -> None:
             times.append(time.perf_counter() - start)
         for gate in run.results:
             per_table[gate.table] = gate.failing()
+        # per table (warm run): its finished_at after the previous table's
+        stored = ctx.lake.read(catalog.OPS_GATE_RESULTS).to_pylist()
+        last = sorted(
+            (r for r in stored if r["gate_run_id"] == run.gate_run_id),
+            key=lambda r: r["finished_at"],
+        )
+        marks = [last[0]["started_at"]] + [r["finished_at"] for r in last]
+        per_seconds = {
+            r["table"]: (b - a).total_seconds()
+            for r, a, b in zip(last, marks[:-1], marks[1:], strict=True)
+        }
         start = time.perf_counter()
         counts, queries = duckdb_pass(ctx)
         duck = time.perf_counter() - start
@@ -223,6 +234,10 @@ def build_share(runs: int) -> None:
     print(
         f"gates of {len(gold)} tables: {times[1]:.1f} s warm ({times[0]:.1f} s cold) = "
         f"{times[1] / total:.1%} of the build warm ({times[0] / total:.1%} cold)"
+    )
+    print(
+        "  per table (warm, without Data Docs): "
+        + str({t: round(v, 1) for t, v in per_seconds.items()})
     )
     print(f"  failing (the generated data, not planted): {per_table}")
     print(f"duckdb one pass on gold.examples: {duck:.2f} s, {len(counts)} rules, {queries} queries")
