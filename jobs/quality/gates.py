@@ -452,8 +452,7 @@ def run_gates(
             spec.qualified_name, version, build_suite(contract, rules), results, run.gate_run_id
         )
         outcomes = [
-            outcome_of(result, rule, measured)
-            for rule, result in zip(rules, results, strict=True)
+            outcome_of(result, rule, measured) for rule, result in zip(rules, results, strict=True)
         ]
         gate = TableGate(
             gate_result_id=uuid.uuid4().hex,
