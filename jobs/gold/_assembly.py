@@ -337,3 +337,80 @@ def output_files_where(
     table = read_arrow(uri, lake.storage_options, plan.files, schema, FILE_COLUMN)
     hit = table.filter(keep(table))
     return sorted(set(hit[FILE_COLUMN].to_pylist()))
+
+
+def _pair_rejects(table: str, stage: str, versions: str) -> Callable[[Iterable[Any]], Any]:
+    """mapInArrow: each pair row failing a row-level rule of `table`'s contract -> its
+    gold.rejected row (stage `stage`, run_id the pair's id, reason code the first rule's name)."""
+
+    def run(batches: Iterable[Any]) -> Iterable[pa.RecordBatch]:
+        keep = row_filter(table)
+        for batch in batches:
+            out = []
+            for row in batch.to_pylist():
+                failed = keep.failures(row)
+                if not failed:
+                    continue
+                out.append(
+                    {
+                        "reject_id": stable_id(stage, row["pair_id"]),
+                        "stage": stage,
+                        "run_id": row["pair_id"],
+                        "synthetic": row.get("seed_run_id") is not None,
+                        "reason_code": failed[0][0],
+                        "reason": "; ".join(f"{n}: {why}" for n, why in failed)[:_REASON_CHARS],
+                        "event_ids": list(row.get("chosen_event_ids") or [])
+                        + list(row.get("rejected_event_ids") or []),
+                        "source_versions": versions,
+                    }
+                )
+            yield from pa.Table.from_pylist(out, catalog.GOLD_REJECTED.schema).to_batches()
+
+    return run
+
+
+def contract_filtered(
+    job: JobInput,
+    rows: DataFrame,
+    output: catalog.TableSpec,
+    stage: str,
+    *,
+    job_name: str,
+    full: bool,
+) -> tuple[DataFrame, int]:
+    """The pair rows that pass every row-level rule of `output`'s contract (the rules its gate
+    runs, under the same names: jobs/quality/rows.py), and how many failed one. Each failed pair
+    becomes a gold.rejected row of `stage` (run_id: the pair's id), written before the job's own
+    commit as curation writes its side rows: a full run replaces the stage's rows (delete, then
+    append: idempotent as a pair), an incremental one appends those not there yet under an app
+    transaction (job, source versions), so a retry writes nothing twice.
+
+    rows: the job's rows, already checkpointed (the check reads them once more, not the plan)."""
+    from pyspark.sql import functions as F
+
+    versions = versions_read(job)
+    failed = (
+        rows.mapInArrow(
+            _pair_rejects(output.qualified_name, stage, versions),
+            spark_io.spark_schema(catalog.GOLD_REJECTED.schema),
+        )
+        .toArrow()
+        .cast(catalog.GOLD_REJECTED.schema)
+    )
+    lake, spec = job.ctx.lake, catalog.GOLD_REJECTED
+    meta = {"job": job_name}
+    if full:
+        lake.ensure(spec).delete(f"stage = '{stage}'")
+        if failed.num_rows:
+            lake.append(spec, failed, metadata=meta)
+    elif failed.num_rows:
+        held = lake.read(spec, columns=["stage", "run_id"]).to_pylist()
+        already = {r["run_id"] for r in held if r["stage"] == stage}
+        new = failed.filter(pc.invert(pc.is_in(failed["run_id"], pa.array(sorted(already)))))
+        if new.num_rows:
+            # sources only move forward: their versions' sum names this input
+            upto = sum(r.upto or 0 for r in job.ranges.values())
+            lake.append(spec, new, app_txn=(f"{job_name}:{stage}", upto), metadata=meta)
+    if failed.num_rows:
+        rows = rows.where(~F.col("pair_id").isin(failed["run_id"].to_pylist()))
+    return rows, failed.num_rows

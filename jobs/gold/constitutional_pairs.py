@@ -41,6 +41,8 @@ COLUMNS = (
     "messages",
     "tools",
 )
+# gold.rejected's stage of pairs failing a row-level rule of this table's contract
+CONTRACT_STAGE = "constitutional_pairs_contract"
 NOTE_FULL = "rewritten in full"
 NOTE_FAMILIES = "re-paired {n} scenario families (those whose examples changed)"
 CRITIQUE_SYSTEM = (
@@ -194,12 +196,16 @@ class ConstitutionalPairs:
                 )
                 rows = kept.unionByName(rows)
         rows = rows.repartition(1).sortWithinPartitions("pair_id").localCheckpoint()
+        rows, failed = _assembly.contract_filtered(
+            job, rows, OUTPUT, CONTRACT_STAGE, job_name=JOB_NAME, full=families is None
+        )
         fresh = rows if families is None else rows.where(F.col("violating_run_id").isin(redone))
         details = {
             "note": NOTE_FULL if families is None else NOTE_FAMILIES.format(n=len(families)),
             "violations_by_rule": dict(sorted(violated.items())),
             "pairs_by_rule": _assembly.counts(fresh, "rule"),
             "pairs_by_source": _assembly.counts(fresh, "compliant_source"),
+            "contract_rejected": failed,
         }
         if families is None:
             return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))

@@ -38,6 +38,8 @@ PAIR_COLUMNS = (
     "tools",
     "event_ids",
 )
+# gold.rejected's stage of pairs failing a row-level rule of this table's contract
+CONTRACT_STAGE = "preferences_contract"
 NOTE_FULL = "rewritten in full"
 NOTE_FAMILIES = "re-paired {n} scenario families (those whose examples or feedback changed)"
 
@@ -144,6 +146,9 @@ class GoldPreferences:
                 )
                 rows = kept.unionByName(rows)
         rows = rows.repartition(1).sortWithinPartitions("pair_id").localCheckpoint()
+        rows, failed = _assembly.contract_filtered(
+            job, rows, OUTPUT, CONTRACT_STAGE, job_name=JOB_NAME, full=families is None
+        )
         fresh = (
             rows
             if families is None
@@ -160,6 +165,7 @@ class GoldPreferences:
             "by_reason": _assembly.counts(fresh.where("source = 'rule'"), "reason"),
             "by_split": _assembly.counts(fresh, "split"),
             "feedback_skipped": skipped,
+            "contract_rejected": failed,
         }
         if families is None:
             return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))

@@ -1,7 +1,8 @@
 """A contract's row-level rules as a row filter, for the gold jobs to run before their commit.
 
 A gate never edits the version it validated, so the rules that can be judged one row at a time
-(not null, allowed values, min / max, min_length, JSON, JSON Schema) also run inside the gold
+(not null, allowed values, min / max, min_length, JSON, JSON Schema, tool calls against the
+row's tools) also run inside the gold
 jobs: a row failing one goes to gold.rejected under the name of the expectation it failed, and
 the committed version normally passes its gate. The rules come from the same contract as the
 gate's suite (suites.py), under the same names (`rule_name`), and the checks behind the JSON
@@ -20,10 +21,13 @@ from typing import Any
 
 from ..lake import catalog
 from .contracts import json_schema, load_contract
-from .json_checks import json_error, json_schema_error
+from .json_checks import json_error, json_schema_error, tool_calls_error
 
 # A filter answers datatrove's way: True (keep), or (False, reason): here the failed rule's name.
 FilterResult = bool | tuple[bool, str]
+# The rule a message column's `tool_calls_match: <tools column>` makes: every tool call names a
+# tool of that column and its arguments validate against the tool's parameters schema.
+TOOL_CALLS_RULE = "tool_calls_match_tools"
 # Values quoted in a reason are cut to this many characters.
 _QUOTED = 60
 
@@ -39,7 +43,9 @@ class RowRule:
     name: str  # e.g. gold.examples.cost_usd.range
     family: str  # as the gate reports it (schemas.gates.RULE_FAMILIES)
     column: str
-    check: Callable[[Any], str | None]  # why the value fails, None when it passes
+    check: Callable[..., str | None]  # why the value fails, None when it passes
+    # a second column the check reads (the tools of a tool-call rule): check(value, other)
+    other: str | None = None
 
 
 def _quoted(value: Any) -> str:
@@ -95,9 +101,13 @@ def row_rules(contract: Mapping[str, Any]) -> list[RowRule]:
     for column, rule in contract["columns"].items():
 
         def add(
-            suffix: str, family: str, check: Callable[[Any], str | None], column: str = column
+            suffix: str,
+            family: str,
+            check: Callable[..., str | None],
+            column: str = column,
+            other: str | None = None,
         ) -> None:
-            rules.append(RowRule(rule_name(table, column, suffix), family, column, check))
+            rules.append(RowRule(rule_name(table, column, suffix), family, column, check, other))
 
         if rule.get("nullable") is False:
             add("not_null", "column", _not_null)
@@ -112,6 +122,8 @@ def row_rules(contract: Mapping[str, Any]) -> list[RowRule]:
         if "json_schema" in rule:
             json_schema(str(rule["json_schema"]))  # a missing schema fails here, not per row
             add("json_schema", "format", _schema_check(str(rule["json_schema"])))
+        if "tool_calls_match" in rule:
+            add(TOOL_CALLS_RULE, "format", tool_calls_error, other=str(rule["tool_calls_match"]))
     return rules
 
 
@@ -126,7 +138,10 @@ class RowFilter:
         """(rule name, why) of every rule the row fails, in rule order."""
         failed = []
         for rule in self.rules:
-            why = rule.check(row.get(rule.column))
+            value = row.get(rule.column)
+            why = (
+                rule.check(value) if rule.other is None else rule.check(value, row.get(rule.other))
+            )
             if why is not None:
                 failed.append((rule.name, f"{rule.column} {why}"))
         return failed

@@ -1,17 +1,29 @@
 """A table's contract -> the rules of its quality gate, each a Great Expectations expectation.
 
 The contract is the one source: column constraints (not null, unique, allowed values, min/max,
-min_length), the key, formats (JSON parseable, a JSON Schema), and its `gates` section:
+min_length), the key, formats (JSON parseable, a JSON Schema, tool calls valid against the row's
+tools), and its `gates` section:
 references to other tables, shares of rows within bounds, splits disjoint by a group, the null
 share of record fields (`null_share_max`), and no secret or personal-data pattern. Rules over
-several rows or tables are SQL "unexpected rows" expectations on the Spark batch; the tables
-they refer to are temporary views (`reference_view`) the gate registers before validating.
+several rows or tables are SQL "unexpected rows" expectations; the tables they refer to are
+temporary views (`reference_view`) the gate registers before measuring.
+
+Spark measures, GX judges (docs/gates.md, "How a gate runs"): each rule is the semantic GX
+expectation that states it (expect_column_values_to_not_be_null, ..._to_be_unique,
+..._to_be_in_set, ..., unexpected_rows_expectation for SQL rules), plus how Spark measures it.
+Row-level rules are a condition (true for an unexpected row) counted in ONE aggregate pass over
+the cached table; rules over several rows or tables are a query each (its rows are unexpected)
+or a value query (one row: the measured value and details, unexpected outside its bounds). The
+gate hands each expectation the metrics GX would have computed (row count, null count,
+unexpected count, a sample of unexpected values), taken from those measures, and GX's own
+validation logic judges them (`Expectation.metrics_validate`): results and Data Docs show the
+semantic expectation, its observed counts and sample.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import great_expectations as gx
@@ -19,22 +31,46 @@ from great_expectations.expectations import Expectation
 
 from ..errors import ConfigError
 from .contracts import contract_hash, json_schema
-from .json_checks import JSON_ERROR_FUNCTION, JSON_SCHEMA_ERROR_FUNCTION
-from .rows import rule_name
+from .json_checks import (
+    JSON_ERROR_FUNCTION,
+    JSON_SCHEMA_ERROR_FUNCTION,
+    TOOL_CALLS_ERROR_FUNCTION,
+)
+from .rows import TOOL_CALLS_RULE, rule_name
 from .secrets import SECRET_FINDINGS_FUNCTION
 
 LIST_TYPES = ("list<", "map<")
 STRING_TYPES = ("string",)
+KEPT = "kept"  # schemas.curation.KEPT (not imported: that module builds Arrow schemas)
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One expectation of a suite, with the stable name results and errors use."""
+    """One expectation of a suite, with the stable name results and errors use, and how Spark
+    measures it: exactly one of
+
+    - `condition`: row level, SQL true for an unexpected row of the batch, counted in the one
+      aggregate pass; `sample` is what a failure shows of such a row, `window` the columns a
+      uniqueness count partitions by (read as `{n}`), `value` an expression computed once per
+      row (read as `{v}`: a Python UDF is not run twice), `columns` the columns whose nulls GX's
+      map expectations discount (their nonnull metrics);
+    - `query`: SQL whose rows are unexpected (counted, a few kept as the sample);
+    - `value_query`: SQL returning one row whose `value` is the measure (its other columns are
+      kept as details); unexpected when outside [low, high]."""
 
     name: str  # e.g. gold.examples.run_id.unique
     family: str  # schemas.gates.RULE_FAMILIES
     expectation: Expectation
     column: str | None = None
+    condition: str | None = None
+    sample: str | None = None
+    window: tuple[str, ...] = field(default=())
+    value: str | None = None
+    columns: tuple[str, ...] = field(default=())
+    query: str | None = None
+    value_query: str | None = None
+    low: float = 0.0
+    high: float = 0.0
 
 
 def reference_view(table: str) -> str:
@@ -63,97 +99,163 @@ def _unexpected(query: str, description: str) -> Expectation:
 def column_rules(contract: dict[str, Any]) -> list[Rule]:
     table = contract["table"]
     key = list(contract.get("key") or [])
+    first = key[0] if key else None
     rules: list[Rule] = []
     E = gx.expectations
 
-    def add(column: str | None, suffix: str, family: str, expectation: Expectation) -> None:
+    def add(
+        column: str | None,
+        suffix: str,
+        family: str,
+        expectation: Expectation,
+        condition: str,
+        sample: str | None = None,
+        window: tuple[str, ...] = (),
+        value: str | None = None,
+    ) -> None:
         name = rule_name(table, column, suffix)
         expectation.meta = _meta(name, family)
-        rules.append(Rule(name, family, expectation, column))
+        rules.append(
+            Rule(
+                name,
+                family,
+                expectation,
+                column,
+                condition=condition,
+                sample=sample or column,
+                window=window,
+                value=value,
+                columns=(column,) if column else tuple(key),
+            )
+        )
+
+    def unexpected(column: str, suffix: str, error: str, description: str) -> None:
+        """A row-level rule GX has no expectation for, as an unexpected-rows expectation: the
+        rows where `error` (a check function's call, NULL when fine) is not null."""
+        add(
+            column,
+            suffix,
+            "format",
+            _unexpected(
+                f"SELECT {first}, {error} AS error FROM {{batch}} WHERE {error} IS NOT NULL",
+                description,
+            ),
+            "{v} IS NOT NULL",
+            f"concat_ws(': ', {first}, {{v}})",
+            value=error,
+        )
 
     for column, rule in contract["columns"].items():
         kind = str(rule.get("type", ""))
         is_list = kind.startswith(LIST_TYPES)
         if rule.get("nullable") is False:
-            add(column, "not_null", "column", E.ExpectColumnValuesToNotBeNull(column=column))
+            add(
+                column, "not_null", "column", E.ExpectColumnValuesToNotBeNull(column=column),
+                f"{column} IS NULL", first,
+            )  # fmt: skip
         if rule.get("unique") and not is_list:
             family = "key" if key == [column] else "column"
-            add(column, "unique", family, E.ExpectColumnValuesToBeUnique(column=column))
+            add(
+                column, "unique", family, E.ExpectColumnValuesToBeUnique(column=column),
+                f"{column} IS NOT NULL AND {{n}} > 1", window=(column,),
+            )  # fmt: skip
         if "allowed" in rule:
+            allowed = list(rule["allowed"])
             add(
-                column,
-                "allowed",
-                "allowed",
-                E.ExpectColumnValuesToBeInSet(column=column, value_set=list(rule["allowed"])),
-            )
+                column, "allowed", "allowed",
+                E.ExpectColumnValuesToBeInSet(column=column, value_set=allowed),
+                f"{column} NOT IN ({', '.join(_sql_text(str(v)) for v in allowed)})",
+            )  # fmt: skip
         if "min" in rule or "max" in rule:
-            add(
-                column,
-                "range",
-                "column",
-                E.ExpectColumnValuesToBeBetween(
-                    column=column, min_value=rule.get("min"), max_value=rule.get("max")
-                ),
+            low, high = rule.get("min"), rule.get("max")
+            parts = ([f"{column} < {low}"] if low is not None else []) + (
+                [f"{column} > {high}"] if high is not None else []
             )
+            add(
+                column, "range", "column",
+                E.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high),
+                " OR ".join(parts),
+            )  # fmt: skip
         if "min_length" in rule:
+            n = int(rule["min_length"])
             if is_list:  # an array's size: GX's length expectations are for strings
                 add(
-                    column,
-                    "min_length",
-                    "column",
-                    E.UnexpectedRowsExpectation(
-                        unexpected_rows_query=f"SELECT {key[0]} FROM {{batch}} "
-                        f"WHERE size({column}) < {int(rule['min_length'])}",
-                        description=f"`{column}` holds at least {rule['min_length']} items",
+                    column, "min_length", "column",
+                    _unexpected(
+                        f"SELECT {first} FROM {{batch}} WHERE size({column}) < {n}",
+                        f"`{column}` holds at least {n} items",
                     ),
-                )
+                    f"size({column}) < {n}", f"size({column})",
+                )  # fmt: skip
             else:
                 add(
-                    column,
-                    "min_length",
-                    "column",
-                    E.ExpectColumnValueLengthsToBeBetween(
-                        column=column, min_value=int(rule["min_length"])
-                    ),
-                )
+                    column, "min_length", "column",
+                    E.ExpectColumnValueLengthsToBeBetween(column=column, min_value=n),
+                    f"char_length({column}) < {n}", f"char_length({column})",
+                )  # fmt: skip
         if rule.get("format") == "json":
-            add(
-                column,
-                "json",
-                "format",
-                _unexpected(
-                    f"SELECT {key[0]}, {JSON_ERROR_FUNCTION}({column}) AS error FROM {{batch}} "
-                    f"WHERE {JSON_ERROR_FUNCTION}({column}) IS NOT NULL",
-                    f"`{column}` is valid JSON",
-                ),
+            unexpected(
+                column, "json", f"{JSON_ERROR_FUNCTION}({column})", f"`{column}` is valid JSON"
             )
         if "json_schema" in rule:
             schema = str(rule["json_schema"])
             json_schema(schema)  # a contract naming a missing schema fails here, not per row
-            call = f"{JSON_SCHEMA_ERROR_FUNCTION}({_sql_text(schema)}, {column})"
-            add(
+            unexpected(
                 column,
                 "json_schema",
-                "format",
-                _unexpected(
-                    f"SELECT {key[0]}, {call} AS error FROM {{batch}} WHERE {call} IS NOT NULL",
-                    f"`{column}` matches the JSON Schema {schema}",
-                ),
+                f"{JSON_SCHEMA_ERROR_FUNCTION}({_sql_text(schema)}, {column})",
+                f"`{column}` matches the JSON Schema {schema}",
+            )
+        if "tool_calls_match" in rule:
+            tools = str(rule["tool_calls_match"])
+            unexpected(
+                column,
+                TOOL_CALLS_RULE,
+                f"{TOOL_CALLS_ERROR_FUNCTION}(to_json({column}), {tools})",
+                f"every tool call in `{column}` names a tool of `{tools}` and its arguments "
+                "validate against that tool's JSON schema",
             )
     declared_unique = [c for c, r in contract["columns"].items() if r.get("unique")]
     if len(key) > 1:
-        add(None, "key.unique", "key", E.ExpectCompoundColumnsToBeUnique(column_list=key))
+        add(
+            None, "key.unique", "key", E.ExpectCompoundColumnsToBeUnique(column_list=key),
+            f"NOT ({' AND '.join(f'{c} IS NULL' for c in key)}) AND {{n}} > 1",
+            f"to_json(struct({', '.join(key)}))", tuple(key),
+        )  # fmt: skip
     elif key and key[0] not in declared_unique:
-        add(key[0], "unique", "key", E.ExpectColumnValuesToBeUnique(column=key[0]))
+        add(
+            key[0], "unique", "key", E.ExpectColumnValuesToBeUnique(column=key[0]),
+            f"{key[0]} IS NOT NULL AND {{n}} > 1", window=(key[0],),
+        )  # fmt: skip
     return rules
 
 
 def _sql_rule(table: str, rule_id: str, family: str, query: str, description: str) -> Rule:
+    """A rule whose query returns the unexpected rows (GX's unexpected-rows expectation)."""
     name = rule_name(table, None, rule_id)
     expectation = gx.expectations.UnexpectedRowsExpectation(
         unexpected_rows_query=query, description=description, meta=_meta(name, family)
     )
-    return Rule(name, family, expectation)
+    return Rule(name, family, expectation, query=query)
+
+
+def _value_rule(
+    table: str,
+    rule_id: str,
+    value_query: str,
+    description: str,
+    low: float,
+    high: float,
+) -> Rule:
+    """A dataset-level rule measured as one value (and details) by `value_query`, unexpected
+    outside [low, high]: an unexpected-rows expectation whose query selects the measured row
+    when it is out of bounds (what GX would run on its own), judged on Spark's measure."""
+    name = rule_name(table, None, rule_id)
+    query = f"SELECT * FROM ({value_query}) WHERE value < {low} OR value > {high}"
+    expectation = gx.expectations.UnexpectedRowsExpectation(
+        unexpected_rows_query=query, description=description, meta=_meta(name, "dataset")
+    )
+    return Rule(name, "dataset", expectation, value_query=value_query, low=low, high=high)
 
 
 def references(contract: dict[str, Any]) -> list[dict[str, Any]]:
@@ -183,14 +285,14 @@ def gate_rules(contract: dict[str, Any]) -> list[Rule]:
     for share in gates.get("shares") or []:
         low, high = float(share.get("min", 0.0)), float(share.get("max", 1.0))
         rules.append(
-            _sql_rule(
+            _value_rule(
                 table,
                 share["id"],
-                "dataset",
-                "SELECT share FROM (SELECT avg(CASE WHEN "
-                f"{share['where']} THEN 1.0 ELSE 0.0 END) AS share FROM {{batch}}) "
-                f"WHERE share < {low} OR share > {high}",
+                f"SELECT coalesce(avg(CASE WHEN {share['where']} THEN 1.0 ELSE 0.0 END), 0.0) "
+                "AS value, count(*) AS rows FROM {batch}",
                 f"the share of rows where {share['where']} is within [{low}, {high}]",
+                low,
+                high,
             )
         )
     if "disjoint_splits" in gates:
@@ -213,19 +315,73 @@ def gate_rules(contract: dict[str, Any]) -> list[Rule]:
         types = {c: str(r.get("type", "")) for c, r in contract["columns"].items()}
         parts = [c if types.get(c) in STRING_TYPES else f"to_json({c})" for c in rule["columns"]]
         text = f"concat_ws(char(10), {', '.join(parts)})"
+        findings = f"{SECRET_FINDINGS_FUNCTION}({text})"
+        secrets = _sql_rule(
+            table,
+            rule["id"],
+            "dataset",
+            f"SELECT {rule['key']}, findings FROM (SELECT {rule['key']}, "
+            f"{findings} AS findings FROM {{batch}}) WHERE findings IS NOT NULL",
+            f"the scrub's detectors find no secret or personal data in "
+            f"{', '.join(rule['columns'])}",
+        )
+        # one row decides it: measured in the one pass (the sample: the detectors, not the text)
         rules.append(
-            _sql_rule(
-                table,
-                rule["id"],
-                "dataset",
-                f"SELECT {rule['key']}, findings FROM (SELECT {rule['key']}, "
-                f"{SECRET_FINDINGS_FUNCTION}({text}) AS findings FROM {{batch}}) "
-                "WHERE findings IS NOT NULL",
-                f"the scrub's detectors find no secret or personal data in "
-                f"{', '.join(rule['columns'])}",
+            Rule(
+                secrets.name,
+                secrets.family,
+                secrets.expectation,
+                condition="{v} IS NOT NULL",
+                sample=f"concat_ws(': ', {rule['key']}, {{v}})",
+                value=findings,
             )
         )
+    if "duplicates" in gates:
+        rules.append(_duplicates_rule(contract, gates["duplicates"]))
     return rules
+
+
+def duplicate_index(contract: dict[str, Any]) -> str | None:
+    """The curation index the duplicates rule reads (gold.dedup_index), if the contract has one."""
+    rule = (contract.get("gates") or {}).get("duplicates")
+    return str(rule["index"]) if rule else None
+
+
+def _duplicates_rule(contract: dict[str, Any], rule: dict[str, Any]) -> Rule:
+    """Duplicate rate after curation: of the examples the export would ship (latest verdict in
+    the index `kept`, or not judged yet), the share that still repeat a shipped example's exact
+    content hash (every copy after the first) is at most `max`. Details: the shipped, judged and
+    dropped counts and the dropped share (what curation removed)."""
+    table, high = contract["table"], float(rule.get("max", 0.0))
+    key = rule.get("key", "example_id")
+    index = reference_view(str(rule["index"]))
+    latest = (  # an example's latest verdict: its row of the highest batch_version
+        f"SELECT {key}, max_by(verdict, batch_version) AS verdict, max_by(content_hash, "
+        f"batch_version) AS content_hash FROM {index} GROUP BY {key}"
+    )
+    judged = (
+        f"SELECT b.{key}, l.verdict, l.content_hash, (l.verdict IS NULL OR l.verdict = "
+        f"'{KEPT}') AS ship FROM {{batch}} b LEFT JOIN ({latest}) l ON b.{key} = l.{key}"
+    )
+    query = (  # one pass over the judged examples: a copy is a shipped hash's 2nd, 3rd, ... row
+        "SELECT CASE WHEN shipped = 0 THEN 0.0 ELSE duplicates / shipped END AS value, "
+        "duplicates, shipped, unjudged, dropped, "
+        "CASE WHEN total = 0 THEN 0.0 ELSE dropped / total END AS dropped_share "
+        "FROM (SELECT count(*) AS total, count_if(ship) AS shipped, "
+        "count_if(verdict IS NULL) AS unjudged, count_if(NOT ship) AS dropped, "
+        "count_if(ship AND content_hash IS NOT NULL AND copy > 1) AS duplicates "
+        f"FROM (SELECT *, row_number() OVER (PARTITION BY ship, content_hash ORDER BY {key}) "
+        f"AS copy FROM ({judged})))"
+    )
+    return _value_rule(
+        table,
+        rule["id"],
+        query,
+        f"after curation ({rule['index']}, latest verdict), the share of exported examples that "
+        f"are exact duplicates (content hash) is at most {high}",
+        0.0,
+        high,
+    )
 
 
 def _null_share_rule(contract: dict[str, Any], rule: dict[str, Any]) -> Rule:

@@ -1,18 +1,28 @@
-"""Benchmark: the quality gates (GX on Spark) against the same rules in one DuckDB pass.
+"""Benchmark: the quality gates (Spark measures, GX judges) against the same rules in DuckDB,
+and against the build time of the gold tables they gate.
 
     python tests/benchmarks/bench_gates.py [--rows 20000]
+    python tests/benchmarks/bench_gates.py --build-runs 5000
 
-Builds a local lake with gold.examples rows that pass every rule (tests/quality/conftest.py) and
-the silver.runs they refer to, then:
-  - gx: `run_gates(ctx, ["gold.examples"])`: read through the lake's Spark reader, cached, the
-    suite generated from the contract run as a GX Checkpoint (timed warm: a first run on the
+--rows: builds a local lake with gold.examples rows that pass every rule
+(tests/quality/conftest.py) and the silver.runs they refer to, then:
+  - gate: `run_gates(ctx, ["gold.examples"])`: read through the lake's Spark reader, cached,
+    every rule measured by Spark (the row-level ones in one aggregate pass), each rule's
+    semantic GX expectation judged by GX on those measures (timed warm: a first run on the
     same table warms the JVM and the Python workers; both are printed), Spark jobs counted;
   - duckdb: the same contract's rules over the table read once with delta-rs into Arrow: every
     column rule in one aggregate query (one scan), each referential / dataset rule as its own
     query on the in-memory table, the secret rule through the same detector function.
-Prints both times, the number of Spark jobs and of DuckDB queries, and the ratio gx / duckdb.
-The JSON Schema rule has no DuckDB equivalent here and is left out of that side (said in the
-output). Figures, not assertions: see docs/gates.md.
+Prints both times, the number of Spark jobs and of DuckDB queries, and the ratio gate / duckdb.
+The JSON Schema, tool-call and duplicate-rate rules have no DuckDB equivalent here and are left
+out of that side (said in the output).
+
+--build-runs N: the issue's measure. N synthetic runs (scenario expansion of simulated seeds,
+cycled under new run ids as bench_gold.py does) in silver.synthetic_events, then the four gold
+jobs (gold_examples, gold_rejected, gold_preferences, gold_constitutional_pairs: full builds,
+local[2]) timed; then the gates of the three gold tables (cold and warm) and the DuckDB pass on
+gold.examples. Prints the gate time as a share of the build time. Figures, not assertions: see
+docs/gates.md.
 """
 
 from __future__ import annotations
@@ -120,10 +130,127 @@ def duckdb_pass(ctx: Any) -> tuple[dict[str, int], int]:
     return counts, queries
 
 
+def _synthetic_events(ctx: Any, runs: int, seed: int = 3, distinct: int = 1000) -> int:
+    """silver.synthetic_events of `runs` runs: `distinct` expanded runs cycled under new ids;
+    the seeds in silver.runs (the gate's reference of seed_run_id). Returns the runs written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from conftest import runs_rows  # tests/quality/conftest.py
+
+    from tracelake.jobs.expand.expander import expand_run
+    from tracelake.jobs.expand.spark_job import event_rows
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.settings import ExpandSettings
+    from tracelake.jobs.simulate.runs import generate_runs
+
+    spec = catalog.SILVER_SYNTHETIC_EVENTS
+    settings = ExpandSettings(variations_per_seed=5, seed=seed)
+    rows: list[dict[str, Any]] = []
+    seeds: list[str] = []
+    for run in generate_runs(seed, max(1, distinct // 4)):
+        rows += event_rows(expand_run(run, settings), settings.seed)
+        seeds.append(run[0]["run_id"])
+        if len({r["run_id"] for r in rows}) >= distinct:
+            break
+    corpus = pa.Table.from_pylist(rows, spec.schema)
+    n = len(set(corpus["run_id"].to_pylist()))
+    written = 0
+    for copy in range(-(-runs // n)):
+        suffix = f"~{copy}"
+        table = corpus
+        for column in ("run_id", "event_id", "parent_event_id"):
+            renamed = pc.binary_join_element_wise(table[column], suffix, "")
+            table = table.set_column(spec.schema.get_field_index(column), column, renamed)
+        ctx.lake.append(spec, table)
+        written += n
+    ctx.lake.append(
+        catalog.SILVER_RUNS,
+        pa.Table.from_pylist(runs_rows(sorted(set(seeds))), catalog.SILVER_RUNS.schema),
+    )
+    return written
+
+
+def build_share(runs: int) -> None:
+    """Gold build time vs the gates of the gold tables, at `runs` runs."""
+    from tracelake.jobs.context import JobContext
+    from tracelake.jobs.gold import constitutional_pairs, examples, preferences, rejected
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.quality.gates import run_gates
+    from tracelake.jobs.runner import run_job
+    from tracelake.jobs.settings import Settings
+    from tracelake.jobs.spark import get_session
+
+    gold = ["gold.examples", "gold.preferences", "gold.constitutional_pairs"]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            lake_root=f"{tmp}/lake", spark={"master": "local[2]", "delta": "bridge"}
+        )
+        ctx = JobContext.create(settings)
+        start = time.perf_counter()
+        written = _synthetic_events(ctx, runs)
+        print(f"input: {written} synthetic runs in {time.perf_counter() - start:.1f} s")
+        for spec in (
+            catalog.SILVER_EVENTS,
+            catalog.SILVER_RUN_PATTERNS,
+            catalog.SILVER_COMPONENT_EVOLUTION,
+            catalog.OPS_FEEDBACK,
+        ):
+            ctx.lake.ensure(spec)
+        spark = get_session(settings)
+        build: dict[str, float] = {}
+        for job in (examples.JOB, rejected.JOB, preferences.JOB, constitutional_pairs.JOB):
+            start = time.perf_counter()
+            result = run_job(ctx, job, full=True)
+            build[job.name] = time.perf_counter() - start
+            assert result.status == "succeeded", (job.name, result.message)
+        sizes = {t: ctx.lake.count(catalog.get(t)) for t in gold}
+        times, per_table = [], {}
+        for _ in range(2):
+            start = time.perf_counter()
+            run = run_gates(ctx, gold, spark=spark)
+            times.append(time.perf_counter() - start)
+        for gate in run.results:
+            per_table[gate.table] = gate.failing()
+        # per table (warm run): its finished_at after the previous table's
+        stored = ctx.lake.read(catalog.OPS_GATE_RESULTS).to_pylist()
+        last = sorted(
+            (r for r in stored if r["gate_run_id"] == run.gate_run_id),
+            key=lambda r: r["finished_at"],
+        )
+        marks = [last[0]["started_at"]] + [r["finished_at"] for r in last]
+        per_seconds = {
+            r["table"]: (b - a).total_seconds()
+            for r, a, b in zip(last, marks[:-1], marks[1:], strict=True)
+        }
+        start = time.perf_counter()
+        counts, queries = duckdb_pass(ctx)
+        duck = time.perf_counter() - start
+        spark.stop()
+    total = sum(build.values())
+    print(f"gold build ({written} runs, full, local[2]): {total:.1f} s")
+    for name, seconds in build.items():
+        print(f"  {name}: {seconds:.1f} s")
+    print(f"gold rows: {sizes}")
+    print(
+        f"gates of {len(gold)} tables: {times[1]:.1f} s warm ({times[0]:.1f} s cold) = "
+        f"{times[1] / total:.1%} of the build warm ({times[0] / total:.1%} cold)"
+    )
+    print(
+        "  per table (warm, without Data Docs): "
+        + str({t: round(v, 1) for t, v in per_seconds.items()})
+    )
+    print(f"  failing (the generated data, not planted): {per_table}")
+    print(f"duckdb one pass on gold.examples: {duck:.2f} s, {len(counts)} rules, {queries} queries")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--build-runs", type=int, default=0)
     args = parser.parse_args()
+    if args.build_runs:
+        build_share(args.build_runs)
+        return
 
     from tracelake.jobs.context import JobContext
     from tracelake.jobs.quality.gates import run_gates
@@ -154,14 +281,14 @@ def main() -> None:
         spark.stop()
     print(f"gold.examples: {args.rows} rows")
     print(
-        f"  gx on spark: {times[1]:.1f} s warm ({times[0]:.1f} s cold), {expectations} "
+        f"  gate:        {times[1]:.1f} s warm ({times[0]:.1f} s cold), {expectations} "
         f"expectations, {jobs} Spark jobs on one cached read"
     )
     print(
-        f"  duckdb:      {duck:.2f} s, {len(counts)} rules (no JSON Schema rule), "
-        f"{queries} queries (column rules in one scan)"
+        f"  duckdb:      {duck:.2f} s, {len(counts)} rules (no JSON Schema, tool-call nor "
+        f"duplicate-rate rule), {queries} queries (column rules in one scan)"
     )
-    print(f"  ratio gx / duckdb: {times[1] / duck:.1f}x")
+    print(f"  ratio gate / duckdb: {times[1] / duck:.1f}x")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from trainer_fixture import conversation, preference_rows
+from trainer_fixture import TOOLS, conversation, preference_rows
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
@@ -45,7 +45,7 @@ def example_rows(n: int, seed: int = 3, pad: int = 0) -> list[dict[str, Any]]:
                 "split": _split(i),
                 "record": json.dumps({"input": {"goal": target}}),
                 "messages": messages,
-                "tools": "[]",
+                "tools": json.dumps(TOOLS),
                 "n_tool_calls": 1,
                 "steps": 1,
                 "errors": 0,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from trainer_fixture import conversation
+from trainer_fixture import TOOLS, conversation
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
@@ -69,7 +69,7 @@ def example_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
                 "split": SPLITS[family % 4],  # a family stays in one split
                 "record": _record(f"work on {target}"),
                 "messages": messages,
-                "tools": "[]",
+                "tools": json.dumps(TOOLS),
                 "n_tool_calls": 1,
                 "steps": 2,
                 "errors": 0,
@@ -81,6 +81,26 @@ def example_rows(n: int, seed: int = 11) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def strict_tools() -> str:
+    """The fixture's tools with no parameters (any argument is unknown): JSON for `tools`."""
+    return json.dumps(
+        [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool["function"]["name"],
+                    "parameters": {
+                        "type": "object",
+                        "properties": {},
+                        "additionalProperties": False,
+                    },
+                },
+            }
+            for tool in TOOLS
+        ]
+    )
 
 
 def _zero(field: pa.Field) -> Any:
@@ -114,16 +134,49 @@ def append(ctx: JobContext, table: str, rows: list[dict[str, Any]]) -> int:
     return version
 
 
+def index_rows(examples: list[dict[str, Any]], copies: int = 0) -> list[dict[str, Any]]:
+    """gold.dedup_index rows for the examples: every third one a dropped exact duplicate of the
+    one before it (same content hash); the others kept with hashes of their own, except that
+    the last `copies` kept ones repeat the first kept one's hash (a duplicate curation missed)."""
+    rows = []
+    for i, example in enumerate(examples):
+        dropped = i % 3 == 2
+        rows.append(
+            {
+                "example_id": example["example_id"],
+                "run_id": example["run_id"],
+                "split": example["split"],
+                "verdict": "duplicate_exact" if dropped else "kept",
+                "cluster_id": examples[i - 1]["example_id"] if dropped else example["example_id"],
+                "content_hash": f"h{i - 1 if dropped else i}",
+                "signature": None,
+                "band_keys": None,
+                "detail": None,
+                "flags": [],
+                "batch_version": 0,
+            }
+        )
+    kept = [r for r in rows if r["verdict"] == "kept"]
+    for row in kept[len(kept) - copies :] if copies else []:
+        row["content_hash"] = kept[0]["content_hash"]
+    return rows
+
+
 def write_gated_lake(
-    ctx: JobContext, examples: list[dict[str, Any]], run_ids: list[str] | None = None
+    ctx: JobContext,
+    examples: list[dict[str, Any]],
+    run_ids: list[str] | None = None,
+    copies: int = 0,
 ) -> None:
-    """The gold tables and silver.runs (by default every run the examples name)."""
+    """The gold tables, curation's index (`copies`: see index_rows) and silver.runs (by default
+    every run the examples name)."""
     from export.conftest import constitutional_rows, pair_rows
 
     if run_ids is None:
         run_ids = [r["run_id"] for r in examples if r["run_id"].startswith("run-")]
     append(ctx, "silver.runs", runs_rows(sorted(set(run_ids))))
     append(ctx, "gold.examples", examples)
+    append(ctx, "gold.dedup_index", index_rows(examples, copies))
     append(ctx, "gold.preferences", pair_rows(12))
     append(ctx, "gold.constitutional_pairs", constitutional_rows(12))
 

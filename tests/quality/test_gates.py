@@ -4,6 +4,7 @@ what failed; Data Docs drawn by headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from tracelake.jobs.context import JobContext
 from tracelake.jobs.errors import GateFailedError
-from tracelake.jobs.export.job import GATE_RESULTS, export_dataset
+from tracelake.jobs.export.job import GATE_RESULTS, NAMED_FAILURES, export_dataset
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.quality.contracts import load_contract
 from tracelake.jobs.quality.gates import run_gates
@@ -22,7 +23,7 @@ from tracelake.jobs.quality.suites import rules_for
 from tracelake.schemas.gates import RULE_FAMILIES
 from tracelake.schemas.manifest import read_manifest
 
-from .conftest import example_rows, write_gated_lake
+from .conftest import example_rows, strict_tools, write_gated_lake
 
 pytestmark = pytest.mark.spark
 
@@ -47,6 +48,8 @@ PLANTED = {
         {"goal": "deploy with key AKIAZ7QRSTUVWXY23456"},
         ["gold.examples.no_secret_or_personal_data"],  # dataset: the scrub's detectors
     ),
+    # format: the row's tools take no parameters, so its calls' arguments break their schema
+    16: ({"tools": strict_tools()}, ["gold.examples.messages.tool_calls_match_tools"]),
 }
 
 
@@ -84,6 +87,18 @@ def test_a_clean_build_passes_and_its_data_docs_render(
     assert {e["family"] for e in examples["expectations"]} == set(RULE_FAMILIES)
     runs_version = lake.version(catalog.SILVER_RUNS)
     assert f'"silver.runs": {runs_version}' in examples["reference_versions"]
+    index_version = lake.version(catalog.GOLD_DEDUP_INDEX)
+    assert f'"gold.dedup_index": {index_version}' in examples["reference_versions"]
+    (dedup,) = [e for e in examples["expectations"] if e["name"].endswith("duplicate_share")]
+    observed = json.loads(dedup["observed_value"])  # none left; curation dropped a third
+    assert observed["value"] == 0 and observed["dropped_share"] == pytest.approx(1 / 3)
+    # Spark measured, GX judged: the semantic expectation types are what the results show
+    types = {e["name"]: e["expectation_type"] for e in examples["expectations"]}
+    assert types["gold.examples.goal.not_null"] == "expect_column_values_to_not_be_null"
+    assert types["gold.examples.run_id.unique"] == "expect_column_values_to_be_unique"
+    assert types["gold.examples.split.allowed"] == "expect_column_values_to_be_in_set"
+    assert types["gold.examples.cost_usd.range"] == "expect_column_values_to_be_between"
+    assert types["gold.examples.goal.min_length"] == "expect_column_value_lengths_to_be_between"
     # The gates passed: the export proceeds and records the result it consulted.
     manifest = read_manifest(export_dataset(gated_ctx, "sft").manifest)
     assert manifest.gate_result_ids == [results["gold.examples"].gate_result_id]
@@ -95,6 +110,10 @@ def test_a_clean_build_passes_and_its_data_docs_render(
     assert "gold.examples" in html and "gold.preferences" in html
     page = Path(results["gold.examples"].data_docs.removeprefix("file://").replace("%40", "@"))
     assert page.is_file()
+    # Data Docs render the semantic expectations with Spark's measures as their observations
+    text = page.read_text()
+    assert "values must never be null" in text and "values must belong to this set" in text
+    assert "maximum value" not in text.lower()
     if CHROMIUM is None:
         pytest.skip("needs the chromium package for the screenshot")
     shot = tmp_path / "docs.png"
@@ -122,8 +141,11 @@ def test_a_violation_in_each_rule_family_blocks_the_export(
     rows = [dict(r) for r in clean]
     for index, (change, _) in PLANTED.items():
         rows[index].update(change)
-    write_gated_lake(ctx, rows, run_ids=[r["run_id"] for r in clean if r["run_id"][:4] == "run-"])
+    run_ids = [r["run_id"] for r in clean if r["run_id"][:4] == "run-"]
+    # dataset: 2 of the 24 kept examples repeat a kept one's content hash (curation missed them)
+    write_gated_lake(ctx, rows, run_ids=run_ids, copies=2)
     expected = {name for _, names in PLANTED.values() for name in names}
+    expected.add("gold.examples.exact_duplicate_share")
 
     # `tracelake gate` as a user runs it (in this process: it shares the test's Spark session).
     from tracelake.jobs.cli import app
@@ -142,6 +164,17 @@ def test_a_violation_in_each_rule_family_blocks_the_export(
     assert families == set(RULE_FAMILIES)
     assert failing["gold.examples.run_id.unique"]["unexpected_count"] == 2
     assert failing["gold.examples.run_in_silver_runs"]["unexpected_count"] == 1
+    tool_calls = failing["gold.examples.messages.tool_calls_match_tools"]
+    assert tool_calls["unexpected_count"] == 1
+    assert "evolution:c16: message 2: " in tool_calls["observed_value"]  # the key and why
+    assert "is not a known parameter" in tool_calls["observed_value"]
+    steps = json.loads(failing["gold.examples.steps.range"]["observed_value"])
+    assert steps["element_count"] == 36 and steps["unexpected_count"] == 1
+    assert steps["sample"] == ["0"]  # GX's partial unexpected list: the value itself
+    observed = json.loads(failing["gold.examples.exact_duplicate_share"]["observed_value"])
+    assert observed["value"] == pytest.approx(2 / 24)
+    assert observed["duplicates"] == 2 and observed["shipped"] == 24
+    assert observed["dropped_share"] == pytest.approx(12 / 36)
     # The observed value names what was found, never the secret itself.
     leak = failing["gold.examples.no_secret_or_personal_data"]["observed_value"]
     assert "AKIA" not in leak
@@ -150,8 +183,8 @@ def test_a_violation_in_each_rule_family_blocks_the_export(
         export_dataset(ctx, "sft")
     message = str(refused.value)
     assert "\n" not in message and "--force" in message
-    for name in expected:
-        assert name in message
+    named = [name for name in expected if name in message]  # the first few, then a count
+    assert len(named) == NAMED_FAILURES and f"and {len(expected) - NAMED_FAILURES} more" in message
     forced = read_manifest(export_dataset(ctx, "sft", force=True).manifest)
     assert forced.gates_forced and forced.gate_result_ids == [stored["gate_result_id"]]
 
