@@ -19,7 +19,7 @@ completion and self-correction (docs/evaluation.md), tool-call validity, calls p
 each variant's training loss; nothing is asserted. `--variants full` runs the main comparison
 alone (trained vs untrained vs replay).
 
-    python tests/benchmarks/bench_eval_study.py [--steps 700] [--train-tasks 300]
+    python tests/benchmarks/bench_eval_study.py [--steps 450] [--train-tasks 300]
         [--tasks-per-level 8] [--variants full,no_recovery_weighting,...]
 """
 
@@ -167,7 +167,7 @@ COLUMNS = ("L1 C", "L1 SC", "L2 C", "L2 SC", "L3 C", "L3 SC", "valid", "calls")
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=700)
+    parser.add_argument("--steps", type=int, default=450)
     parser.add_argument("--train-tasks", type=int, default=300)
     parser.add_argument("--tasks-per-level", type=int, default=8)
     parser.add_argument("--layers", type=int, default=2)
