@@ -48,7 +48,7 @@ CHAT_TEMPLATE = (
     "<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
     "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{% endif -%}"
 )
 
 
@@ -109,7 +109,12 @@ def prepare_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def prompt_ids(
     tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
 ) -> list[int]:
-    """The token ids of a conversation so far, ending with the assistant's generation prompt."""
+    """The token ids of a conversation so far, ending with the assistant's generation prompt.
+
+    Exactly the tokens that precede an assistant turn's first supervised token in training
+    (`<|im_start|>assistant` and its newline): a prefix of the same conversation tokenised with
+    the turn, so a model generates from the context it was trained in.
+    """
     ids = tokenizer.apply_chat_template(
         prepare_messages(messages),
         tools=tools or None,

@@ -11,12 +11,16 @@ is weighted 2 (recovery weighting). Variants:
   no_recovery_weighting    retry turns weighted 1
   no_component_evolution   the component_evolution phase left out of training
   no_synthetic_variations  the fault variants left out
-Printed per variant and level: completion and self-correction (docs/evaluation.md); nothing is
-asserted. At toy size (2 layers x 64, BPE 2048, 40 steps) on 2 cores expect zeros for every
-trained variant: the figures are the harness, the comparison becomes meaningful with real
-shapes (--layers/--hidden/--steps on a GPU).
+Training (`sft`, every variant alike): a tiny Llama trained in full from scratch
+(`hybrid.lora: false`: LoRA on random weights freezes the embeddings and all but the last block
+at their initialisation), per-document attention on packed rows (`model.attention: packed`),
+one packed row per step, L1 episodes sampled 4x (`phase_weights`). Printed per policy and level:
+completion and self-correction (docs/evaluation.md), tool-call validity, calls per episode, and
+each variant's training loss; nothing is asserted. `--variants full` runs the main comparison
+alone (trained vs untrained vs replay).
 
-    python tests/benchmarks/bench_eval_study.py [--steps 40] [--tasks-per-level 4]
+    python tests/benchmarks/bench_eval_study.py [--steps 450] [--train-tasks 300]
+        [--tasks-per-level 8] [--variants full,no_recovery_weighting,...]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -102,7 +107,10 @@ def episode_rows(n_tasks: int, seed: int, recovery_weight: float) -> list[dict]:
     return rows
 
 
-def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace) -> Path:
+def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace) -> Any:
+    """The `sft` recipe from scratch: a tiny model trains every weight (`hybrid.lora: false`;
+    LoRA on random weights would freeze the embeddings and all but the last block at their
+    initialisation), one packed row per step, per-document attention (`attention: packed`)."""
     from tracelake.trainer.model import HybridOptions
     from tracelake.trainer.session import ModelOptions
     from tracelake.trainer.sft import SFTOptions, run_sft
@@ -114,16 +122,17 @@ def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace)
         max_length=2048,
         pack_capacity=2048,
         phases=phases,
+        phase_weights={"orchestration": args.orchestration_weight},
         model=ModelOptions(
             tiny_layers=args.layers,
             tiny_hidden=args.hidden,
-            tiny_vocab=2048,
-            hybrid=HybridOptions(lr_lora=5e-3, lr_full=5e-3),
+            tiny_vocab=args.vocab,
+            attention="packed",
+            hybrid=HybridOptions(lora=False, lr_full=args.lr),
         ),
-        log_every=max(1, args.steps // 2),
+        log_every=max(1, args.steps // 4),
     )
-    run_sft(manifest, options)
-    return out
+    return run_sft(manifest, options)
 
 
 def untrained_like(checkpoint: Path, out: Path, layers: int, hidden: int) -> Path:
@@ -143,24 +152,38 @@ def figures(run) -> dict[str, str]:
     out = {}
     for level in ("L1", "L2", "L3"):
         s = run.summary.get(level, {})
-        c, sc = s.get("completion"), s.get("self_correction")
-        out[level] = f"{c if c is None else round(c, 2)}/{sc if sc is None else round(sc, 2)}"
+        for key, metric in (("C", "completion"), ("SC", "self_correction")):
+            value = s.get(metric)
+            out[f"{level} {key}"] = "-" if value is None else f"{value:.2f}"
     main = [r for r in run.records if not r["memory"]]
     valid = run.summary["all"].get("validity")
-    out["valid"] = "n/a" if valid is None else f"{valid:.2f}"
+    out["valid"] = "-" if valid is None else f"{valid:.2f}"
     out["calls"] = f"{sum(len(r['calls']) for r in main) / max(1, len(main)):.1f}"
     return out
 
 
+COLUMNS = ("L1 C", "L1 SC", "L2 C", "L2 SC", "L3 C", "L3 SC", "valid", "calls")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--train-tasks", type=int, default=90)
-    parser.add_argument("--tasks-per-level", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=450)
+    parser.add_argument("--train-tasks", type=int, default=300)
+    parser.add_argument("--tasks-per-level", type=int, default=8)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--vocab", type=int, default=2048)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--orchestration-weight", type=float, default=4.0, help="sampling weight of L1 episodes"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="trained variants to run")
     args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or "full" not in variants:
+        parser.error(f"--variants: choose from {', '.join(VARIANTS)} (full is required)")
     import torch
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -168,6 +191,8 @@ def main() -> None:
         tasks_per_level=args.tasks_per_level, memory_sequence=0, chance_faults=False
     )
     results: dict[str, dict[str, str]] = {}
+    trained: dict[str, str] = {}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         t0 = time.perf_counter()
@@ -183,13 +208,20 @@ def main() -> None:
         print(f"export: {len(weighted)} episodes ({time.perf_counter() - t0:.1f}s)", flush=True)
         all_phases = list(PHASE_OF_LEVEL.values())
         checkpoints = {}
-        for variant in VARIANTS:
+        for variant in variants:
             manifest = exports.get(variant, exports["full"])
             phases = [p for p in all_phases if variant != "no_component_evolution"
                       or p != "component_evolution"]  # fmt: skip
             t0 = time.perf_counter()
-            checkpoints[variant] = train(manifest, base / variant, phases, args)
-            print(f"trained {variant} in {time.perf_counter() - t0:.1f}s", flush=True)
+            record = train(manifest, base / variant, phases, args)
+            checkpoints[variant] = base / variant
+            heldout = (record.eval or {}).get("heldout_loss")
+            trained[variant] = (
+                f"loss {record.loss_first:.2f}->{record.loss_last:.2f}"
+                + (f", held-out {heldout:.2f}" if heldout is not None else "")
+                + f", {time.perf_counter() - t0:.0f}s"
+            )
+            print(f"trained {variant}: {trained[variant]}", flush=True)
         checkpoints["untrained_init"] = untrained_like(
             checkpoints["full"], base / "init", args.layers, args.hidden
         )
@@ -200,12 +232,20 @@ def main() -> None:
             print(f"evaluated {name} in {time.perf_counter() - t0:.1f}s", flush=True)
         results["replay"] = figures(evaluate(Replay(), options))
         results["oracle"] = figures(evaluate(Oracle(), options))
-    print(f"\nheld-out tasks: {args.tasks_per_level} per level; completion/self-correction per")
-    print("level; valid = tool-call validity incl. unparseable turns; calls per episode")
-    print(f"{'policy':<26}{'L1':>12}{'L2':>12}{'L3':>12}{'valid':>8}{'calls':>7}")
+    print(
+        f"\n{args.train_tasks} training tasks, {args.layers} layers x {args.hidden}, BPE "
+        f"{args.vocab}, {args.steps} steps at lr {args.lr}, orchestration weight "
+        f"{args.orchestration_weight}; held-out: {args.tasks_per_level} "
+        "tasks per level (injected faults included)"
+    )
+    print("C = completion, SC = self-correction (recovered / surfaced injected faults; - when")
+    print("no fault surfaced), valid = tool-call validity incl. unparseable turns, calls/episode")
+    print(f"{'policy':<26}" + "".join(f"{c:>7}" for c in COLUMNS))
     for name, row in results.items():
-        cells = "".join(f"{row[k]:>12}" for k in ("L1", "L2", "L3"))
-        print(f"{name:<26}{cells}{row['valid']:>8}{row['calls']:>7}")
+        print(f"{name:<26}" + "".join(f"{row[c]:>7}" for c in COLUMNS))
+    for name, line in trained.items():
+        print(f"  {name}: {line}")
+    print(f"total {time.perf_counter() - started:.0f}s")
 
 
 if __name__ == "__main__":

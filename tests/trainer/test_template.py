@@ -9,6 +9,7 @@ from tracelake.schemas.tool_calls import format_tool_call, from_message_call
 from tracelake.trainer.template import (
     EOT,
     ExampleRejected,
+    prompt_ids,
     tokenize_messages,
     tokenize_within_limit,
 )
@@ -67,6 +68,22 @@ def test_prefix_preserving(tokenizer) -> None:
         if messages[k - 1]["role"] == "assistant":
             part = tokenize_messages(tokenizer, messages[:k], TOOLS).input_ids
             assert full[: len(part)] == part
+
+
+def test_generation_prompt_is_the_trained_context(tokenizer) -> None:
+    """The prompt a model generates from (evaluation, GRPO) is the conversation's tokens up to
+    each assistant turn's first supervised token, newline after `assistant` included: with it
+    missing, a trained model starts off-distribution and writes no tool call."""
+    import random
+
+    messages, _ = conversation(random.Random(9))
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        example = tokenize_messages(tokenizer, messages[: k + 1], TOOLS)
+        prompt = prompt_ids(tokenizer, messages[:k], TOOLS)
+        assert example.input_ids[: len(prompt)] == prompt
+        assert example.weights[len(prompt)] > 0 and example.weights[len(prompt) - 1] == 0
 
 
 def test_over_limit_is_cut_at_a_turn_boundary_or_rejected(tokenizer) -> None:
