@@ -4,8 +4,8 @@ and a verdict that honours sample size.
 
 Verdict: `no evidence` unless both sides have at least `lineage.min_calls` calls; then
 `improved` / `regressed` when the interval of the error-rate delta excludes 0 (the primary
-measure), else by the run success-rate interval, else `no evidence`. Recomputed in full from
-silver.component_usage each run (see components.py).
+measure), else by the run success-rate interval, else `no evidence`. Recomputed each run from
+silver.component_version_stats (see components.py).
 """
 
 from __future__ import annotations

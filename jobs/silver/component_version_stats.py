@@ -28,7 +28,7 @@ from ..lake import catalog, spark_io
 from ..lake.delta_source import plan_scan, read_arrow
 from ..runner import JobInput, JobOutput, run_job
 from ._version_stats import aggregate, merge
-from .runs import _read_only
+from .runs import _read_only, _read_small
 
 JOB_NAME = "component_version_stats"
 OUTPUT = catalog.SILVER_COMPONENT_VERSION_STATS
@@ -131,11 +131,20 @@ class ComponentVersionStats:
         if merged is not None and fresh_rows is not None:
             merged = merge(merged)
         if dirty:
-            usage = _read_only(
-                lambda **kw: spark_io.read(spark, USAGE, lake=lake, version=src.upto, **kw),
-                "component",
-                sorted({c for c, _ in dirty}),
+            names = sorted({c for c, _ in dirty})
+            usage = _read_small(
+                job,
+                USAGE,
+                USAGE.schema.names,
+                version=src.upto,
+                expression=pc.field("component").isin(pa.array(names, pa.string())),
             )
+            if usage is None:
+                usage = _read_only(
+                    lambda **kw: spark_io.read(spark, USAGE, lake=lake, version=src.upto, **kw),
+                    "component",
+                    names,
+                )
             again = aggregate(usage).join(
                 spark.createDataFrame(sorted(dirty), "component string, version string"),
                 ["component", "version"],
@@ -159,7 +168,11 @@ class ComponentVersionStats:
 
     def _full(self, job: JobInput, why: str) -> JobOutput:
         src = job.range(USAGE)
-        usage = spark_io.read(job.spark, USAGE, lake=job.ctx.lake, version=src.upto)
+        # Read in this process when small (one row per run and component version): cheaper
+        # than a Spark scan of the table, on either engine.
+        usage = _read_small(job, USAGE, USAGE.schema.names, version=src.upto)
+        if usage is None:
+            usage = spark_io.read(job.spark, USAGE, lake=job.ctx.lake, version=src.upto)
         data = aggregate(usage).select(*OUTPUT.schema.names).localCheckpoint()
         return JobOutput(
             data.repartition(1).sortWithinPartitions("component", "version", "population"),

@@ -1,8 +1,9 @@
-"""silver.components: one row per canonical component version, from silver.component_usage.
+"""silver.components: one row per canonical component version, from
+silver.component_version_stats.
 
-The table is small (components x versions); each run recomputes it from the usage table,
-which the usage job keeps incrementally, so this costs one aggregation of usage rows and
-never a read of the events.
+The table is small (components x versions); each run recomputes it from the version
+statistics (a few rows per version, kept incrementally by the component_version_stats job and
+read in the driver), so this costs neither a read of the usage table nor of the events.
 """
 
 from __future__ import annotations

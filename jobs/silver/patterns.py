@@ -14,6 +14,7 @@ from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput, run_job
 from . import _mining
+from .runs import _read_small
 
 JOB_NAME = "patterns"
 OUTPUT = catalog.SILVER_PATTERNS
@@ -24,7 +25,11 @@ REMINED = "re-mined in full (a relative support threshold moves with every incre
 def mined_runs(job: JobInput):
     """Role sequences of every run (silver.run_roles at the version this run reads)."""
     src = job.range(RUN_ROLES)
-    return spark_io.read(job.spark, RUN_ROLES, lake=job.ctx.lake, version=src.upto).cache()
+    # one small row per run: read in this process (a Spark scan costs more) unless too many
+    runs = _read_small(job, RUN_ROLES, RUN_ROLES.schema.names, version=src.upto)
+    if runs is None:
+        runs = spark_io.read(job.spark, RUN_ROLES, lake=job.ctx.lake, version=src.upto)
+    return runs.cache()
 
 
 def mine_patterns(job: JobInput, runs) -> tuple[list[dict], dict]:

@@ -6,12 +6,13 @@
 Simulates `--runs` runs (about 25 events each: 100k runs ~ 2.5M events), ingests them and
 scrubs them into silver.events (which every job here reads; not timed), then, per Delta engine
 (native when `make native-jars` cached the jars, and the bridge), times on the same data: the
-runs projection (the baseline), the full build of
-silver.component_usage, silver.components, silver.component_evolution and silver.patterns
-(+ silver.run_patterns, which is mined with it), then ingests `--increment` more runs and
-times the incremental build of usage, components and evolution. Prints:
+runs projection (the baseline), the full build of the lineage jobs (silver.component_usage,
+silver.component_version_stats, silver.components, silver.component_evolution) and of the
+mining jobs (silver.run_roles, silver.patterns, silver.run_patterns), then ingests
+`--increment` more runs and times the incremental build of the lineage jobs (and, for
+information, of the mining jobs: run_roles is incremental, the mining re-runs in full). Prints:
   phase2 / projection  (target <= 2.0)
-  incremental / full of usage+components+evolution  (target <= 0.10)
+  incremental / full of the lineage jobs  (target <= 0.10)
 and the peak resident memory of this process and of Spark's JVM.
 """
 
