@@ -22,30 +22,36 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.sql.datasource import In
 
 from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..lake.delta_source import plan_scan, read_arrow
 from ..runner import JobInput, JobOutput, run_job
 from ._version_stats import aggregate, merge
-from .runs import _read_only
+from .runs import LOCAL_READ_MAX_ROWS, _read_only
 
 JOB_NAME = "component_version_stats"
 OUTPUT = catalog.SILVER_COMPONENT_VERSION_STATS
 USAGE = catalog.SILVER_COMPONENT_USAGE
 # Above this many added usage rows, an incremental run recomputes in full (the comparison of
-# added and previous rows runs in this process).
+# added and previous rows runs in this process; the previous rows are read out of at most
+# LOCAL_READ_MAX_ROWS rows at the bookmark).
 MAX_COMPARED_ROWS = 500_000
 
 
 def _local(
-    job: JobInput, version: int, expression: pc.Expression | None = None, **plan: Any
+    job: JobInput,
+    version: int,
+    most: int,
+    expression: pc.Expression | None = None,
+    **plan: Any,
 ) -> pa.Table | None:
-    """Usage rows read in this process; None when the planned files hold too many rows."""
+    """Usage rows read in this process; None when the planned files hold more than `most`."""
     lake = job.ctx.lake
     uri = lake.uri(USAGE)
     scan = plan_scan(uri, lake.storage_options, version=version, **plan)
-    if sum(f.num_records or 0 for f in scan.files) > MAX_COMPARED_ROWS:
+    if sum(f.num_records or 0 for f in scan.files) > most:
         return None
     return read_arrow(uri, lake.storage_options, scan.files, USAGE.schema, expression=expression)
 
@@ -72,10 +78,17 @@ class ComponentVersionStats:
         if job.full or src.is_full or stored is None:
             return self._full(job, "full build")
         try:
-            added = _local(job, src.upto, after_version=src.after)
+            added = _local(job, src.upto, MAX_COMPARED_ROWS, after_version=src.after)
             runs = pc.unique(added["run_id"]) if added is not None else None
+            # the previous rows of those runs, out of the whole table at the bookmark
             before = (
-                _local(job, src.after, expression=pc.field("run_id").isin(runs))
+                _local(
+                    job,
+                    src.after,
+                    LOCAL_READ_MAX_ROWS,
+                    expression=pc.field("run_id").isin(runs),
+                    filters=[In(("run_id",), tuple(runs.to_pylist()))],
+                )
                 if runs is not None and len(runs)
                 else added
             )
