@@ -38,6 +38,10 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.adaptive.enabled": "true",
     "spark.driver.memory": "2g",
+    # Native Delta rebuilds a table's snapshot (log replay) in this many tasks on every new
+    # version it reads or writes; the default 50 is for clusters. On a few local cores, 50
+    # tasks for a log of a few actions cost seconds per read of even a tiny table.
+    "spark.databricks.delta.snapshotPartitions": "2",
 }
 # Semantics we rely on everywhere (timestamps are UTC in every table).
 REQUIRED_DEFAULTS: dict[str, str] = {

@@ -1,5 +1,6 @@
-"""Records of the lineage and pattern tables: silver.component_usage, silver.components,
-silver.component_evolution, silver.patterns and silver.run_patterns.
+"""Records of the lineage and pattern tables: silver.component_usage,
+silver.component_version_stats, silver.components, silver.component_evolution, silver.run_roles,
+silver.patterns and silver.run_patterns.
 
 One model per table; the Arrow schemas below are derived from them (as for silver.runs).
 Versions are normalised (`1.0` -> `1.0.0`); a component seen without a version has the version
@@ -68,6 +69,40 @@ class ComponentUsageRecord(BaseModel):
     backwards_uses: int = Field(
         description="Events of this version after a newer version was used in the same run."
     )
+
+
+class ComponentVersionStatsRecord(BaseModel):
+    """One row of silver.component_version_stats: the mergeable aggregates of one component
+    version and population over silver.component_usage (what components and evolution read)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    component: str = Field(description="Canonical component name.")
+    version: str = Field(description="Normalised version, or `unversioned`.")
+    population: str = Field(description="`real` or `synthetic` runs.")
+    kind: str | None = Field(default=None, description="agent or tool (the least seen).")
+    resolved: bool = Field(description="Some usage row resolved the name.")
+    aliases: list[ComponentAlias] = Field(description="Every name seen, with its dialect.")
+    first_seen: datetime = Field(description="Earliest event.")
+    last_seen: datetime = Field(description="Latest event.")
+    runs: int = Field(description="Usage rows (runs).")
+    calls: int = Field(description="Invocations.")
+    errors: int = Field(description="Failed invocations.")
+    finished_runs: int = Field(description="Runs that ended.")
+    succeeded_runs: int = Field(description="Runs that completed.")
+    latency_n: int = Field(description="Events with a latency.")
+    latency_sum: float = Field(description="Sum of latencies (ms).")
+    latency_sumsq: float = Field(description="Sum of squared latencies.")
+    cost_sum: float = Field(description="Sum of run costs (USD).")
+    cost_sumsq: float = Field(description="Sum of squared run costs.")
+    definition_hashes: list[str] = Field(description="Definition text hashes seen.")
+    parent: str | None = Field(default=None, description="Declared parent (earliest declared).")
+    parent_at: datetime | None = Field(default=None, description="When it was declared.")
+    change_note: str | None = Field(default=None, description="Change note (earliest declared).")
+    change_note_at: datetime | None = Field(default=None, description="When it was declared.")
+    declared_at: datetime | None = Field(default=None, description="Earliest declaration.")
+    used_before_declared: int = Field(description="Runs that used it before its declaration.")
+    backwards_uses: int = Field(description="Uses after a newer version, within a run.")
 
 
 class ComponentRecord(BaseModel):
@@ -167,6 +202,23 @@ class PatternRecord(BaseModel):
     runs_mined: int = Field(description="Real runs with at least one step, mined together.")
 
 
+class RunRolesRecord(BaseModel):
+    """One row of silver.run_roles: a run's role sequence and what mining needs of the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(description="The run.")
+    synthetic: bool = Field(description="The run is synthetic (never mined).")
+    scenario: str | None = Field(default=None, description="The run's scenario.")
+    scenario_level: str | None = Field(default=None, description="The run's level.")
+    duration_ms: float | None = Field(default=None, description="First to last event.")
+    outcome: str = Field(description="success | success_with_recovery | failure | incomplete.")
+    roles: list[str] = Field(description="The run's role sequence (Parallel blocks as one).")
+    n_steps: int = Field(description="Invocations at the top level of the run.")
+    unknown_steps: int = Field(description="Steps whose role the vocabulary does not know.")
+    parallel_blocks: int = Field(description="Blocks of concurrent steps.")
+
+
 class RunPatternRecord(BaseModel):
     """One row of silver.run_patterns: each run's role sequence and its best pattern."""
 
@@ -195,7 +247,9 @@ def _schema(model: type[BaseModel]):  # imported late: schemas.arrow derives fro
 
 
 COMPONENT_USAGE_SCHEMA = _schema(ComponentUsageRecord)
+COMPONENT_VERSION_STATS_SCHEMA = _schema(ComponentVersionStatsRecord)
 COMPONENTS_SCHEMA = _schema(ComponentRecord)
 COMPONENT_EVOLUTION_SCHEMA = _schema(ComponentEvolutionRecord)
+RUN_ROLES_SCHEMA = _schema(RunRolesRecord)
 PATTERNS_SCHEMA = _schema(PatternRecord)
 RUN_PATTERNS_SCHEMA = _schema(RunPatternRecord)

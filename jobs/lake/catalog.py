@@ -217,6 +217,15 @@ SILVER_COMPONENT_USAGE = register(
         description="Per run x component version: calls, errors, latency, cost, run outcome.",
     )
 )
+SILVER_COMPONENT_VERSION_STATS = register(
+    TableSpec(
+        tier="silver",
+        name="component_version_stats",
+        schema=_lineage.COMPONENT_VERSION_STATS_SCHEMA,
+        key=("component", "version", "population"),
+        description="Mergeable per version x population aggregates of component_usage.",
+    )
+)
 SILVER_COMPONENTS = register(
     TableSpec(
         tier="silver",
@@ -233,6 +242,15 @@ SILVER_COMPONENT_EVOLUTION = register(
         schema=_lineage.COMPONENT_EVOLUTION_SCHEMA,
         key=("component", "from_version", "to_version", "population"),
         description="Version -> next version with intervals and a verdict.",
+    )
+)
+SILVER_RUN_ROLES = register(
+    TableSpec(
+        tier="silver",
+        name="run_roles",
+        schema=_lineage.RUN_ROLES_SCHEMA,
+        key=("run_id",),
+        description="Each run's role sequence, outcome and scenario (what mining reads).",
     )
 )
 SILVER_PATTERNS = register(

@@ -4,6 +4,7 @@ Shared by the patterns and run_patterns jobs."""
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -167,25 +168,52 @@ def sequence_groups(runs: DataFrame, examples: int) -> list[SequenceGroup]:
 def mine(
     runs: DataFrame, min_support: float, max_length: int, min_length: int
 ) -> tuple[dict[tuple[str, ...], int], int]:
-    """Frequent sequential patterns of the real runs' role sequences (PrefixSpan), filtered to
-    the closed ones of at least min_length roles: {roles: runs containing them}, runs mined."""
-    from pyspark.ml.fpm import PrefixSpan
+    """Frequent sequential patterns of the real runs' role sequences, filtered to the closed ones
+    of at least min_length roles: {roles: runs containing them}, runs mined.
 
-    mined = runs.where("NOT synthetic AND size(roles) > 0").selectExpr(
-        "transform(roles, r -> array(r)) AS sequence"
-    )
-    n = mined.count()
+    PrefixSpan over the distinct sequences, each weighted by its runs (a few hundred distinct
+    sequences stand for any number of runs): what Spark's `pyspark.ml.fpm.PrefixSpan` finds
+    for these one-item itemsets (a pattern is frequent when at least ceil(min_support x runs)
+    runs contain it), without a Spark job per prefix."""
+    counts = {
+        tuple(r["roles"]): int(r["n"])
+        for r in runs.where("NOT synthetic AND size(roles) > 0")
+        .groupBy("roles")
+        .agg({"*": "count"})
+        .withColumnRenamed("count(1)", "n")
+        .collect()
+    }
+    n = sum(counts.values())
     if n == 0:
         return {}, 0
-    found = PrefixSpan(
-        minSupport=min_support, maxPatternLength=max_length, sequenceCol="sequence"
-    ).findFrequentSequentialPatterns(mined)
-    frequent = {
-        tuple(item for itemset in r["sequence"] for item in itemset): int(r["freq"])
-        for r in found.collect()
-        if all(len(itemset) == 1 for itemset in r["sequence"])
-    }
-    return closed(frequent, min_length), n
+    min_count = math.ceil(min_support * n)
+    return closed(prefix_span(counts, min_count, max_length), min_length), n
+
+
+def prefix_span(
+    sequences: dict[tuple[str, ...], int], min_count: int, max_length: int
+) -> dict[tuple[str, ...], int]:
+    """Every pattern (a subsequence, gaps allowed) of at most max_length items that at least
+    min_count of the weighted sequences contain: {pattern: weight of the sequences containing
+    it}. Depth-first over prefixes, each with its projected suffixes."""
+    found: dict[tuple[str, ...], int] = {}
+
+    def grow(prefix: tuple[str, ...], projected: list[tuple[tuple[str, ...], int]]) -> None:
+        support: dict[str, int] = {}
+        for suffix, weight in projected:
+            for item in set(suffix):
+                support[item] = support.get(item, 0) + weight
+        for item, count in support.items():
+            if count < max(min_count, 1):
+                continue
+            pattern = (*prefix, item)
+            found[pattern] = count
+            if len(pattern) < max_length:
+                nxt = [(s[s.index(item) + 1 :], w) for s, w in projected if item in s]
+                grow(pattern, [(s, w) for s, w in nxt if s])
+
+    grow((), list(sequences.items()))
+    return found
 
 
 def closed(frequent: dict[tuple[str, ...], int], min_length: int) -> dict[tuple[str, ...], int]:

@@ -1,4 +1,5 @@
-"""Per component version aggregates of silver.component_usage, and version lineage: which
+"""Per component version aggregates of silver.component_usage (the SQL of the
+component_version_stats job, which keeps them incrementally), and version lineage: which
 version each one replaces. Shared by the components and evolution jobs."""
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ from .component_identity import UNVERSIONED
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+# One row per (component, version, population) of usage rows. `known` holds a declared_at per
+# version from rows aggregated earlier (empty for a full build): uses before the declaration
+# are counted against the earliest one of all rows. Every column merges (MERGE_SQL).
 VERSION_SQL = """
 WITH u AS (
-  SELECT *, min(declared_at) OVER (PARTITION BY component, version) AS version_declared_at
-  FROM {usage}
+  SELECT u.*, CASE WHEN u.synthetic THEN 'synthetic' ELSE 'real' END AS population,
+    least(min(u.declared_at) OVER (PARTITION BY u.component, u.version), k.declared_at)
+      AS version_declared_at
+  FROM {usage} u LEFT JOIN {known} k ON u.component = k.component AND u.version = k.version
 )
-SELECT component, version,
-  CASE WHEN synthetic THEN 'synthetic' ELSE 'real' END AS population,
-  first(kind, true) AS kind,
+SELECT component, version, population,
+  min(kind) AS kind,
   bool_or(resolved) AS resolved,
   array_sort(array_distinct(flatten(collect_list(aliases)))) AS aliases,
   min(first_ts) AS first_seen,
@@ -36,11 +41,46 @@ SELECT component, version,
   sum(cost_usd * cost_usd) AS cost_sumsq,
   array_sort(collect_set(definition_hash)) AS definition_hashes,
   min_by(parent_version, declared_at) FILTER (WHERE parent_version IS NOT NULL) AS parent,
+  min(declared_at) FILTER (WHERE parent_version IS NOT NULL) AS parent_at,
   min_by(change_note, declared_at) FILTER (WHERE change_note IS NOT NULL) AS change_note,
+  min(declared_at) FILTER (WHERE change_note IS NOT NULL) AS change_note_at,
   min(declared_at) AS declared_at,
   count_if(first_ts < version_declared_at) AS used_before_declared,
   sum(backwards_uses) AS backwards_uses
 FROM u
+GROUP BY component, version, population
+"""
+
+# Rows of VERSION_SQL (or of earlier merges) for the same keys -> one row each, as VERSION_SQL
+# over all their usage rows would give (min_by ignores null orderings, so the `_at` columns
+# carry each choice's ordering). used_before_declared adds up only while the version's
+# declared_at stays the same: the caller recomputes a version whose declaration moves earlier.
+MERGE_SQL = """
+SELECT component, version, population,
+  min(kind) AS kind,
+  bool_or(resolved) AS resolved,
+  array_sort(array_distinct(flatten(collect_list(aliases)))) AS aliases,
+  min(first_seen) AS first_seen,
+  max(last_seen) AS last_seen,
+  sum(runs) AS runs,
+  sum(calls) AS calls,
+  sum(errors) AS errors,
+  sum(finished_runs) AS finished_runs,
+  sum(succeeded_runs) AS succeeded_runs,
+  sum(latency_n) AS latency_n,
+  sum(latency_sum) AS latency_sum,
+  sum(latency_sumsq) AS latency_sumsq,
+  sum(cost_sum) AS cost_sum,
+  sum(cost_sumsq) AS cost_sumsq,
+  array_sort(array_distinct(flatten(collect_list(definition_hashes)))) AS definition_hashes,
+  min_by(parent, parent_at) FILTER (WHERE parent IS NOT NULL) AS parent,
+  min(parent_at) FILTER (WHERE parent IS NOT NULL) AS parent_at,
+  min_by(change_note, change_note_at) FILTER (WHERE change_note IS NOT NULL) AS change_note,
+  min(change_note_at) FILTER (WHERE change_note IS NOT NULL) AS change_note_at,
+  min(declared_at) AS declared_at,
+  sum(used_before_declared) AS used_before_declared,
+  sum(backwards_uses) AS backwards_uses
+FROM {stats}
 GROUP BY component, version, population
 """
 
@@ -65,22 +105,54 @@ class Lineage:
     declared_backwards: int  # declared parents newer than their child (kept, counted)
 
 
-def version_stats(usage: DataFrame) -> dict[tuple[str, str], VersionStats]:
+def aggregate(usage: DataFrame, known: DataFrame | None = None) -> DataFrame:
+    """Usage rows -> VERSION_SQL rows; `known`: (component, version, declared_at) of rows
+    aggregated before (see VERSION_SQL)."""
     spark = usage.sparkSession
-    view = f"tl_version_usage_{id(usage):x}"
-    usage.createOrReplaceTempView(view)
+    tag = f"{id(usage):x}"
+    if known is None:
+        known = spark.createDataFrame([], "component string, version string, declared_at timestamp")
+    usage.createOrReplaceTempView(f"tl_version_usage_{tag}")
+    known.createOrReplaceTempView(f"tl_version_known_{tag}")
     try:
-        rows = spark.sql(VERSION_SQL.format(usage=view)).collect()
+        return spark.sql(
+            VERSION_SQL.format(usage=f"tl_version_usage_{tag}", known=f"tl_version_known_{tag}")
+        )
+    finally:
+        spark.catalog.dropTempView(f"tl_version_usage_{tag}")
+        spark.catalog.dropTempView(f"tl_version_known_{tag}")
+
+
+def merge(stats: DataFrame) -> DataFrame:
+    """Aggregate rows with repeated keys -> one row per key (MERGE_SQL)."""
+    spark = stats.sparkSession
+    view = f"tl_version_merge_{id(stats):x}"
+    stats.createOrReplaceTempView(view)
+    try:
+        return spark.sql(MERGE_SQL.format(stats=view))
     finally:
         spark.catalog.dropTempView(view)
+
+
+def version_stats(rows: list[dict[str, Any]]) -> dict[tuple[str, str], VersionStats]:
+    """silver.component_version_stats rows -> per (component, version) statistics."""
     stats: dict[tuple[str, str], VersionStats] = {}
-    for r in rows:
-        d = r.asDict(recursive=True)
+    for d in sorted(rows, key=lambda r: (r["component"], r["version"], r["population"])):
         s = stats.setdefault(
             (d["component"], d["version"]), VersionStats(d["component"], d["version"])
         )
         s.populations[d["population"]] = d
     return stats
+
+
+def read_version_stats(job: Any) -> dict[tuple[str, str], VersionStats]:
+    """silver.component_version_stats at the version this job run reads (a small table, read
+    in this process)."""
+    from ..lake import catalog
+
+    spec = catalog.SILVER_COMPONENT_VERSION_STATS
+    table = job.ctx.lake.table(spec, version=job.range(spec).upto)
+    return version_stats(table.to_pyarrow_table().to_pylist() if table else [])
 
 
 def lineage(stats: dict[tuple[str, str], VersionStats]) -> Lineage:

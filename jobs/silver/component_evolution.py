@@ -4,8 +4,8 @@ and a verdict that honours sample size.
 
 Verdict: `no evidence` unless both sides have at least `lineage.min_calls` calls; then
 `improved` / `regressed` when the interval of the error-rate delta excludes 0 (the primary
-measure), else by the run success-rate interval, else `no evidence`. Recomputed in full from
-silver.component_usage each run (see components.py).
+measure), else by the run success-rate interval, else `no evidence`. Recomputed each run from
+silver.component_version_stats (see components.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput, run_job
 from . import stats as st
-from ._version_stats import VersionStats, lineage, version_stats
+from ._version_stats import VersionStats, lineage, read_version_stats
 
 JOB_NAME = "component_evolution"
 OUTPUT = catalog.SILVER_COMPONENT_EVOLUTION
@@ -142,16 +142,12 @@ def _mean(total: float, n: int) -> float | None:
 @dataclass(frozen=True)
 class ComponentEvolution:
     name: str = JOB_NAME
-    sources: tuple = (catalog.SILVER_COMPONENT_USAGE,)
+    sources: tuple = (catalog.SILVER_COMPONENT_VERSION_STATS,)
     output: catalog.TableSpec = OUTPUT
 
     def compute(self, job: JobInput) -> JobOutput:
         settings = job.ctx.settings.lineage
-        src = job.range(catalog.SILVER_COMPONENT_USAGE)
-        usage = spark_io.read(
-            job.spark, catalog.SILVER_COMPONENT_USAGE, lake=job.ctx.lake, version=src.upto
-        )
-        stats = version_stats(usage)
+        stats = read_version_stats(job)
         rows = evolution_rows(stats, settings.min_calls, settings.confidence)
         line = lineage(stats)
         data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))
@@ -164,7 +160,7 @@ class ComponentEvolution:
             data.repartition(1),
             mode="overwrite",
             details={
-                "note": "recomputed in full from silver.component_usage (a small table)",
+                "note": "recomputed from silver.component_version_stats (a few rows per version)",
                 "transitions": len(rows),
                 "verdicts": verdicts,
                 "parent_cycles": line.cycles,

@@ -222,7 +222,7 @@ class ComponentUsage:
             prior = _read_only(lambda **kw: events(version=src.upto, **kw), "run_id", affected)
         rows = usage(prior).localCheckpoint()
         details = {"runs_affected": len(affected), **_counts(prior, rows)}
-        touched = _files_holding(job, affected)
+        touched = _files_holding(job, affected, OUTPUT)
         if touched:
             kept = _read_small(
                 job, OUTPUT, OUTPUT.schema.names, version=lake.version(OUTPUT), only_files=touched
@@ -262,17 +262,17 @@ def _new_run_ids(job: JobInput) -> list[str]:
     return sorted(r[0] for r in new.distinct().collect())
 
 
-def _files_holding(job: JobInput, run_ids: list[str]) -> list[str]:
-    """The usage data files that hold rows of these runs."""
+def _files_holding(job: JobInput, run_ids: list[str], spec: catalog.TableSpec) -> list[str]:
+    """The data files of `spec` (keyed by run_id) that hold rows of these runs."""
     lake = job.ctx.lake
-    version = lake.version(OUTPUT)
+    version = lake.version(spec)
     if version is None:
         return []
-    uri = lake.uri(OUTPUT)
+    uri = lake.uri(spec)
     plan = plan_scan(uri, lake.storage_options, version=version)
     if not plan.files:
         return []
-    schema = pa.schema([OUTPUT.schema.field("run_id")])
+    schema = pa.schema([spec.schema.field("run_id")])
     table = read_arrow(uri, lake.storage_options, plan.files, schema, FILE_COLUMN)
     hit = table.filter(pc.is_in(table["run_id"], pa.array(run_ids, pa.string())))
     return sorted(set(hit[FILE_COLUMN].to_pylist()))

@@ -1,8 +1,9 @@
-"""silver.components: one row per canonical component version, from silver.component_usage.
+"""silver.components: one row per canonical component version, from
+silver.component_version_stats.
 
-The table is small (components x versions); each run recomputes it from the usage table,
-which the usage job keeps incrementally, so this costs one aggregation of usage rows and
-never a read of the events.
+The table is small (components x versions); each run recomputes it from the version
+statistics (a few rows per version, kept incrementally by the component_version_stats job and
+read in the driver), so this costs neither a read of the usage table nor of the events.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput, run_job
-from ._version_stats import lineage, version_stats
+from ._version_stats import lineage, read_version_stats
 
 JOB_NAME = "components"
 OUTPUT = catalog.SILVER_COMPONENTS
@@ -63,15 +64,11 @@ def component_rows(stats, line) -> list[dict]:
 @dataclass(frozen=True)
 class Components:
     name: str = JOB_NAME
-    sources: tuple = (catalog.SILVER_COMPONENT_USAGE,)
+    sources: tuple = (catalog.SILVER_COMPONENT_VERSION_STATS,)
     output: catalog.TableSpec = OUTPUT
 
     def compute(self, job: JobInput) -> JobOutput:
-        src = job.range(catalog.SILVER_COMPONENT_USAGE)
-        usage = spark_io.read(
-            job.spark, catalog.SILVER_COMPONENT_USAGE, lake=job.ctx.lake, version=src.upto
-        )
-        stats = version_stats(usage)
+        stats = read_version_stats(job)
         line = lineage(stats)
         rows = component_rows(stats, line)
         data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))
@@ -79,7 +76,7 @@ class Components:
             data.repartition(1),
             mode="overwrite",
             details={
-                "note": "recomputed in full from silver.component_usage (a small table)",
+                "note": "recomputed from silver.component_version_stats (a few rows per version)",
                 "component_versions": len(rows),
                 "unresolved_components": len({r["component"] for r in rows if not r["resolved"]}),
                 "definition_conflicts": sum(r["definition_conflict"] for r in rows),

@@ -1,7 +1,9 @@
 """silver.patterns: frequent closed workflow patterns over the role sequences of real runs.
 
-Mining re-runs in full on every build (role sequences are small, and a relative support
-threshold moves with every increment); the job result says so. Synthetic runs are never mined.
+The role sequences come from silver.run_roles (one row per run, kept incrementally by the
+run_roles job), never from the events. Mining re-runs in full on every build over those
+sequences (a relative support threshold moves with every increment); the job result says so.
+Synthetic runs are never mined.
 """
 
 from __future__ import annotations
@@ -12,26 +14,22 @@ from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..runner import JobInput, JobOutput, run_job
 from . import _mining
-from ._sources import EVENTS_SOURCE
-from .roles import load_rules
+from .runs import _read_small
 
 JOB_NAME = "patterns"
 OUTPUT = catalog.SILVER_PATTERNS
+RUN_ROLES = catalog.SILVER_RUN_ROLES
 REMINED = "re-mined in full (a relative support threshold moves with every increment)"
 
 
 def mined_runs(job: JobInput):
-    """Role sequences of every run of the events snapshot this run reads."""
-    src = job.range(EVENTS_SOURCE)
-    events = spark_io.read(
-        job.spark,
-        EVENTS_SOURCE,
-        lake=job.ctx.lake,
-        columns=_mining.EVENT_COLUMNS,
-        version=src.upto,
-    )
-    rules = load_rules(job.ctx.settings.patterns.roles_file)
-    return _mining.run_sequences(events, rules).cache()
+    """Role sequences of every run (silver.run_roles at the version this run reads)."""
+    src = job.range(RUN_ROLES)
+    # one small row per run: read in this process (a Spark scan costs more) unless too many
+    runs = _read_small(job, RUN_ROLES, RUN_ROLES.schema.names, version=src.upto)
+    if runs is None:
+        runs = spark_io.read(job.spark, RUN_ROLES, lake=job.ctx.lake, version=src.upto)
+    return runs.cache()
 
 
 def mine_patterns(job: JobInput, runs) -> tuple[list[dict], dict]:
@@ -66,7 +64,7 @@ def sequence_counts(runs) -> dict[str, int]:
 @dataclass(frozen=True)
 class Patterns:
     name: str = JOB_NAME
-    sources: tuple = (EVENTS_SOURCE,)
+    sources: tuple = (RUN_ROLES,)
     output: catalog.TableSpec = OUTPUT
 
     def compute(self, job: JobInput) -> JobOutput:
@@ -84,5 +82,5 @@ JOB = Patterns()
 
 
 def run(ctx: JobContext, full: bool = False) -> JobResult:
-    """Re-mine silver.patterns from the events."""
+    """Re-mine silver.patterns from silver.run_roles."""
     return run_job(ctx, JOB, full=full)

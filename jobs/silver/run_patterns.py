@@ -1,6 +1,7 @@
 """silver.run_patterns: each run's role sequence and its best pattern of silver.patterns (the
 longest closed pattern the run contains; ties: the more frequent). Rewritten in full with every
-re-mining, since any run's best pattern can change when the patterns do."""
+re-mining, since any run's best pattern can change when the patterns do. Reads the role
+sequences of silver.run_roles, never the events."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from ..context import JobContext, JobResult
 from ..lake import catalog
 from ..runner import JobInput, JobOutput, run_job
 from . import _mining
-from ._sources import EVENTS_SOURCE
-from .patterns import REMINED, mined_runs, sequence_counts
+from .patterns import REMINED, RUN_ROLES, mined_runs, sequence_counts
 
 JOB_NAME = "run_patterns"
 SEP = "\x1f"  # joins a role sequence into one key (no role name holds it)
@@ -21,7 +21,7 @@ OUTPUT = catalog.SILVER_RUN_PATTERNS
 @dataclass(frozen=True)
 class RunPatterns:
     name: str = JOB_NAME
-    sources: tuple = (catalog.SILVER_PATTERNS, EVENTS_SOURCE)
+    sources: tuple = (catalog.SILVER_PATTERNS, RUN_ROLES)
     output: catalog.TableSpec = OUTPUT
 
     def compute(self, job: JobInput) -> JobOutput:

@@ -16,8 +16,10 @@ CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
     "spec",
     [
         catalog.SILVER_COMPONENT_USAGE,
+        catalog.SILVER_COMPONENT_VERSION_STATS,
         catalog.SILVER_COMPONENTS,
         catalog.SILVER_COMPONENT_EVOLUTION,
+        catalog.SILVER_RUN_ROLES,
         catalog.SILVER_PATTERNS,
         catalog.SILVER_RUN_PATTERNS,
     ],

@@ -21,7 +21,16 @@ from tracelake.jobs.context import JobContext
 from tracelake.jobs.lake import catalog
 from tracelake.jobs.runner import run_job
 from tracelake.jobs.settings import Settings
-from tracelake.jobs.silver import component_evolution, component_usage, components, scrub_events
+from tracelake.jobs.silver import (
+    component_evolution,
+    component_usage,
+    component_version_stats,
+    components,
+    patterns,
+    run_patterns,
+    run_roles,
+    scrub_events,
+)
 from tracelake.jobs.silver.demo_summary import SHAPES
 from tracelake.jobs.silver.report import write_report
 from tracelake.jobs.silver.roles import UNKNOWN, contains
@@ -179,11 +188,20 @@ def test_transitions_are_found_without_component_evolved_events(simulated, tmp_p
 
 
 # The lineage jobs read silver.events, which the scrub job writes first.
-LINEAGE_JOBS = (scrub_events.JOB, component_usage.JOB, components.JOB, component_evolution.JOB)
+LINEAGE_JOBS = (
+    scrub_events.JOB,
+    component_usage.JOB,
+    component_version_stats.JOB,
+    components.JOB,
+    component_evolution.JOB,
+    run_roles.JOB,
+)
 TABLES = (
     catalog.SILVER_COMPONENT_USAGE,
+    catalog.SILVER_COMPONENT_VERSION_STATS,
     catalog.SILVER_COMPONENTS,
     catalog.SILVER_COMPONENT_EVOLUTION,
+    catalog.SILVER_RUN_ROLES,
 )
 
 
@@ -326,6 +344,7 @@ def test_bad_input_is_handled_and_counted(tmp_path, spark):
     ingest(ctx, tmp_path / "in", events, "bad")
     run_job(ctx, scrub_events.JOB, spark=spark)
     usage = run_job(ctx, component_usage.JOB, spark=spark)
+    assert run_job(ctx, component_version_stats.JOB, spark=spark).status == "succeeded"
     comps = run_job(ctx, components.JOB, spark=spark)
     evo = run_job(ctx, component_evolution.JOB, spark=spark)
     assert {usage.status, comps.status, evo.status} == {"succeeded"}
@@ -347,3 +366,107 @@ def test_bad_input_is_handled_and_counted(tmp_path, spark):
     assert loop == {"1.0.0": None, "2.0.0": "1.0.0"} or loop == {"1.0.0": "2.0.0", "2.0.0": None}
     report = Path(write_report(ctx)).read_text()
     assert "runs without steps" in report and "QuantumOracleTool" in report
+
+
+PATTERN_JOBS = (*LINEAGE_JOBS, patterns.JOB, run_patterns.JOB)
+
+
+def _steps(run_id: str, minute: int, actions: list[str], seq: int = 0) -> list[dict]:
+    return [
+        _event(
+            run_id,
+            seq + i,
+            minute + i,
+            "tool_call",
+            component_name="WebFetch",
+            component_kind="tool",
+            component_version="1.1",
+            action=action,
+            status="ok",
+        )
+        for i, action in enumerate(actions)
+    ]
+
+
+def test_a_late_event_updates_roles_patterns_and_stats_as_a_full_build(tmp_path, spark):
+    """The incremental paths of run_roles (a late event changes a run's roles, and with them
+    patterns and run_patterns) and of component_version_stats (a changed usage row, and a
+    declaration arriving after the version's first use) give what a full build gives."""
+    ctx = _ctx(tmp_path)
+    first = [e for i in range(6) for e in _steps(f"a{i}", i * 5, ["fetch", "summarize"])]
+    first += [e for i in range(4) for e in _steps(f"b{i}", i * 5, ["search", "write report"])]
+    first += [_call("z1", 0, 5, "ZetaTool", "2.0")]
+    second = [e for i in range(3) for e in _steps(f"a{i}", 50, ["write report"], seq=10)]
+    second += [e for i in range(3) for e in _steps(f"c{i}", i * 5, ["fetch", "summarize"])]
+    second += [
+        _event(
+            "z2",
+            0,
+            30,
+            "component_evolved",
+            component_name="ZetaTool",
+            component_kind="tool",
+            component_version="2.0",
+            attributes={"old_version": "1.0"},
+        )
+    ]
+    for n, batch in enumerate((first, second)):
+        ingest(ctx, tmp_path / "in", batch, f"batch{n}")
+        for job in PATTERN_JOBS:
+            result = run_job(ctx, job, spark=spark)
+            assert result.status == "succeeded", (job.name, result.message)
+            if n == 1 and job is run_roles.JOB:
+                assert result.details["runs_affected"] == 7 and result.details["files_rewritten"]
+            if n == 1 and job is component_version_stats.JOB:
+                assert result.details["usage_rows_gone"] == 3
+                assert result.details["versions_recomputed"] == 2  # WebFetch 1.1, ZetaTool 2.0
+    roles = {r["run_id"]: r["roles"] for r in ctx.lake.read(catalog.SILVER_RUN_ROLES).to_pylist()}
+    assert roles["a0"] == ["Fetch", "Summarize", "Output"] and roles["a5"] == ["Fetch", "Summarize"]
+    zeta = [
+        r
+        for r in ctx.lake.read(catalog.SILVER_COMPONENTS).to_pylist()
+        if r["component"] == "ZetaTool"
+    ]
+    assert [z["used_before_declared"] for z in zeta] == [1]
+    tables = (*TABLES, catalog.SILVER_PATTERNS, catalog.SILVER_RUN_PATTERNS)
+    incremental = {t.qualified_name: _sorted(ctx, t) for t in tables}
+    assert any(
+        p["roles"] == ["Fetch", "Summarize", "Output"]
+        for p in ctx.lake.read(catalog.SILVER_PATTERNS).to_pylist()
+    )
+    for job in PATTERN_JOBS:
+        assert run_job(ctx, job, full=True, spark=spark).status == "succeeded"
+    assert {t.qualified_name: _sorted(ctx, t) for t in tables} == incremental
+
+
+def _sorted(ctx: JobContext, spec) -> list:
+    rows = [_rounded(r) for r in ctx.lake.read(spec).to_pylist()]
+    return sorted(rows, key=lambda r: tuple(str(r[k]) for k in spec.key))
+
+
+def test_weighted_prefix_span_finds_what_spark_prefix_span_finds(spark):
+    import math
+    import random
+
+    from pyspark.ml.fpm import PrefixSpan
+
+    from tracelake.jobs.silver import _mining
+
+    rnd = random.Random(7)
+    roles = ["Fetch", "Search", "Summarize", "Output", "Parallel(Fetch)"]
+    runs = [tuple(rnd.choices(roles, k=rnd.randint(1, 6))) for _ in range(300)]
+    weighted = Counter(runs)
+    for min_support, max_length in ((0.04, 8), (0.2, 3), (0.5, 2)):
+        df = spark.createDataFrame(
+            [([[r] for r in run],) for run in runs], "sequence array<array<string>>"
+        )
+        found = PrefixSpan(
+            minSupport=min_support, maxPatternLength=max_length, sequenceCol="sequence"
+        ).findFrequentSequentialPatterns(df)
+        expected = {
+            tuple(i for itemset in r["sequence"] for i in itemset): int(r["freq"])
+            for r in found.collect()
+            if all(len(itemset) == 1 for itemset in r["sequence"])
+        }
+        mine = _mining.prefix_span(dict(weighted), math.ceil(min_support * len(runs)), max_length)
+        assert mine == expected, min_support
