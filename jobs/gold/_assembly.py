@@ -163,18 +163,54 @@ def checked(out: Assembled) -> Assembled:
     failed = row_filter(catalog.GOLD_EXAMPLES.qualified_name).failures(example)
     if not failed:
         return out
-    return Assembled(
-        rejected={
-            "reject_id": stable_id(CONTRACT_STAGE, example["run_id"]),
-            "stage": CONTRACT_STAGE,
-            "run_id": example["run_id"],
-            "synthetic": example["synthetic"],
-            "reason_code": failed[0][0],
-            "reason": "; ".join(f"{name}: {why}" for name, why in failed)[:_REASON_CHARS],
-            "event_ids": example["event_ids"],
-            "source_versions": example["source_versions"],
-        }
-    )
+    return Assembled(rejected=example_reject(example, CONTRACT_STAGE, failed))
+
+
+def example_reject(
+    example: dict[str, Any], stage: str, failed: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """The gold.rejected row (stage `stage`) of an example that failed the contract's row-level
+    rules `failed` ((name, why) pairs): its reason code is the first rule's name."""
+    return {
+        "reject_id": stable_id(stage, example["run_id"]),
+        "stage": stage,
+        "run_id": example["run_id"],
+        "synthetic": example["synthetic"],
+        "reason_code": failed[0][0],
+        "reason": "; ".join(f"{name}: {why}" for name, why in failed)[:_REASON_CHARS],
+        "event_ids": example["event_ids"],
+        "source_versions": example["source_versions"],
+    }
+
+
+def examples_passing(
+    examples: list[dict[str, Any]], stage: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the examples passing every row-level rule of gold.examples' contract, the gold.rejected
+    rows of `stage` of those that do not)."""
+    keep = row_filter(catalog.GOLD_EXAMPLES.qualified_name)
+    passed, rejected = [], []
+    for example in examples:
+        failed = keep.failures(example)
+        if failed:
+            rejected.append(example_reject(example, stage, failed))
+        else:
+            passed.append(example)
+    return passed, rejected
+
+
+def replace_stage(job: JobInput, stage: str, rows: list[dict[str, Any]], job_name: str) -> None:
+    """Make gold.rejected's rows of `stage` exactly `rows`, for a job that re-derives the stage
+    whole; written before the job's own commit (a retry derives the same rows), and no commit
+    at all when the stage already holds them."""
+    lake, spec = job.ctx.lake, catalog.GOLD_REJECTED
+    table = lake.ensure(spec)
+    held = lake.read(spec, columns=["stage", "reject_id"]).to_pylist()
+    if {r["reject_id"] for r in held if r["stage"] == stage} == {r["reject_id"] for r in rows}:
+        return
+    table.delete(f"stage = '{stage}'")
+    if rows:
+        lake.append(spec, pa.Table.from_pylist(rows, spec.schema), metadata={"job": job_name})
 
 
 def assemble_tables(kind: str, validation: float, test: float) -> Callable[[pa.Table], pa.Table]:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 JOB_NAME = "gold_examples"
 OUTPUT = catalog.GOLD_EXAMPLES
 EVOLUTION = catalog.SILVER_COMPONENT_EVOLUTION
+# gold.rejected's stage of component_evolution examples failing a row-level rule of this
+# table's contract (they have no run, so the gold.rejected job never assembles them).
+EVOLUTION_CONTRACT_STAGE = "evolution_contract"
 
 
 class Params(DerivedParams):
@@ -67,10 +70,18 @@ def changed_patterns(job: JobInput) -> list[str]:
 
 
 def evolution_rows(job: JobInput, p: Params) -> tuple[list[dict], dict[str, int]]:
+    """Every component_evolution example that passes the contract's row-level rules, and the
+    counts of evolutions without one (by why, failed rules under `contract`). The failures
+    replace gold.rejected's `evolution_contract` rows before this job commits."""
     rows = job.ctx.lake.read(EVOLUTION, version=job.range(EVOLUTION).upto).to_pylist()
-    return evolution.evolution_examples(
+    examples, skipped = evolution.evolution_examples(
         rows, _assembly.versions_read(job), p.validation_share, p.test_share
     )
+    passed, rejected = _assembly.examples_passing(examples, EVOLUTION_CONTRACT_STAGE)
+    _assembly.replace_stage(job, EVOLUTION_CONTRACT_STAGE, rejected, JOB_NAME)
+    if rejected:
+        skipped["contract"] = len(rejected)
+    return passed, skipped
 
 
 def held_evolution_ids(job: JobInput) -> list[str]:

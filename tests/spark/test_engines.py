@@ -100,6 +100,28 @@ def test_same_bronze_same_derived_tables_on_a_local_lake(native, tmp_path, rng):
         e: JobContext.create(Settings(lake_root=str(tmp_path / f"lake-{e}"))) for e in ENGINES
     }
     _golden(native, contexts, tmp_path, rng)
+    _same_gate_outcomes(native, contexts)
+
+
+def _same_gate_outcomes(native_spark, contexts: dict[str, JobContext]) -> None:
+    """The quality gates read each table through the engine in use: both engines reach the
+    same verdict on every expectation of the tables the export reads."""
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.quality.gates import run_gates
+
+    verdicts = {}
+    for engine, ctx in contexts.items():
+        with spark_io.using_engine(engine):
+            run = run_gates(ctx, spark=native_spark)
+        assert run.results, engine
+        verdicts[engine] = sorted(
+            (gate.table, o.name, o.passed, o.unexpected_count)
+            for gate in run.results
+            for o in gate.expectations
+        )
+        recorded = ctx.lake.read(catalog.OPS_GATE_RESULTS, columns=["engine"]).to_pylist()
+        assert {r["engine"] for r in recorded} == {engine}
+    assert verdicts["native"] == verdicts["bridge"]
 
 
 @pytest.mark.s3
