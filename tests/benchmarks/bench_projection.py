@@ -117,6 +117,8 @@ def timed(action):
 
 
 FLAT_TARGET = 1.2
+# Runs whose last two events arrive with the increment (500 late events of its 10,000).
+LATE_RUNS = 250
 
 
 def main() -> None:
@@ -162,9 +164,10 @@ def measure(events: int, increment_events: int) -> float:
     starts = np.sort(rng.integers(0, DAYS * 86_400_000_000, runs))
     run_ids = np.repeat(np.arange(runs), EVENTS_PER_RUN)
     seqs = np.tile(np.arange(EVENTS_PER_RUN), runs)
-    # The newest events of the newest runs arrive late: hold back the last 2 events of 0.5%
-    # of the runs (the most recent ones), so the increment carries late events.
-    late_runs = np.arange(runs - max(1, runs // 200), runs)
+    # The newest events of the newest runs arrive late: hold back the last 2 events of the
+    # LATE_RUNS most recent runs, so the increment carries late events. A fixed count, not a
+    # share: every table size gets the same increment (the same runs to update).
+    late_runs = np.arange(runs - min(LATE_RUNS, runs), runs)
     late_mask = np.isin(run_ids, late_runs) & (seqs >= EVENTS_PER_RUN - 2)
     table = events_table(run_ids, seqs, starts[run_ids], "base")
     t_load, _ = timed(lambda: append(ctx, table.filter(pa.array(~late_mask))))
