@@ -452,7 +452,8 @@ def contract_filtered(
             if fixed:
                 listed = ", ".join("'" + i.replace("'", "''") + "'" for i in fixed)
                 table.delete(f"stage = '{stage}' AND run_id IN ({listed})")
-        new = failed.filter(pc.invert(pc.is_in(failed["run_id"], pa.array(sorted(already)))))
+        known = pa.array(sorted(already), pa.string())
+        new = failed.filter(pc.invert(pc.is_in(failed["run_id"], value_set=known)))
         if new.num_rows:
             # sources only move forward: their versions' sum names this input
             upto = sum(r.upto or 0 for r in job.ranges.values())
