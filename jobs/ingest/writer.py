@@ -22,7 +22,8 @@ from ..context import JobContext
 from ..errors import TracelakeError, WriterFenceError
 from ..lake import catalog
 from ..lake.files import StagedFiles
-from ..lake.store import read_data_file
+from . import event_keys
+from .event_keys import Chunk, KeyIndex
 from .model import stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch, legacy_content_hashes
 
@@ -44,12 +45,18 @@ class _Deduplicator:
     """What bronze.events holds (event_id -> content_hash), what this writer has staged but not
     committed yet, and the split of a batch into new rows, duplicates and conflicts.
 
+    What is stored is known from two places: `history`, the persistent index
+    (bronze.event_keys, looked up for the batch's ids only), and the ids held in memory: the
+    rows the index does not cover, read from bronze, and this writer's own commits. Without
+    an index, memory holds every stored id.
+
     The common case (no id seen before, none repeated in the batch) is decided with Arrow
     kernels; only rows whose id collides are compared one by one. Membership is tested by
     scanning the known ids against a set built from the (small) batch, never the reverse.
     """
 
     def __init__(self) -> None:
+        self.history: KeyIndex | None = None
         self.ids: list[pa.Array] = []
         self.hashes: list[pa.Array] = []
         self.staged_ids: list[pa.Array] = []
@@ -93,9 +100,13 @@ class _Deduplicator:
     def forget_staged(self) -> None:
         self.staged_ids, self.staged_hashes = [], []
 
+    def forget_remembered(self) -> None:
+        """The index now covers every row held in memory."""
+        self.ids, self.hashes = [], []
+
     def _known(self, ids: pa.Array, staged: bool = True) -> dict[str, str]:
         """Stored (and staged) ids among `ids`, with their content hashes."""
-        found: dict[str, str] = {}
+        found: dict[str, str] = self.history.lookup(ids) if self.history is not None else {}
         known_ids = self.ids + (self.staged_ids if staged else [])
         known_hashes = self.hashes + (self.staged_hashes if staged else [])
         for seen, hashes in zip(known_ids, known_hashes, strict=True):
@@ -242,7 +253,21 @@ class BronzeWriter:
         ctx.lake.ensure(catalog.BRONZE_EVENTS)
         ctx.lake.ensure(catalog.BRONZE_QUARANTINE)
         self._dedupe = _Deduplicator()
-        self._known_files: set[str] = set()
+        settings = ctx.settings.ingest
+        self._use_index = settings.key_index
+        # Bronze files whose rows are in memory (paths relative to the table, unquoted).
+        self._read_paths: set[str] = set()
+        # The bronze.events version everything up to which is known (index or memory); None
+        # before the first catch-up.
+        self._seen_version: int | None = None
+        # Memory holds every row committed after this version (-1: every row; else the
+        # index's coverage when it was opened).
+        self._memory_from = -1
+        # Rows in memory the index may not hold yet, appended once there are enough.
+        self._unindexed: list[Chunk] = []
+        # False once this writer cannot vouch for an append (an erasure, a gap in the log).
+        self._may_index = self._use_index
+        self.history_rows_read = 0  # bronze rows read to catch up (what tests bound)
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
         self._quarantine_aliases: dict[str, str] = {}
@@ -254,20 +279,64 @@ class BronzeWriter:
         self._catch_up()
 
     def _catch_up(self) -> DeltaTable:
-        """Remember the ids of every events file committed since we last looked."""
-        lake = self.ctx.lake
-        table = lake.ensure(catalog.BRONZE_EVENTS)
-        files = lake.files(catalog.BRONZE_EVENTS, version=table.version())
-        new = [f for f in files if f.uri not in self._known_files]
-        if new:
-            columns = ["event_id", "content_hash"]
-            parts = [
-                read_data_file(f, catalog.BRONZE_EVENTS, columns, lake.storage_options) for f in new
-            ]
-            stored = pa.concat_tables(parts)
-            self._dedupe.remember(stored["event_id"], stored["content_hash"])
-            self._known_files.update(f.uri for f in new)
+        """Know every events row committed up to the table's current version: through the
+        index for the rows it covers, in memory for the rows committed since (read from the
+        files that hold them)."""
+        table = self.ctx.lake.ensure(catalog.BRONZE_EVENTS)
+        if self._seen_version is None:
+            self._seen_version = self._open_history(table)
+        if table.version() > self._seen_version:
+            self._read_rows_since(table, self._seen_version)
+            self._seen_version = table.version()
         return table
+
+    def _open_history(self, table: DeltaTable) -> int:
+        """Open the index for deciding; returns the bronze version it covers, or -1 when there
+        is no usable index (every stored row is then read, as without one)."""
+        if not self._use_index:
+            self._may_index = False
+            return -1
+        index = event_keys.open_index(self.ctx.lake, table)
+        if index is None:
+            return -1  # no index yet: this writer reads everything and may start one
+        if index.covered_version < table.version():
+            new = event_keys.rows_added_since(self.ctx.lake, index.covered_version, table.version())
+            if new is None or new.removed_data:
+                # The stored set shrank (an erasure) or the log no longer says what came after
+                # the index: it cannot decide exactly. Read everything; maintenance rebuilds it.
+                log.warning(
+                    "bronze.event_keys covers version %d, but %s since: reading every stored "
+                    "id instead (`tracelake maintain` rebuilds the index)",
+                    index.covered_version,
+                    "rows were removed" if new else "the log entries are gone",
+                )
+                self._may_index = False
+                return -1
+        self._dedupe.history = index
+        self._memory_from = index.covered_version
+        return index.covered_version
+
+    def _read_rows_since(self, table: DeltaTable, after: int) -> None:
+        """Read into memory the rows committed after version `after` (-1: all)."""
+        lake = self.ctx.lake
+        new = event_keys.rows_added_since(lake, after, table.version()) if after >= 0 else None
+        if new is None:  # everything, or a gap in the log: every live file not read yet
+            paths = event_keys.live_paths(table)
+            if after >= 0:
+                self._may_index = False
+        else:
+            paths = new.paths
+            # A live writer keeps the ids an erasure removed (as without the index), but must
+            # not move the index's coverage past the erasure.
+            self._may_index &= not new.removed_data
+        fresh = paths - self._read_paths
+        if not fresh:
+            return
+        stored = event_keys.read_keys(lake, fresh)
+        self._dedupe.remember(stored["event_id"], stored["content_hash"])
+        self._read_paths |= fresh
+        self._unindexed.append(Chunk(table.version(), stored))
+        self.history_rows_read += stored.num_rows
 
     def commit(
         self, batches: list[ParsedBatch], app_id: str | None, app_version: int = 1
@@ -311,6 +380,7 @@ class BronzeWriter:
                 )
             self._commit_events(txn)
             self._commit_quarantine(txn)
+            self._update_index()
             return self._outcome
         finally:
             self.abort()  # what was not committed now never will be
@@ -370,10 +440,8 @@ class BronzeWriter:
                 self._outcome.duplicates += staged.rows
                 return  # the staged files are discarded by commit_staged
             self._committed(version, promote=True)
-            if version == table.version() + 1:  # nobody else committed: no need to
-                self._known_files = {  # read back the files we just wrote
-                    f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
-                }
+            if version == table.version() + 1:  # nobody else committed: nothing to read back
+                self._seen_version = version
             return
         if self._maybe_committed:  # the last attempt's fence error may have been our own
             table = self._catch_up()
@@ -402,10 +470,61 @@ class BronzeWriter:
         self._maybe_committed = False
         self._outcome.stored = staged.rows if staged else 0
         self._outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
-        if promote:
+        if promote:  # else the catch-up read them
+            if staged is not None:
+                self._read_paths |= {unquote(f.path) for f in staged.closed}
+                self._unindexed.append(Chunk(version, self._staged_keys()))
             self._dedupe.promote()
         else:
             self._dedupe.forget_staged()
+
+    def _staged_keys(self) -> pa.Table:
+        return pa.table(
+            {
+                "event_id": pa.chunked_array(self._dedupe.staged_ids, pa.string()),
+                "content_hash": pa.chunked_array(self._dedupe.staged_hashes, pa.string()),
+            }
+        )
+
+    def _update_index(self) -> None:
+        """Append the keys this writer holds that the index lacks, once it holds
+        `ingest.key_index_append_rows` of them, declaring the bronze version it has seen
+        covered; then rely on the index for them and free the memory. A failure here never
+        fails the ingest: the index only lags, and the next writer reads the rows directly."""
+        settings = self.ctx.settings.ingest
+        pending = sum(c.keys.num_rows for c in self._unindexed)
+        if not self._may_index or self._seen_version is None or pending == 0:
+            return
+        if pending < settings.key_index_append_rows and self._memory_from >= 0:
+            return  # (a writer that read everything starts the index at once)
+        lake = self.ctx.lake
+        covers = self._seen_version
+        try:
+            events = lake.ensure(catalog.BRONZE_EVENTS)
+            event_keys.append_keys(
+                lake,
+                events,
+                self._unindexed,
+                covers,
+                self._memory_from,
+                settings.key_index_row_group_rows,
+                settings.key_index_file_rows,
+            )
+            index = event_keys.open_index(
+                lake, events, self._dedupe.history.files if self._dedupe.history else ()
+            )
+        except Exception as exc:  # the events are committed; the index may lag
+            log.warning("could not add keys to bronze.event_keys (it lags; harmless): %s", exc)
+            return
+        if index is None or index.covered_version < covers:
+            return  # not covered (another bronze, a gap): keep deciding from memory
+        self._dedupe.history = index
+        self._dedupe.forget_remembered()
+        self._unindexed = [c for c in self._unindexed if c.version > index.covered_version]
+        for chunk in self._unindexed:  # own commits after what the index covers
+            self._dedupe.remember(chunk.keys["event_id"], chunk.keys["content_hash"])
+        self._memory_from = index.covered_version
+        self._seen_version = max(covers, index.covered_version)
 
     def _decide_staged(self) -> None:
         """Split the staged events into new ones, duplicates and conflicts against what is
