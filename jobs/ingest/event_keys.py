@@ -29,6 +29,7 @@ bronze table has no coverage and the index is rebuilt.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import logging
@@ -65,6 +66,9 @@ KEY_COLUMNS = ["event_id", "content_hash"]
 BLOOM_FPP = 0.001
 # Row groups read per pyarrow call: bounds the memory of a lookup's reads.
 READ_ROW_GROUPS = 128
+# Footer key holding every row group's (min, max) id_hash as little-endian int64 pairs: the
+# same as the row groups' statistics, readable without a Python call per row group.
+RANGES_KEY = b"tracelake.id_hash_ranges"
 
 
 # -- hashing -----------------------------------------------------------------------------------
@@ -229,28 +233,70 @@ def _empty_keys() -> pa.Table:
     return pa.schema([KEYS.schema.field(c) for c in KEY_COLUMNS]).empty_table()
 
 
-def load_key_file(uri: str, storage_options: dict[str, str]) -> KeyFile:
-    """Read an index file's footer and Bloom filters (its data stays on storage)."""
+def load_key_file(uri: str, storage_options: dict[str, str], regular: bool = True) -> KeyFile:
+    """Read an index file's footer and Bloom filters (its data stays on storage). `regular`
+    tries the fast way for files this module wrote first."""
     fs, path = pyarrow_filesystem(uri, storage_options)
     with fs.open_input_file(path) as source:
         metadata = pq.ParquetFile(source).metadata
-        n = metadata.num_row_groups
-        column = metadata.schema.names.index("id_hash")
-        mins = np.empty(n, np.int64)
-        maxs = np.empty(n, np.int64)
-        offsets = np.full(n, -1, np.int64)
-        lengths = np.zeros(n, np.int64)
-        for rg in range(n):
-            chunk = metadata.row_group(rg).column(column)
-            stats = chunk.statistics
-            if stats is not None and stats.has_min_max:
-                mins[rg], maxs[rg] = stats.min, stats.max
-            else:  # no range: the row group may hold any id
-                mins[rg], maxs[rg] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
-            if chunk.bloom_filter_offset is not None and chunk.bloom_filter_length:
-                offsets[rg], lengths[rg] = chunk.bloom_filter_offset, chunk.bloom_filter_length
-        words, start, blocks = _read_blooms(source, offsets, lengths)
+        fast = _load_regular(uri, metadata, source) if regular else None
+        return fast or _load_by_row_group(uri, metadata, source)
+
+
+def _load_by_row_group(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile:
+    """Any layout: each row group's statistics and Bloom filter location from the footer."""
+    n = metadata.num_row_groups
+    column = metadata.schema.names.index("id_hash")
+    mins = np.empty(n, np.int64)
+    maxs = np.empty(n, np.int64)
+    offsets = np.full(n, -1, np.int64)
+    lengths = np.zeros(n, np.int64)
+    for rg in range(n):
+        chunk = metadata.row_group(rg).column(column)
+        stats = chunk.statistics
+        if stats is not None and stats.has_min_max:
+            mins[rg], maxs[rg] = stats.min, stats.max
+        else:  # no range: the row group may hold any id
+            mins[rg], maxs[rg] = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+        if chunk.bloom_filter_offset is not None and chunk.bloom_filter_length:
+            offsets[rg], lengths[rg] = chunk.bloom_filter_offset, chunk.bloom_filter_length
+    words, start, blocks = _read_blooms(source, offsets, lengths)
     return KeyFile(uri, metadata, mins, maxs, words, start, blocks)
+
+
+def _load_regular(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile | None:
+    """The fast way for files this module wrote: row-group ranges from one footer key, and
+    filters of one size back to back, read and sliced at once. None for any other layout
+    (the caller then asks the footer row group by row group)."""
+    n = metadata.num_row_groups
+    raw = (metadata.metadata or {}).get(RANGES_KEY)
+    if not n or raw is None:
+        return None
+    ranges = np.frombuffer(base64.b64decode(raw), "<i8")
+    if len(ranges) != 2 * n:
+        return None
+    column = metadata.schema.names.index("id_hash")
+    first, last = metadata.row_group(0).column(column), metadata.row_group(n - 1).column(column)
+    offset, size = first.bloom_filter_offset, first.bloom_filter_length
+    if offset is None or not size or last.bloom_filter_offset != offset + (n - 1) * size:
+        return None
+    region = np.frombuffer(source.read_at(n * size, offset), np.uint8).reshape(n, size)
+    nbytes = _bitset_bytes(region[0].tobytes())
+    if nbytes is None:
+        return None
+    header = size - nbytes
+    if not np.array_equal(region[:, :header], np.broadcast_to(region[0, :header], (n, header))):
+        return None
+    words = np.ascontiguousarray(region[:, header:]).view("<u4").reshape(-1)
+    return KeyFile(
+        uri,
+        metadata,
+        ranges[0::2].copy(),
+        ranges[1::2].copy(),
+        words,
+        np.arange(n, dtype=np.int64) * (nbytes // 4),
+        np.full(n, nbytes // 32, np.int64),
+    )
 
 
 def _read_blooms(
@@ -445,9 +491,15 @@ def _write_key_file(
 ) -> WrittenFile:
     name = f"part-{uuid.uuid4()}-c000.snappy.parquet"
     collector: list[pq.FileMetaData] = []
+    hashes = keys["id_hash"].to_numpy()
+    starts = np.arange(0, len(hashes), row_group_rows)
+    ends = np.minimum(starts + row_group_rows, len(hashes)) - 1
+    ranges = np.stack([hashes[starts], hashes[ends]], axis=1).astype("<i8")
+    schema = KEYS.schema.with_metadata({RANGES_KEY: base64.b64encode(ranges.tobytes())})
+    keys = keys.replace_schema_metadata(schema.metadata)
     writer = pq.ParquetWriter(
         f"{root}/{name}",
-        KEYS.schema,
+        schema,
         filesystem=fs,
         compression="snappy",
         use_dictionary=False,

@@ -268,6 +268,7 @@ class BronzeWriter:
         # False once this writer cannot vouch for an append (an erasure, a gap in the log).
         self._may_index = self._use_index
         self.history_rows_read = 0  # bronze rows read to catch up (what tests bound)
+        self._walked: tuple[tuple[int, int], event_keys.NewRows | None] | None = None
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
         self._quarantine_aliases: dict[str, str] = {}
@@ -300,7 +301,7 @@ class BronzeWriter:
         if index is None:
             return -1  # no index yet: this writer reads everything and may start one
         if index.covered_version < table.version():
-            new = event_keys.rows_added_since(self.ctx.lake, index.covered_version, table.version())
+            new = self._rows_added_since(table, index.covered_version)
             if new is None or new.removed_data:
                 # The stored set shrank (an erasure) or the log no longer says what came after
                 # the index: it cannot decide exactly. Read everything; maintenance rebuilds it.
@@ -316,10 +317,18 @@ class BronzeWriter:
         self._memory_from = index.covered_version
         return index.covered_version
 
+    def _rows_added_since(self, table: DeltaTable, after: int) -> event_keys.NewRows | None:
+        """Where the rows committed after `after` are (the walk is kept: opening the index
+        and reading the tail ask the same question)."""
+        key = (after, table.version())
+        if self._walked is None or self._walked[0] != key:
+            self._walked = (key, event_keys.rows_added_since(self.ctx.lake, *key))
+        return self._walked[1]
+
     def _read_rows_since(self, table: DeltaTable, after: int) -> None:
         """Read into memory the rows committed after version `after` (-1: all)."""
         lake = self.ctx.lake
-        new = event_keys.rows_added_since(lake, after, table.version()) if after >= 0 else None
+        new = self._rows_added_since(table, after) if after >= 0 else None
         if new is None:  # everything, or a gap in the log: every live file not read yet
             paths = event_keys.live_paths(table)
             if after >= 0:

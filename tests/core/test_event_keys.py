@@ -114,6 +114,11 @@ def test_index_files_are_sorted_row_groups_with_bloom_filters_that_rule_out_new_
     assert column.path_in_schema == "id_hash" and column.bloom_filter_offset is not None
     loaded = event_keys.load_key_file(key_file.uri, {})
     assert loaded.is_sorted and (loaded.bloom_start >= 0).all()
+    # The fast load (ranges from one footer key, filters sliced at once) reads what the
+    # footer says row group by row group.
+    by_row_group = event_keys.load_key_file(key_file.uri, {}, regular=False)
+    for name in ("mins", "maxs", "bloom_start", "bloom_blocks", "bloom_words"):
+        assert np.array_equal(getattr(loaded, name), getattr(by_row_group, name)), name
     stored = pq.read_table(key_file.uri.removeprefix("file://"))["id_hash"].to_numpy()
     positions, _ = loaded.candidates(stored)
     assert sorted(positions.tolist()) == list(range(200))  # no false negative
