@@ -165,12 +165,12 @@ class KeyFile:
     bloom_words: np.ndarray  # uint32
     bloom_start: np.ndarray  # first word of each row group's bitset; -1: no filter
     bloom_blocks: np.ndarray  # 32-byte blocks in each row group's bitset
+    is_sorted: bool = field(init=False)
 
-    @property
-    def is_sorted(self) -> bool:
-        """Row group ranges in id_hash order (what this writer writes; a file rewritten by
-        another tool may not be, and is then searched range by range)."""
-        return bool(np.all(np.diff(self.mins) >= 0) and np.all(np.diff(self.maxs) >= 0))
+    def __post_init__(self) -> None:
+        # Row group ranges in id_hash order (what this module writes; a file rewritten by
+        # another tool may not be, and is then searched range by range).
+        self.is_sorted = bool(np.all(np.diff(self.mins) >= 0) and np.all(np.diff(self.maxs) >= 0))
 
     def candidates(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(position in `hashes`, row group) pairs that may hold the id: the row group's id_hash
@@ -710,7 +710,7 @@ def merge_small_files(
             KEYS,
             KEY_COLUMNS,
             lake.storage_options,
-        )
+        ).replace_schema_metadata(None)  # each file's own row-group ranges
         for path, _, _ in picked
     ]
     keys = sorted_keys(pa.concat_tables(parts))
