@@ -336,27 +336,28 @@ class KeyIndex:
     """bronze.event_keys as of one snapshot: the bronze.events version it covers, its files."""
 
     covered_version: int
+    table_version: int  # of bronze.event_keys
     files: list[KeyFile]
     storage_options: dict[str, str]
-    rows_read: int = 0  # index rows read by lookups (what tests bound)
 
-    def lookup(self, ids: pa.Array) -> dict[str, str]:
-        """Stored ids among `ids`, with their content hashes."""
+    def lookup(self, ids: pa.Array) -> tuple[dict[str, str], int]:
+        """Stored ids among `ids` with their content hashes, and the index rows read."""
         if not len(ids) or not self.files:
-            return {}
+            return {}, 0
         hashes = id_hashes(ids)
         found: dict[str, str] = {}
+        rows_read = 0
         for key_file in self.files:
             positions, groups = key_file.candidates(hashes)
             if not len(groups):
                 continue
             wanted = ids.take(pa.array(positions)).cast(pa.string())
             rows, read = key_file.read(groups, wanted, self.storage_options)
-            self.rows_read += read
+            rows_read += read
             found.update(
                 zip(rows["event_id"].to_pylist(), rows["content_hash"].to_pylist(), strict=True)
             )
-        return found
+        return found, rows_read
 
 
 def coverage_app(events: DeltaTable) -> str:
@@ -364,10 +365,16 @@ def coverage_app(events: DeltaTable) -> str:
     return f"{COVERAGE_APP}-{events.metadata().id}"
 
 
-def open_index(lake: Lake, events: DeltaTable, loaded: Sequence[KeyFile] = ()) -> KeyIndex | None:
-    """The index as it is now, or None when it covers no version of this bronze.events.
-    Files already in `loaded` are not read again (index files never change)."""
-    table = lake.table(KEYS)
+def open_index(
+    lake: Lake,
+    events: DeltaTable,
+    loaded: Sequence[KeyFile] = (),
+    table: DeltaTable | None = None,
+) -> KeyIndex | None:
+    """The index as it is now (or as of `table`, an opened bronze.event_keys), or None when it
+    covers no version of this bronze.events. Files already in `loaded` are not read again
+    (index files never change)."""
+    table = table or lake.table(KEYS)
     if table is None:
         return None
     covered = table.transaction_version(coverage_app(events))
@@ -378,7 +385,7 @@ def open_index(lake: Lake, events: DeltaTable, loaded: Sequence[KeyFile] = ()) -
         cache.get(f.uri) or load_key_file(f.uri, dict(lake.storage_options))
         for f in lake.files(KEYS, version=table.version())
     ]
-    return KeyIndex(covered, files, dict(lake.storage_options))
+    return KeyIndex(covered, table.version(), files, dict(lake.storage_options))
 
 
 # -- bronze rows the index does not cover ------------------------------------------------------

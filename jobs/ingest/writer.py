@@ -57,6 +57,7 @@ class _Deduplicator:
 
     def __init__(self) -> None:
         self.history: KeyIndex | None = None
+        self.index_rows_read = 0  # index rows read by lookups (what tests bound)
         self.ids: list[pa.Array] = []
         self.hashes: list[pa.Array] = []
         self.staged_ids: list[pa.Array] = []
@@ -106,7 +107,10 @@ class _Deduplicator:
 
     def _known(self, ids: pa.Array, staged: bool = True) -> dict[str, str]:
         """Stored (and staged) ids among `ids`, with their content hashes."""
-        found: dict[str, str] = self.history.lookup(ids) if self.history is not None else {}
+        found: dict[str, str] = {}
+        if self.history is not None:
+            found, rows_read = self.history.lookup(ids)
+            self.index_rows_read += rows_read
         known_ids = self.ids + (self.staged_ids if staged else [])
         known_hashes = self.hashes + (self.staged_hashes if staged else [])
         for seen, hashes in zip(known_ids, known_hashes, strict=True):
@@ -267,7 +271,7 @@ class BronzeWriter:
         self._unindexed: list[Chunk] = []
         # False once this writer cannot vouch for an append (an erasure, a gap in the log).
         self._may_index = self._use_index
-        self.history_rows_read = 0  # bronze rows read to catch up (what tests bound)
+        self.bronze_rows_read = 0  # bronze rows read to catch up (what tests bound)
         self._walked: tuple[tuple[int, int], event_keys.NewRows | None] | None = None
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
@@ -286,6 +290,8 @@ class BronzeWriter:
         table = self.ctx.lake.ensure(catalog.BRONZE_EVENTS)
         if self._seen_version is None:
             self._seen_version = self._open_history(table)
+        else:
+            self._follow_history(table)
         if table.version() > self._seen_version:
             self._read_rows_since(table, self._seen_version)
             self._seen_version = table.version()
@@ -317,6 +323,20 @@ class BronzeWriter:
         self._memory_from = index.covered_version
         return index.covered_version
 
+    def _follow_history(self, events: DeltaTable) -> None:
+        """Follow the index's own commits (appends, merges, a rebuild), so that a long-lived
+        writer never reads an index file that a merge replaced and VACUUM may delete."""
+        history = self._dedupe.history
+        if history is None:
+            return
+        keys = self.ctx.lake.table(catalog.BRONZE_EVENT_KEYS)
+        if keys is None or keys.version() == history.table_version:
+            return
+        index = event_keys.open_index(self.ctx.lake, events, history.files, keys)
+        # The index plus memory must still hold every row: memory starts at `_memory_from`.
+        if index is not None and index.covered_version >= self._memory_from:
+            self._dedupe.history = index
+
     def _rows_added_since(self, table: DeltaTable, after: int) -> event_keys.NewRows | None:
         """Where the rows committed after `after` are (the walk is kept: opening the index
         and reading the tail ask the same question)."""
@@ -345,7 +365,7 @@ class BronzeWriter:
         self._dedupe.remember(stored["event_id"], stored["content_hash"])
         self._read_paths |= fresh
         self._unindexed.append(Chunk(table.version(), stored))
-        self.history_rows_read += stored.num_rows
+        self.bronze_rows_read += stored.num_rows
 
     def commit(
         self, batches: list[ParsedBatch], app_id: str | None, app_version: int = 1

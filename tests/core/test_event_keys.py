@@ -133,7 +133,7 @@ def test_duplicates_and_conflicts_are_found_through_the_index_without_reading_br
     ctx = _ctx(tmp_path)
     _fill(ctx, tmp_path, runs=4)
     writer = BronzeWriter(ctx, "w")
-    assert writer._dedupe.history is not None and writer.history_rows_read == 0
+    assert writer._dedupe.history is not None and writer.bronze_rows_read == 0
     assert _decisions(ctx, _probe()) == EXPECTED
     # End to end: conflicts quarantined as id_conflict, copies counted as duplicates.
     assert _ingest(ctx, tmp_path / "probe.jsonl", _probe()) == (20, 5, 2)
@@ -147,17 +147,16 @@ def test_a_writer_reads_its_batch_share_of_history_not_the_table(tmp_path):
     _fill(indexed, tmp_path, runs=20)  # 1,000 events
     maintain.run(indexed, [KEYS.qualified_name], vacuum=False)
     writer = BronzeWriter(indexed, "w")
-    history = writer._dedupe.history
-    assert history is not None
+    assert writer._dedupe.history is not None
     batch = [event(i, run="new") for i in range(10)] + [event(i, run="old-3") for i in range(3)]
     outcome = writer.commit(_parsed(batch), app_id="probe")
     assert (outcome.stored, outcome.duplicates) == (10, 3)
-    assert writer.history_rows_read == 0  # no bronze file read
+    assert writer.bronze_rows_read == 0  # no bronze file read
     # Three duplicates, each one row group; new ids rarely pass a Bloom filter.
-    assert history.rows_read <= 4 * ROW_GROUP_ROWS < 1000
+    assert 0 < writer._dedupe.index_rows_read <= 5 * ROW_GROUP_ROWS < 1000
 
     full = _ctx(tmp_path, key_index=False)
-    assert BronzeWriter(full, "w").history_rows_read == 1010  # the hook counts a full read
+    assert BronzeWriter(full, "w").bronze_rows_read == 1010  # the hook counts a full read
 
 
 def test_a_lagging_index_reads_only_the_tail_and_decides_exactly(tmp_path):
@@ -171,7 +170,7 @@ def test_a_lagging_index_reads_only_the_tail_and_decides_exactly(tmp_path):
     assert _covered(ctx) == covered < ctx.lake.version(EVENTS)
 
     writer = BronzeWriter(ctx, "w")
-    assert writer.history_rows_read == 80  # old-2 and the tail run, not the covered rows
+    assert writer.bronze_rows_read == 80  # old-2 and the tail run, not the covered rows
     probe = [*_probe(), event(3, run="tail"), event(4, run="tail", action="edited")]
     expected = (EXPECTED[0], EXPECTED[1] + 1, sorted([*EXPECTED[2], "tail-e4"]))
     assert _decisions(ctx, probe) == expected
@@ -186,7 +185,7 @@ def test_compaction_and_vacuum_of_bronze_keep_decisions_and_reread_nothing_cover
     assert result.details["tables"][EVENTS.qualified_name]["compacted"]["files_removed"] > 1
     assert len(ctx.lake.files(EVENTS)) < files_before
     writer = BronzeWriter(ctx, "w")
-    assert writer.history_rows_read == 0  # compacted files hold only covered rows
+    assert writer.bronze_rows_read == 0  # compacted files hold only covered rows
     assert _decisions(ctx, _probe()) == EXPECTED
 
 
@@ -204,7 +203,7 @@ def test_a_compacted_tail_is_read_through_the_compaction_output(tmp_path):
     # Maintenance brings the index up to date: the next writer reads nothing from bronze.
     maintain.run(ctx, [KEYS.qualified_name])
     assert _covered(ctx) == ctx.lake.version(EVENTS)
-    assert BronzeWriter(ctx, "w").history_rows_read == 0
+    assert BronzeWriter(ctx, "w").bronze_rows_read == 0
     assert _decisions(ctx, probe) == expected
 
 
@@ -222,7 +221,7 @@ def test_an_index_rebuilt_from_bronze_alone_gives_the_same_decisions(tmp_path):
     assert result.details["event_keys"]["action"] == "rebuilt"
     assert _covered(ctx) == ctx.lake.version(EVENTS)
     rebuilt = BronzeWriter(ctx, "w")
-    assert rebuilt.history_rows_read == 0
+    assert rebuilt.bronze_rows_read == 0
     assert _decisions(ctx, probe) == incremental
     assert _decisions(_ctx(tmp_path, key_index=False), probe) == incremental
 
