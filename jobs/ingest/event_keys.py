@@ -374,7 +374,8 @@ def open_index(
     """The index as it is now (or as of `table`, an opened bronze.event_keys), or None when it
     covers no version of this bronze.events. Files already in `loaded` are not read again
     (index files never change)."""
-    table = table or lake.table(KEYS)
+    if table is None:
+        table = lake.table(KEYS)
     if table is None:
         return None
     covered = table.transaction_version(coverage_app(events))
