@@ -548,7 +548,7 @@ def _check_finds_its_keys(uri: str, keys: pa.Table, lake: Lake) -> None:
         )
 
 
-def _add_actions(files: Sequence[WrittenFile], data_change: bool) -> list[AddAction]:
+def _add_actions(files: Sequence[WrittenFile], data_change: bool) -> list[AddAction | RemoveAction]:
     return [
         AddAction(
             path=f.path,
@@ -703,7 +703,8 @@ def merge_small_files(
     small = [f for f in live_key_paths(table) if f[1] < small_file_bytes]
     if len(small) < min_small_files:
         return 0
-    picked, rows = [], 0
+    picked: list[tuple[str, int, int]] = []
+    rows = 0
     for path, size, records in sorted(small, key=lambda f: f[2]):
         if picked and rows + records > file_rows:
             break
