@@ -122,7 +122,12 @@ ctx = JobContext.create(Settings(lake_root=sys.argv[1]))
 t0 = time.perf_counter()
 result = ingest_job.run(ctx, [sys.argv[2]])
 seconds = time.perf_counter() - t0
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so this child would report
+# the filling parent's peak instead of its own.
 rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        rss_mib = int(line.split()[1]) / 1024
 print(json.dumps({"seconds": seconds, "rss_mib": rss_mib, "stored": result.rows_out,
                   "duplicates": result.rows_duplicate, "status": result.status}))
 """
