@@ -65,7 +65,7 @@ KEY_COLUMNS = ["event_id", "content_hash"]
 # key); the lowest of them costs nothing more and spares row-group reads for new ids.
 BLOOM_FPP = 0.001
 # Row groups read per pyarrow call: bounds the memory of a lookup's reads.
-READ_ROW_GROUPS = 128
+READ_ROW_GROUPS = 16
 # Footer key holding every row group's (min, max) id_hash as little-endian int64 pairs: the
 # same as the row groups' statistics, readable without a Python call per row group.
 RANGES_KEY = b"tracelake.id_hash_ranges"
