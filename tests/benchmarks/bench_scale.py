@@ -92,8 +92,10 @@ def _fill(
     filled = 0
     chunk = 0
     largest = max(sizes)
+    # Chunks no larger than the smallest lake, so that each lake holds about its size.
+    chunk_events = min([CHUNK_EVENTS] + [s for s in sizes if s])
     while filled < largest:
-        part = min(CHUNK_EVENTS, largest - filled)
+        part = min(chunk_events, largest - filled)
         n, _, _, files = simulate(root / f"chunk-{chunk}", part, seed + chunk)
         lines = _lines(files)
         picked = rng.sample(lines, min(len(lines), 5_000))
