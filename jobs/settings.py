@@ -143,7 +143,7 @@ class IngestSettings(Section):
         "docs/ingest.md).",
     )
     key_index_row_group_rows: int = Field(
-        default=1024,
+        default=512,
         ge=64,
         description="Keys per row group of an index file: what a lookup reads for one id that "
         "its Bloom filter does not rule out.",

@@ -61,7 +61,7 @@ KEYS = catalog.BRONZE_EVENT_KEYS
 COVERAGE_APP = "tracelake-event-keys"
 KEY_COLUMNS = ["event_id", "content_hash"]
 # Bloom false-positive rate asked per row group. pyarrow rounds a filter up to a power of two
-# bytes, so any rate from about 0.001 to 0.02 gives the same 2 KiB for 1,024 keys (16 bits a
+# bytes, so any rate from about 0.001 to 0.02 gives the same 1 KiB for 512 keys (16 bits a
 # key); the lowest of them costs nothing more and spares row-group reads for new ids.
 BLOOM_FPP = 0.001
 # Row groups read per pyarrow call: bounds the memory of a lookup's reads.
@@ -229,8 +229,11 @@ class KeyFile:
         return pa.concat_tables(found) if found else _empty_keys(), rows_read
 
 
+_KEY_SCHEMA = pa.schema([KEYS.schema.field(c) for c in KEY_COLUMNS])
+
+
 def _empty_keys() -> pa.Table:
-    return pa.schema([KEYS.schema.field(c) for c in KEY_COLUMNS]).empty_table()
+    return _KEY_SCHEMA.empty_table()
 
 
 def load_key_file(uri: str, storage_options: dict[str, str], regular: bool = True) -> KeyFile:
@@ -266,8 +269,9 @@ def _load_by_row_group(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyF
 
 def _load_regular(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile | None:
     """The fast way for files this module wrote: row-group ranges from one footer key, and
-    filters of one size back to back, read and sliced at once. None for any other layout
-    (the caller then asks the footer row group by row group)."""
+    filters of one size back to back (pyarrow sizes a filter for the row group's keys, so the
+    last, shorter row group's may be smaller), read at once and sliced. None for any other
+    layout (the caller then asks the footer row group by row group)."""
     n = metadata.num_row_groups
     raw = (metadata.metadata or {}).get(RANGES_KEY)
     if not n or raw is None:
@@ -278,25 +282,32 @@ def _load_regular(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile |
     column = metadata.schema.names.index("id_hash")
     first, last = metadata.row_group(0).column(column), metadata.row_group(n - 1).column(column)
     offset, size = first.bloom_filter_offset, first.bloom_filter_length
-    if offset is None or not size or last.bloom_filter_offset != offset + (n - 1) * size:
+    last_size = last.bloom_filter_length
+    if offset is None or not size or not last_size:
         return None
-    region = np.frombuffer(source.read_at(n * size, offset), np.uint8).reshape(n, size)
-    nbytes = _bitset_bytes(region[0].tobytes())
-    if nbytes is None:
+    if last.bloom_filter_offset != offset + (n - 1) * size:
+        return None
+    data = source.read_at((n - 1) * size + last_size, offset)
+    region = np.frombuffer(data, np.uint8, count=(n - 1) * size).reshape(n - 1, size)
+    nbytes = _bitset_bytes(data[:size])
+    tail = data[(n - 1) * size :]
+    tail_bytes = _bitset_bytes(tail)
+    if nbytes is None or tail_bytes is None:
         return None
     header = size - nbytes
-    if not np.array_equal(region[:, :header], np.broadcast_to(region[0, :header], (n, header))):
+    first_header = np.frombuffer(data, np.uint8, count=header)
+    if not np.array_equal(region[:, :header], np.broadcast_to(first_header, (n - 1, header))):
         return None
-    words = np.ascontiguousarray(region[:, header:]).view("<u4").reshape(-1)
-    return KeyFile(
-        uri,
-        metadata,
-        ranges[0::2].copy(),
-        ranges[1::2].copy(),
-        words,
-        np.arange(n, dtype=np.int64) * (nbytes // 4),
-        np.full(n, nbytes // 32, np.int64),
+    words = np.concatenate(
+        [
+            np.ascontiguousarray(region[:, header:]).view("<u4").reshape(-1),
+            np.frombuffer(tail[len(tail) - tail_bytes :], "<u4"),
+        ]
     )
+    start = np.arange(n, dtype=np.int64) * (nbytes // 4)
+    blocks = np.full(n, nbytes // 32, np.int64)
+    blocks[-1] = tail_bytes // 32
+    return KeyFile(uri, metadata, ranges[0::2].copy(), ranges[1::2].copy(), words, start, blocks)
 
 
 def _read_blooms(
@@ -597,7 +608,7 @@ def append_keys(
         covered = -1
     if covered >= covers or memory_from > covered:
         return None
-    parts = [c.keys.select(KEY_COLUMNS) for c in chunks if c.version > covered]
+    parts = [c.keys.select(KEY_COLUMNS).cast(_KEY_SCHEMA) for c in chunks if c.version > covered]
     keys = sorted_keys(pa.concat_tables(parts) if parts else _empty_keys())
     files = write_key_files(lake, keys, row_group_rows, file_rows)
     version = lake.commit_files(
