@@ -388,15 +388,33 @@ class BronzeWriter:
             return  # commit_staged reports the first failure
         try:
             self._quarantine.append(batch.quarantine)
-            if batch.events.num_rows:
+            events = self._without_stored_copies(batch.events)
+            if events.num_rows:
                 if self._staged is None:
                     self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
-                self._staged.write(batch.events)
-                self._dedupe.stage(batch.events["event_id"], batch.events["content_hash"])
+                self._staged.write(events)
+                self._dedupe.stage(events["event_id"], events["content_hash"])
         except BaseException as exc:
             # The files may hold part of this batch, not recorded as staged: commit none of it.
             self._failed = exc
             raise
+
+    def _without_stored_copies(self, events: pa.Table) -> pa.Table:
+        """Drop the events already stored with the same content before they are written (a
+        re-sent batch, an exporter retry): otherwise the commit would find them duplicates
+        and read back and rewrite every staged file. Only exact copies of what is known to be
+        stored go: a conflict, a legacy hash or a repeat within the batch is decided at commit
+        as before, and what other writers stored since the last look is found there too."""
+        if not events.num_rows:
+            return events
+        ids = events["event_id"].combine_chunks()
+        stored = self._dedupe.stored(ids)
+        if not stored:
+            return events
+        hashes = events["content_hash"].to_pylist()
+        keep = [stored.get(i) != h for i, h in zip(ids.to_pylist(), hashes, strict=True)]
+        self._outcome.duplicates += len(keep) - sum(keep)
+        return events.filter(pa.array(keep))
 
     def commit_staged(self, app_id: str | None, app_version: int = 1) -> CommitOutcome:
         """Commit everything staged: events in one commit, then quarantine rows in one."""
