@@ -476,14 +476,20 @@ def sorted_keys(keys: pa.Table) -> pa.Table:
         },
         schema=KEYS.schema,
     )
-    if table.num_rows < 2:
+    sorted_hashes = hashes[order]
+    candidates = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1]) + 1
+    if not len(candidates):  # no two rows share an id hash: nothing repeats
         return table
-    same = np.ones(table.num_rows, bool)
-    for column in KEYS.schema.names:
+    # Rows sharing their predecessor's hash (few): a repeat when every column matches.
+    here = pa.array(candidates)
+    before = pa.array(candidates - 1)
+    repeat = np.ones(len(candidates), bool)
+    for column in ("event_id", "content_hash"):
         values = table[column].combine_chunks()
-        same[1:] &= np.asarray(pc.equal(values[1:], values[:-1]).fill_null(False))
-    same[0] = False
-    return table.filter(pa.array(~same))
+        repeat &= np.asarray(pc.equal(values.take(here), values.take(before)).fill_null(False))
+    keep = np.ones(table.num_rows, bool)
+    keep[candidates[repeat]] = False
+    return table.filter(pa.array(keep))
 
 
 def write_key_files(

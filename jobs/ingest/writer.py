@@ -62,6 +62,8 @@ class _Deduplicator:
         self.hashes: list[pa.Array] = []
         self.staged_ids: list[pa.Array] = []
         self.staged_hashes: list[pa.Array] = []
+        self.staged_looked_up_in: list[KeyIndex | None] = []
+        self.staged_history_hits: dict[str, str] = {}
 
     @staticmethod
     def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -86,10 +88,27 @@ class _Deduplicator:
             self.ids = [a for i, a in enumerate(self.ids) if i not in small] + [merged_ids]
             self.hashes = [a for i, a in enumerate(self.hashes) if i not in small] + [merged_hashes]
 
-    def stage(self, ids: pa.Array, hashes: pa.Array) -> None:
+    def stage(
+        self,
+        ids: pa.Array,
+        hashes: pa.Array,
+        looked_up_in: KeyIndex | None = None,
+        history_hits: dict[str, str] | None = None,
+    ) -> None:
+        """Add staged rows; `looked_up_in` is the history their ids were looked up in when
+        staged, and `history_hits` what it found, so the commit need not look again."""
         if len(ids):
             self.staged_ids.append(self._flat(ids))
             self.staged_hashes.append(self._flat(hashes))
+            self.staged_looked_up_in.append(looked_up_in)
+            self.staged_history_hits.update(history_hits or {})
+
+    def staged_history(self) -> dict[str, str] | None:
+        """What the current history holds for every staged id, when each was looked up in it
+        as it was staged (the index's files never change, so the answer stands); else None."""
+        if self.history is None or any(h is not self.history for h in self.staged_looked_up_in):
+            return None
+        return dict(self.staged_history_hits)
 
     def promote(self) -> None:
         """The staged rows were committed."""
@@ -100,17 +119,26 @@ class _Deduplicator:
 
     def forget_staged(self) -> None:
         self.staged_ids, self.staged_hashes = [], []
+        self.staged_looked_up_in, self.staged_history_hits = [], {}
 
     def forget_remembered(self) -> None:
         """The index now covers every row held in memory."""
         self.ids, self.hashes = [], []
 
-    def _known(self, ids: pa.Array, staged: bool = True) -> dict[str, str]:
-        """Stored (and staged) ids among `ids`, with their content hashes."""
-        found: dict[str, str] = {}
-        if self.history is not None:
-            found, rows_read = self.history.lookup(ids)
-            self.index_rows_read += rows_read
+    def history_hits(self, ids: pa.Array) -> dict[str, str]:
+        """The ids among `ids` that the index holds, with their content hashes."""
+        if self.history is None:
+            return {}
+        found, rows_read = self.history.lookup(ids)
+        self.index_rows_read += rows_read
+        return found
+
+    def _known(
+        self, ids: pa.Array, staged: bool = True, history: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Stored (and staged) ids among `ids`, with their content hashes (`history`: what
+        the index holds for them, when already looked up)."""
+        found = dict(history) if history is not None else self.history_hits(ids)
         known_ids = self.ids + (self.staged_ids if staged else [])
         known_hashes = self.hashes + (self.staged_hashes if staged else [])
         for seen, hashes in zip(known_ids, known_hashes, strict=True):
@@ -125,14 +153,17 @@ class _Deduplicator:
                 )
         return found
 
-    def stored(self, ids: pa.Array) -> dict[str, str]:
+    def stored(self, ids: pa.Array, history: dict[str, str] | None = None) -> dict[str, str]:
         """Committed ids among `ids`, with their content hashes."""
-        return self._known(ids, staged=False)
+        return self._known(ids, staged=False, history=history)
 
-    def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
-        """(new rows, number of duplicates, conflicting rows); remembers nothing."""
+    def split(
+        self, events: pa.Table, history: dict[str, str] | None = None
+    ) -> tuple[pa.Table, int, pa.Table]:
+        """(new rows, number of duplicates, conflicting rows); remembers nothing. `history`:
+        what the index holds for these ids, when already looked up."""
         ids = events["event_id"].combine_chunks()
-        known = self._known(ids) if len(ids) else {}
+        known = self._known(ids, history=history) if len(ids) else {}
         if not known and len(pc.unique(ids)) == len(ids):
             return events, 0, events.schema.empty_table()
         keep: list[int] = []
@@ -388,33 +419,37 @@ class BronzeWriter:
             return  # commit_staged reports the first failure
         try:
             self._quarantine.append(batch.quarantine)
-            events = self._without_stored_copies(batch.events)
+            events, history = self._without_stored_copies(batch.events)
             if events.num_rows:
                 if self._staged is None:
                     self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
                 self._staged.write(events)
-                self._dedupe.stage(events["event_id"], events["content_hash"])
+                self._dedupe.stage(
+                    events["event_id"], events["content_hash"], self._dedupe.history, history
+                )
         except BaseException as exc:
             # The files may hold part of this batch, not recorded as staged: commit none of it.
             self._failed = exc
             raise
 
-    def _without_stored_copies(self, events: pa.Table) -> pa.Table:
+    def _without_stored_copies(self, events: pa.Table) -> tuple[pa.Table, dict[str, str]]:
         """Drop the events already stored with the same content before they are written (a
         re-sent batch, an exporter retry): otherwise the commit would find them duplicates
         and read back and rewrite every staged file. Only exact copies of what is known to be
         stored go: a conflict, a legacy hash or a repeat within the batch is decided at commit
-        as before, and what other writers stored since the last look is found there too."""
+        as before, and what other writers stored since the last look is found there too.
+        Also returns what the index holds for these ids, which the commit then reuses."""
         if not events.num_rows:
-            return events
+            return events, {}
         ids = events["event_id"].combine_chunks()
-        stored = self._dedupe.stored(ids)
+        history = self._dedupe.history_hits(ids)
+        stored = self._dedupe.stored(ids, history)
         if not stored:
-            return events
+            return events, history
         hashes = events["content_hash"].to_pylist()
         keep = [stored.get(i) != h for i, h in zip(ids.to_pylist(), hashes, strict=True)]
         self._outcome.duplicates += len(keep) - sum(keep)
-        return events.filter(pa.array(keep))
+        return events.filter(pa.array(keep)), history
 
     def commit_staged(self, app_id: str | None, app_version: int = 1) -> CommitOutcome:
         """Commit everything staged: events in one commit, then quarantine rows in one."""
@@ -586,12 +621,14 @@ class BronzeWriter:
             return
         ids = pa.chunked_array(self._dedupe.staged_ids, pa.string())
         hashes = pa.chunked_array(self._dedupe.staged_hashes, pa.string())
+        history = self._dedupe.staged_history()
         self._dedupe.forget_staged()
         fresh_keys, duplicates, conflict_keys = self._dedupe.split(
-            pa.table({"event_id": ids, "content_hash": hashes})
+            pa.table({"event_id": ids, "content_hash": hashes}), history
         )
         if not duplicates and not conflict_keys.num_rows:
-            self._dedupe.stage(ids, hashes)
+            looked_up_in = self._dedupe.history if history is not None else None
+            self._dedupe.stage(ids, hashes, looked_up_in, history)
             return
         rows = staged.read_back()
         staged.discard()

@@ -104,6 +104,20 @@ def test_parquet_bloom_hash_is_xxh64_of_the_little_endian_int64():
     assert event_keys.xxh64_of_int64(values).tolist() == expected
 
 
+def test_sorted_keys_orders_by_id_hash_and_drops_exact_repeats_only():
+    keys = pa.table(
+        {
+            "event_id": ["b", "a", "c", "a", "b", "a"],
+            "content_hash": ["1", "2", "3", "2", "9", "2"],
+        }
+    )
+    table = event_keys.sorted_keys(keys)
+    assert table["id_hash"].to_pylist() == sorted(table["id_hash"].to_pylist())
+    pairs = zip(table["event_id"].to_pylist(), table["content_hash"].to_pylist(), strict=True)
+    rows = sorted(pairs)
+    assert rows == [("a", "2"), ("b", "1"), ("b", "9"), ("c", "3")]
+
+
 def test_index_files_are_sorted_row_groups_with_bloom_filters_that_rule_out_new_ids(tmp_path):
     ctx = _ctx(tmp_path)
     _fill(ctx, tmp_path, runs=4)
