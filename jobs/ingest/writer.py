@@ -1,6 +1,8 @@
 """Commit parsed batches to bronze: deduplicate, quarantine conflicts, append exactly once.
 
-Shared by file ingest and the live OTLP collector.
+Shared by file ingest and the live OTLP collector. Deduplication against history goes through
+the persistent id index bronze.event_keys (jobs/ingest/event_keys.py) and the bronze rows it
+does not cover yet; with `ingest.key_index` off, through every stored id read at start.
 """
 
 from __future__ import annotations
