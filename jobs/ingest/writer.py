@@ -444,7 +444,13 @@ class BronzeWriter:
         if not events.num_rows:
             return events, {}
         ids = events["event_id"].combine_chunks()
-        history = self._dedupe.history_hits(ids)
+        try:
+            history = self._dedupe.history_hits(ids)
+        except FileNotFoundError:
+            # A merge replaced an index file this writer opened and VACUUM deleted it (staging
+            # runs between commits, before the catch-up that follows the index): follow it.
+            self._follow_history(self.ctx.lake.ensure(catalog.BRONZE_EVENTS))
+            history = self._dedupe.history_hits(ids)
         stored = self._dedupe.stored(ids, history)
         if not stored:
             return events, history

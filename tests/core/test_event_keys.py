@@ -317,3 +317,21 @@ def test_the_setting_chooses_index_or_full_read(tmp_path, key_index):
     _fill(ctx, tmp_path, runs=2)
     assert (ctx.lake.table(KEYS) is not None) == key_index
     assert _decisions(ctx, _probe()[:22]) == (EXPECTED[0], 2, [])
+
+
+def test_a_long_lived_writer_follows_merges_and_vacuum_of_the_index(tmp_path):
+    # The collector keeps one writer for its session: maintenance merges the index files it
+    # opened and VACUUM deletes them; it must move to the merged files and keep deciding.
+    ctx = _ctx(tmp_path)
+    writer = BronzeWriter(ctx, "session")
+    for b in range(3):
+        batch = [event(i, run=f"s{b}") for i in range(20)]
+        assert writer.commit(_parsed(batch), app_id="collector", app_version=b + 1).stored == 20
+    assert writer._dedupe.ids == []  # appended to the index, dropped from memory
+    opened = {f.uri for f in writer._dedupe.history.files}
+    maintain.run(ctx, [KEYS.qualified_name])  # merge, then VACUUM (retention 0) deletes them
+    assert not any(Path(uri.removeprefix("file://")).exists() for uri in opened)
+    again = [event(3, run="s0"), event(4, run="s2", action="edited"), event(0, run="s3")]
+    outcome = writer.commit(_parsed(again), app_id="collector", app_version=4)
+    assert (outcome.stored, outcome.duplicates, outcome.quarantined) == (1, 1, 1)
+    assert {f.uri for f in writer._dedupe.history.files}.isdisjoint(opened)
