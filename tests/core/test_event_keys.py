@@ -335,3 +335,18 @@ def test_a_long_lived_writer_follows_merges_and_vacuum_of_the_index(tmp_path):
     outcome = writer.commit(_parsed(again), app_id="collector", app_version=4)
     assert (outcome.stored, outcome.duplicates, outcome.quarantined) == (1, 1, 1)
     assert {f.uri for f in writer._dedupe.history.files}.isdisjoint(opened)
+
+
+def test_the_cli_rebuilds_the_index_from_bronze(tmp_path):
+    ctx = _ctx(tmp_path)
+    _fill(ctx, tmp_path, runs=2)
+    env = {**os.environ, "TRACELAKE_LAKE_ROOT": ctx.lake.root}
+    command = "from tracelake.jobs.cli import main; main()"
+    args = ["maintain", "--table", KEYS.qualified_name, "--rebuild-event-keys", "--json"]
+    done = subprocess.run(
+        [sys.executable, "-c", command, *args], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert orjson.loads(done.stdout)["details"]["event_keys"]["action"] == "rebuilt"
+    assert _covered(ctx) == ctx.lake.version(EVENTS)
+    assert _decisions(ctx, _probe()[:22]) == (EXPECTED[0], 2, [])
