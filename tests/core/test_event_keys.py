@@ -350,3 +350,21 @@ def test_the_cli_rebuilds_the_index_from_bronze(tmp_path):
     assert orjson.loads(done.stdout)["details"]["event_keys"]["action"] == "rebuilt"
     assert _covered(ctx) == ctx.lake.version(EVENTS)
     assert _decisions(ctx, _probe()[:22]) == (EXPECTED[0], 2, [])
+
+
+def test_an_append_retried_for_the_same_bronze_version_adds_no_key_twice(tmp_path):
+    ctx = _ctx(tmp_path)
+    _fill(ctx, tmp_path, runs=1)
+    ctx.settings.ingest.key_index_append_rows = 10**9
+    _fill(ctx, tmp_path, runs=1, first=1)  # the index lags by one run
+    events = ctx.lake.table(EVENTS)
+    assert events is not None
+    covered = _covered(ctx)
+    assert covered is not None
+    tail = event_keys.rows_added_since(ctx.lake, covered, events.version())
+    assert tail is not None and not tail.removed_data
+    chunk = event_keys.Chunk(events.version(), event_keys.read_keys(ctx.lake, tail.paths))
+    append = (ctx.lake, events, [chunk], events.version(), covered, ROW_GROUP_ROWS, 10**6)
+    assert event_keys.append_keys(*append) is not None
+    assert event_keys.append_keys(*append) is None  # its app transaction is there already
+    assert ctx.lake.count(KEYS) == ctx.lake.count(EVENTS) == 100
