@@ -7,6 +7,8 @@ function of bronze).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from .context import JobContext, JobResult
 from .registry import discover
 from .runner import IncrementalJob
@@ -67,9 +69,18 @@ def _combine(results: list[JobResult], full: bool) -> JobResult:
     return combined
 
 
-def run(ctx: JobContext, full: bool = False) -> JobResult:
-    """Bring every derived table up to date (full=True: recompute them all from bronze)."""
-    return _combine([spec.run(ctx, {"full": full}) for spec in discover()], full)
+def run(ctx: JobContext, full: bool = False, only: Collection[str] | None = None) -> JobResult:
+    """Bring every derived table up to date (full=True: recompute them all from bronze).
+
+    only: run just these jobs (by name, still in dependency order); their sources must be up
+    to date already or be among them."""
+    specs = discover()
+    if only is not None:
+        unknown = set(only) - {spec.name for spec in specs}
+        if unknown:
+            raise ValueError(f"unknown job(s): {', '.join(sorted(unknown))}")
+        specs = [spec for spec in specs if spec.name in only]
+    return _combine([spec.run(ctx, {"full": full}) for spec in specs], full)
 
 
 def rebuild(ctx: JobContext) -> JobResult:

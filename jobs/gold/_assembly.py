@@ -419,7 +419,8 @@ def contract_filtered(
     becomes a gold.rejected row of `stage` (run_id: the pair's id), written before the job's own
     commit as curation writes its side rows: a full run replaces the stage's rows (delete, then
     append: idempotent as a pair), an incremental one appends those not there yet under an app
-    transaction (job, source versions), so a retry writes nothing twice.
+    transaction (job, source versions), so a retry writes nothing twice, and drops the rows of
+    pairs it derived again that now pass.
 
     rows: the job's rows, already checkpointed (the check reads them once more, not the plan)."""
     from pyspark.sql import functions as F
@@ -439,9 +440,18 @@ def contract_filtered(
         lake.ensure(spec).delete(f"stage = '{stage}'")
         if failed.num_rows:
             lake.append(spec, failed, metadata=meta)
-    elif failed.num_rows:
+    else:
+        table = lake.ensure(spec)
         held = lake.read(spec, columns=["stage", "run_id"]).to_pylist()
         already = {r["run_id"] for r in held if r["stage"] == stage}
+        # A pair rejected before that this run derived again and now passes (its examples were
+        # fixed): its old gold.rejected row goes, as a full run would drop it.
+        if already:
+            derived = {r[0] for r in rows.select("pair_id").collect()}
+            fixed = sorted((derived & already) - set(failed["run_id"].to_pylist()))
+            if fixed:
+                listed = ", ".join("'" + i.replace("'", "''") + "'" for i in fixed)
+                table.delete(f"stage = '{stage}' AND run_id IN ({listed})")
         new = failed.filter(pc.invert(pc.is_in(failed["run_id"], pa.array(sorted(already)))))
         if new.num_rows:
             # sources only move forward: their versions' sum names this input

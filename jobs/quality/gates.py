@@ -405,7 +405,7 @@ def run_gates(
     yet are skipped). A named table that does not exist is an error."""
     from tracelake.schemas.gates import GateResult
 
-    from ..spark import delta_engine, get_session
+    from ..spark import get_session
     from .json_checks import register_json_checks
     from .secrets import register_secret_findings
     from .suites import build_suite, rules_for, suite_name
@@ -435,7 +435,8 @@ def run_gates(
     spark = spark or get_session(ctx.settings)
     register_secret_findings(spark)
     register_json_checks(spark)
-    engine = delta_engine(spark)
+    # the engine the reads below use (a `using_engine` block overrides the session's)
+    engine = "native" if spark_io.is_native(spark) else "bridge"
     gxc = _GX(folder)
     rows: list[dict[str, Any]] = []
     for spec, version in todo:

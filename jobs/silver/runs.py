@@ -43,6 +43,9 @@ SOURCE = catalog.SILVER_EVENTS
 FILE_COLUMN = "_tracelake_file"
 # Below this many rows, key lookups read Parquet in this process: a Spark job costs more.
 LOCAL_READ_MAX_ROWS = 2_000_000
+# A full projection writes a silver.runs file per this many source events (about 5,000 runs of
+# 20 events; see _full_files).
+EVENTS_PER_FILE = 100_000
 # Above this many runs, restrict by a broadcast join instead of an IN list.
 MAX_IN_LIST = 5_000
 # Above this many distinct days, reading the prior events prunes by run id only.
@@ -236,7 +239,8 @@ class ProjectRuns:
 
         if job.full or source.is_full:
             rows = project(events(version=source.upto))
-            return JobOutput(_by_time(rows.repartitionByRange(*ORDER)), mode="overwrite")
+            files = _full_files(job, source.upto)
+            return JobOutput(_by_time(rows.repartitionByRange(files, *ORDER)), mode="overwrite")
 
         new_events = _read_small(
             job, SOURCE, EVENT_COLUMNS, version=source.upto, after=source.after
@@ -398,6 +402,17 @@ def _read_small(
     schema = pa.schema([spec.schema.field(c) for c in columns])
     rows = read_arrow(uri, lake.storage_options, plan.files, schema, expression=expression)
     return spark_io.from_arrow(job.spark, rows)
+
+
+def _full_files(job: JobInput, version: int | None) -> int:
+    """How many files a full projection writes: one per EVENTS_PER_FILE source events (from
+    the Delta log's per-file counts), so that a file holds about as many runs at any table
+    size and an incremental run, which rewrites the files of the runs it updates, costs what
+    the increment touches rather than a fixed share of the table."""
+    lake = job.ctx.lake
+    plan = plan_scan(lake.uri(SOURCE), lake.storage_options, version=version)
+    events = sum(f.num_records or 0 for f in plan.files)
+    return max(1, -(-events // EVENTS_PER_FILE))
 
 
 def _by_time(rows: DataFrame) -> DataFrame:

@@ -84,6 +84,7 @@ def test_pairs_failing_their_contract_go_to_rejected_and_the_gate_passes(ctx, tm
         planted, pa.array([_strict(t) for t in gold["tools"].to_pylist()]), gold["tools"]
     )
     gold = gold.set_column(gold.schema.get_field_index("tools"), "tools", tools)
+    original = ctx.lake.read(catalog.GOLD_EXAMPLES)
     ctx.lake.ensure(catalog.GOLD_EXAMPLES).delete()
     ctx.lake.append(catalog.GOLD_EXAMPLES, gold)
     bad_runs = {r for r, f in family_of.items() if f in families}
@@ -124,3 +125,15 @@ def test_pairs_failing_their_contract_go_to_rejected_and_the_gate_passes(ctx, tm
         checked = [e for e in gate.expectations if e.name in row_level]
         assert {e.name for e in checked} == row_level
         assert all(e.passed for e in checked), [e.name for e in checked if not e.passed]
+
+    # Fixed: the examples get their tools back; an incremental run of each pair job derives
+    # the planted families' pairs again, keeps them, and drops their gold.rejected rows.
+    ctx.lake.ensure(catalog.GOLD_EXAMPLES).delete()
+    ctx.lake.append(catalog.GOLD_EXAMPLES, original)
+    for job, spec, stage in PAIR_JOBS:
+        result = run_job(ctx, job)
+        assert result.status == "succeeded", job.name
+        assert result.details["contract_rejected"] == 0
+        stale = [r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == stage]
+        assert stale == [], job.name
+        assert _pairs(ctx, spec) == clean[spec.qualified_name]

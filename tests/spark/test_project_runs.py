@@ -89,7 +89,12 @@ def _counting_runs() -> dict[str, list[dict]]:
 def test_a_failure_is_counted_once(ctx, tmp_path):
     runs = _counting_runs()
     ingest_events(ctx, tmp_path / "in", [e for r in runs.values() for e in r], "counting")
-    build.run(ctx)
+    with pytest.raises(ValueError, match="unknown job"):
+        build.run(ctx, only=("project_runs", "no_such_job"))
+    # the projection alone (as bench_projection times it): no other job runs
+    result = build.run(ctx, only=("scrub_events", "project_runs"))
+    assert set(result.details) == {"scrub_events", "project_runs"}
+    assert ctx.lake.version(catalog.SILVER_RUN_ROLES) is None
     rows = {r["run_id"]: r for r in _silver(ctx)}
     assert {k: rows[k]["error_count"] for k in runs} == {"paired": 1, "unpaired": 2, "clean": 0}
     for run_id, events in runs.items():
