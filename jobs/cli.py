@@ -558,12 +558,25 @@ def maintain(
         str, typer.Option("--engine", help="delta-rs (default) or spark (native Delta)")
     ] = "delta-rs",
     no_vacuum: Annotated[bool, typer.Option("--no-vacuum", help="Skip VACUUM.")] = False,
+    rebuild_event_keys: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-event-keys",
+            help="Rebuild bronze.event_keys (the deduplication index) from bronze.events alone.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Compact small files, VACUUM (retention: [maintenance]), checkpoint, clean the log."""
     from . import maintain as maintain_job
 
-    result = maintain_job.run(_context(), table or None, engine=engine, vacuum=not no_vacuum)
+    result = maintain_job.run(
+        _context(),
+        table or None,
+        engine=engine,
+        vacuum=not no_vacuum,
+        rebuild_event_keys=rebuild_event_keys,
+    )
     if as_json:
         out.print_json(json.dumps(result.to_dict(), default=str))
         return

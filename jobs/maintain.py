@@ -8,6 +8,7 @@ Runs weekly (dags/tracelake_maintain.py) or on demand. Engine: delta-rs by defau
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .context import JobContext, JobResult, recorded_job_run
 from .errors import TracelakeError
@@ -23,8 +24,11 @@ def run(
     tables: Sequence[str] | None = None,
     engine: str = "delta-rs",
     vacuum: bool = True,
+    rebuild_event_keys: bool = False,
 ) -> JobResult:
-    """Maintain `tables` (qualified names; default: every catalog table)."""
+    """Maintain `tables` (qualified names; default: every catalog table). bronze.event_keys,
+    the deduplication index, is first brought up to bronze.events and its small files merged
+    (or rebuilt from bronze.events alone with `rebuild_event_keys`)."""
     if engine not in ENGINES:
         raise TracelakeError(f"maintain engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     specs = [catalog.get(name) for name in tables] if tables else catalog.all_tables()
@@ -46,6 +50,8 @@ def run(
         reports = []
         ctx.progress.start("maintain", len(specs))
         for spec in specs:
+            if spec == catalog.BRONZE_EVENT_KEYS:
+                result.details["event_keys"] = _maintain_event_keys(ctx, rebuild_event_keys)
             reports.append(
                 maintain_table(ctx.lake, spec, settings, engine=engine, spark=spark, vacuum=vacuum)
             )
@@ -62,3 +68,22 @@ def run(
         if not compacted and not vacuumed:
             result.status = "noop"
     return result
+
+
+def _maintain_event_keys(ctx: JobContext, rebuild: bool) -> dict[str, Any]:
+    """Refresh (or rebuild) the index, then merge its small files: its own compaction, which
+    keeps the files sorted with their Bloom filters (generic compaction skips the table)."""
+    from .ingest import event_keys
+
+    ingest = ctx.settings.ingest
+    if not ingest.key_index and not rebuild:
+        return {"action": "none", "why": "ingest.key_index is off"}
+    layout = (ingest.key_index_row_group_rows, ingest.key_index_file_rows)
+    done = (
+        event_keys.rebuild(ctx.lake, *layout) if rebuild else event_keys.refresh(ctx.lake, *layout)
+    )
+    settings = ctx.settings.maintenance
+    done.files_merged = event_keys.merge_small_files(
+        ctx.lake, settings.small_file_bytes, settings.min_small_files, *layout
+    )
+    return done.to_dict()

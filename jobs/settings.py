@@ -135,6 +135,32 @@ class IngestSettings(Section):
         description="Read symlinks inside an input directory that lead outside it (off: they "
         "are quarantined as `symlink_outside_input`, unread).",
     )
+    key_index: bool = Field(
+        default=True,
+        description="Decide duplicates through bronze.event_keys, the persistent index of "
+        "stored ids, reading only the batch's candidate part of history and the bronze rows the "
+        "index does not cover yet (off: every writer reads every stored id when it starts; "
+        "docs/ingest.md).",
+    )
+    key_index_row_group_rows: int = Field(
+        default=512,
+        ge=64,
+        description="Keys per row group of an index file: what a lookup reads for one id that "
+        "its Bloom filter does not rule out.",
+    )
+    key_index_append_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="A writer appends the keys it holds to the index once it holds this many: "
+        "fewer index files, and at most about this many bronze rows for the next writer to read "
+        "directly.",
+    )
+    key_index_file_rows: int = Field(
+        default=16_000_000,
+        ge=1,
+        description="Most keys in one index file written by a merge or rebuild (bounds their "
+        "memory per file).",
+    )
 
 
 class PrivacySettings(Section):

@@ -79,5 +79,14 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("quarantine_date", pa.date32(), nullable=False),
     ]
 )
+# bronze.event_keys: one row per stored event, the persistent index deduplication reads
+# (jobs/ingest/event_keys.py). `id_hash` is xxh3-64 of the event id, the files' sort key.
+EVENT_KEYS_SCHEMA = pa.schema(
+    [
+        pa.field("id_hash", pa.int64(), nullable=False),
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("content_hash", pa.string(), nullable=False),
+    ]
+)
 JOB_RUNS_SCHEMA = pa.schema(model_fields_to_arrow(JobRun))
 LANDING_FILES_SCHEMA = pa.schema(model_fields_to_arrow(LandingFileRecord))

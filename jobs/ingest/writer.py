@@ -1,6 +1,8 @@
 """Commit parsed batches to bronze: deduplicate, quarantine conflicts, append exactly once.
 
-Shared by file ingest and the live OTLP collector.
+Shared by file ingest and the live OTLP collector. Deduplication against history goes through
+the persistent id index bronze.event_keys (jobs/ingest/event_keys.py) and the bronze rows it
+does not cover yet; with `ingest.key_index` off, through every stored id read at start.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from ..context import JobContext
 from ..errors import TracelakeError, WriterFenceError
 from ..lake import catalog
 from ..lake.files import StagedFiles
-from ..lake.store import read_data_file
+from . import event_keys
+from .event_keys import Chunk, KeyIndex
 from .model import stable_id
 from .normalize import MAX_RAW_KEPT, ParsedBatch, legacy_content_hashes
 
@@ -44,16 +47,25 @@ class _Deduplicator:
     """What bronze.events holds (event_id -> content_hash), what this writer has staged but not
     committed yet, and the split of a batch into new rows, duplicates and conflicts.
 
+    What is stored is known from two places: `history`, the persistent index
+    (bronze.event_keys, looked up for the batch's ids only), and the ids held in memory: the
+    rows the index does not cover, read from bronze, and this writer's own commits. Without
+    an index, memory holds every stored id.
+
     The common case (no id seen before, none repeated in the batch) is decided with Arrow
     kernels; only rows whose id collides are compared one by one. Membership is tested by
     scanning the known ids against a set built from the (small) batch, never the reverse.
     """
 
     def __init__(self) -> None:
+        self.history: KeyIndex | None = None
+        self.index_rows_read = 0  # index rows read by lookups (what tests bound)
         self.ids: list[pa.Array] = []
         self.hashes: list[pa.Array] = []
         self.staged_ids: list[pa.Array] = []
         self.staged_hashes: list[pa.Array] = []
+        self.staged_looked_up_in: list[KeyIndex | None] = []
+        self.staged_history_hits: dict[str, str] = {}
 
     @staticmethod
     def _flat(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -78,10 +90,27 @@ class _Deduplicator:
             self.ids = [a for i, a in enumerate(self.ids) if i not in small] + [merged_ids]
             self.hashes = [a for i, a in enumerate(self.hashes) if i not in small] + [merged_hashes]
 
-    def stage(self, ids: pa.Array, hashes: pa.Array) -> None:
+    def stage(
+        self,
+        ids: pa.Array,
+        hashes: pa.Array,
+        looked_up_in: KeyIndex | None = None,
+        history_hits: dict[str, str] | None = None,
+    ) -> None:
+        """Add staged rows; `looked_up_in` is the history their ids were looked up in when
+        staged, and `history_hits` what it found, so the commit need not look again."""
         if len(ids):
             self.staged_ids.append(self._flat(ids))
             self.staged_hashes.append(self._flat(hashes))
+            self.staged_looked_up_in.append(looked_up_in)
+            self.staged_history_hits.update(history_hits or {})
+
+    def staged_history(self) -> dict[str, str] | None:
+        """What the current history holds for every staged id, when each was looked up in it
+        as it was staged (the index's files never change, so the answer stands); else None."""
+        if self.history is None or any(h is not self.history for h in self.staged_looked_up_in):
+            return None
+        return dict(self.staged_history_hits)
 
     def promote(self) -> None:
         """The staged rows were committed."""
@@ -92,10 +121,26 @@ class _Deduplicator:
 
     def forget_staged(self) -> None:
         self.staged_ids, self.staged_hashes = [], []
+        self.staged_looked_up_in, self.staged_history_hits = [], {}
 
-    def _known(self, ids: pa.Array, staged: bool = True) -> dict[str, str]:
-        """Stored (and staged) ids among `ids`, with their content hashes."""
-        found: dict[str, str] = {}
+    def forget_remembered(self) -> None:
+        """The index now covers every row held in memory."""
+        self.ids, self.hashes = [], []
+
+    def history_hits(self, ids: pa.Array) -> dict[str, str]:
+        """The ids among `ids` that the index holds, with their content hashes."""
+        if self.history is None:
+            return {}
+        found, rows_read = self.history.lookup(ids)
+        self.index_rows_read += rows_read
+        return found
+
+    def _known(
+        self, ids: pa.Array, staged: bool = True, history: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """Stored (and staged) ids among `ids`, with their content hashes (`history`: what
+        the index holds for them, when already looked up)."""
+        found = dict(history) if history is not None else self.history_hits(ids)
         known_ids = self.ids + (self.staged_ids if staged else [])
         known_hashes = self.hashes + (self.staged_hashes if staged else [])
         for seen, hashes in zip(known_ids, known_hashes, strict=True):
@@ -110,14 +155,17 @@ class _Deduplicator:
                 )
         return found
 
-    def stored(self, ids: pa.Array) -> dict[str, str]:
+    def stored(self, ids: pa.Array, history: dict[str, str] | None = None) -> dict[str, str]:
         """Committed ids among `ids`, with their content hashes."""
-        return self._known(ids, staged=False)
+        return self._known(ids, staged=False, history=history)
 
-    def split(self, events: pa.Table) -> tuple[pa.Table, int, pa.Table]:
-        """(new rows, number of duplicates, conflicting rows); remembers nothing."""
+    def split(
+        self, events: pa.Table, history: dict[str, str] | None = None
+    ) -> tuple[pa.Table, int, pa.Table]:
+        """(new rows, number of duplicates, conflicting rows); remembers nothing. `history`:
+        what the index holds for these ids, when already looked up."""
         ids = events["event_id"].combine_chunks()
-        known = self._known(ids) if len(ids) else {}
+        known = self._known(ids, history=history) if len(ids) else {}
         if not known and len(pc.unique(ids)) == len(ids):
             return events, 0, events.schema.empty_table()
         keep: list[int] = []
@@ -242,7 +290,22 @@ class BronzeWriter:
         ctx.lake.ensure(catalog.BRONZE_EVENTS)
         ctx.lake.ensure(catalog.BRONZE_QUARANTINE)
         self._dedupe = _Deduplicator()
-        self._known_files: set[str] = set()
+        settings = ctx.settings.ingest
+        self._use_index = settings.key_index
+        # Bronze files whose rows are in memory (paths relative to the table, unquoted).
+        self._read_paths: set[str] = set()
+        # The bronze.events version everything up to which is known (index or memory); None
+        # before the first catch-up.
+        self._seen_version: int | None = None
+        # Memory holds every row committed after this version (-1: every row; else the
+        # index's coverage when it was opened).
+        self._memory_from = -1
+        # Rows in memory the index may not hold yet, appended once there are enough.
+        self._unindexed: list[Chunk] = []
+        # False once this writer cannot vouch for an append (an erasure, a gap in the log).
+        self._may_index = self._use_index
+        self.bronze_rows_read = 0  # bronze rows read to catch up (what tests bound)
+        self._walked: tuple[tuple[int, int], event_keys.NewRows | None] | None = None
         self._staged: StagedFiles | None = None
         self._quarantine: list[pa.Table] = []
         self._quarantine_aliases: dict[str, str] = {}
@@ -254,20 +317,88 @@ class BronzeWriter:
         self._catch_up()
 
     def _catch_up(self) -> DeltaTable:
-        """Remember the ids of every events file committed since we last looked."""
-        lake = self.ctx.lake
-        table = lake.ensure(catalog.BRONZE_EVENTS)
-        files = lake.files(catalog.BRONZE_EVENTS, version=table.version())
-        new = [f for f in files if f.uri not in self._known_files]
-        if new:
-            columns = ["event_id", "content_hash"]
-            parts = [
-                read_data_file(f, catalog.BRONZE_EVENTS, columns, lake.storage_options) for f in new
-            ]
-            stored = pa.concat_tables(parts)
-            self._dedupe.remember(stored["event_id"], stored["content_hash"])
-            self._known_files.update(f.uri for f in new)
+        """Know every events row committed up to the table's current version: through the
+        index for the rows it covers, in memory for the rows committed since (read from the
+        files that hold them)."""
+        table = self.ctx.lake.ensure(catalog.BRONZE_EVENTS)
+        if self._seen_version is None:
+            self._seen_version = self._open_history(table)
+        else:
+            self._follow_history(table)
+        if table.version() > self._seen_version:
+            self._read_rows_since(table, self._seen_version)
+            self._seen_version = table.version()
         return table
+
+    def _open_history(self, table: DeltaTable) -> int:
+        """Open the index for deciding; returns the bronze version it covers, or -1 when there
+        is no usable index (every stored row is then read, as without one)."""
+        if not self._use_index:
+            self._may_index = False
+            return -1
+        index = event_keys.open_index(self.ctx.lake, table)
+        if index is None:
+            return -1  # no index yet: this writer reads everything and may start one
+        if index.covered_version < table.version():
+            new = self._rows_added_since(table, index.covered_version)
+            if new is None or new.removed_data:
+                # The stored set shrank (an erasure) or the log no longer says what came after
+                # the index: it cannot decide exactly. Read everything; maintenance rebuilds it.
+                log.warning(
+                    "bronze.event_keys covers version %d, but %s since: reading every stored "
+                    "id instead (`tracelake maintain` rebuilds the index)",
+                    index.covered_version,
+                    "rows were removed" if new else "the log entries are gone",
+                )
+                self._may_index = False
+                return -1
+        self._dedupe.history = index
+        self._memory_from = index.covered_version
+        return index.covered_version
+
+    def _follow_history(self, events: DeltaTable) -> None:
+        """Follow the index's own commits (appends, merges, a rebuild), so that a long-lived
+        writer never reads an index file that a merge replaced and VACUUM may delete."""
+        history = self._dedupe.history
+        if history is None:
+            return
+        keys = self.ctx.lake.table(catalog.BRONZE_EVENT_KEYS)
+        if keys is None or keys.version() == history.table_version:
+            return
+        index = event_keys.open_index(self.ctx.lake, events, history.files, keys)
+        # The index plus memory must still hold every row: memory starts at `_memory_from`.
+        if index is not None and index.covered_version >= self._memory_from:
+            self._dedupe.history = index
+
+    def _rows_added_since(self, table: DeltaTable, after: int) -> event_keys.NewRows | None:
+        """Where the rows committed after `after` are (the walk is kept: opening the index
+        and reading the tail ask the same question)."""
+        key = (after, table.version())
+        if self._walked is None or self._walked[0] != key:
+            self._walked = (key, event_keys.rows_added_since(self.ctx.lake, *key))
+        return self._walked[1]
+
+    def _read_rows_since(self, table: DeltaTable, after: int) -> None:
+        """Read into memory the rows committed after version `after` (-1: all)."""
+        lake = self.ctx.lake
+        new = self._rows_added_since(table, after) if after >= 0 else None
+        if new is None:  # everything, or a gap in the log: every live file not read yet
+            paths = event_keys.live_paths(table)
+            if after >= 0:
+                self._may_index = False
+        else:
+            paths = new.paths
+            # A live writer keeps the ids an erasure removed (as without the index), but must
+            # not move the index's coverage past the erasure.
+            self._may_index &= not new.removed_data
+        fresh = paths - self._read_paths
+        if not fresh:
+            return
+        stored = event_keys.read_keys(lake, fresh)
+        self._dedupe.remember(stored["event_id"], stored["content_hash"])
+        self._read_paths |= fresh
+        self._unindexed.append(Chunk(table.version(), stored))
+        self.bronze_rows_read += stored.num_rows
 
     def commit(
         self, batches: list[ParsedBatch], app_id: str | None, app_version: int = 1
@@ -290,15 +421,43 @@ class BronzeWriter:
             return  # commit_staged reports the first failure
         try:
             self._quarantine.append(batch.quarantine)
-            if batch.events.num_rows:
+            events, history = self._without_stored_copies(batch.events)
+            if events.num_rows:
                 if self._staged is None:
                     self._staged = self.ctx.lake.stage(catalog.BRONZE_EVENTS)
-                self._staged.write(batch.events)
-                self._dedupe.stage(batch.events["event_id"], batch.events["content_hash"])
+                self._staged.write(events)
+                self._dedupe.stage(
+                    events["event_id"], events["content_hash"], self._dedupe.history, history
+                )
         except BaseException as exc:
             # The files may hold part of this batch, not recorded as staged: commit none of it.
             self._failed = exc
             raise
+
+    def _without_stored_copies(self, events: pa.Table) -> tuple[pa.Table, dict[str, str]]:
+        """Drop the events already stored with the same content before they are written (a
+        re-sent batch, an exporter retry): otherwise the commit would find them duplicates
+        and read back and rewrite every staged file. Only exact copies of what is known to be
+        stored go: a conflict, a legacy hash or a repeat within the batch is decided at commit
+        as before, and what other writers stored since the last look is found there too.
+        Also returns what the index holds for these ids, which the commit then reuses."""
+        if not events.num_rows:
+            return events, {}
+        ids = events["event_id"].combine_chunks()
+        try:
+            history = self._dedupe.history_hits(ids)
+        except FileNotFoundError:
+            # A merge replaced an index file this writer opened and VACUUM deleted it (staging
+            # runs between commits, before the catch-up that follows the index): follow it.
+            self._follow_history(self.ctx.lake.ensure(catalog.BRONZE_EVENTS))
+            history = self._dedupe.history_hits(ids)
+        stored = self._dedupe.stored(ids, history)
+        if not stored:
+            return events, history
+        hashes = events["content_hash"].to_pylist()
+        keep = [stored.get(i) != h for i, h in zip(ids.to_pylist(), hashes, strict=True)]
+        self._outcome.duplicates += len(keep) - sum(keep)
+        return events.filter(pa.array(keep)), history
 
     def commit_staged(self, app_id: str | None, app_version: int = 1) -> CommitOutcome:
         """Commit everything staged: events in one commit, then quarantine rows in one."""
@@ -311,6 +470,7 @@ class BronzeWriter:
                 )
             self._commit_events(txn)
             self._commit_quarantine(txn)
+            self._update_index()
             return self._outcome
         finally:
             self.abort()  # what was not committed now never will be
@@ -370,10 +530,8 @@ class BronzeWriter:
                 self._outcome.duplicates += staged.rows
                 return  # the staged files are discarded by commit_staged
             self._committed(version, promote=True)
-            if version == table.version() + 1:  # nobody else committed: no need to
-                self._known_files = {  # read back the files we just wrote
-                    f.uri for f in lake.files(catalog.BRONZE_EVENTS, version=version)
-                }
+            if version == table.version() + 1:  # nobody else committed: nothing to read back
+                self._seen_version = version
             return
         if self._maybe_committed:  # the last attempt's fence error may have been our own
             table = self._catch_up()
@@ -402,10 +560,61 @@ class BronzeWriter:
         self._maybe_committed = False
         self._outcome.stored = staged.rows if staged else 0
         self._outcome.versions_written[catalog.BRONZE_EVENTS.qualified_name] = version
-        if promote:
+        if promote:  # else the catch-up read them
+            if staged is not None:
+                self._read_paths |= {unquote(f.path) for f in staged.closed}
+                self._unindexed.append(Chunk(version, self._staged_keys()))
             self._dedupe.promote()
         else:
             self._dedupe.forget_staged()
+
+    def _staged_keys(self) -> pa.Table:
+        return pa.table(
+            {
+                "event_id": pa.chunked_array(self._dedupe.staged_ids, pa.string()),
+                "content_hash": pa.chunked_array(self._dedupe.staged_hashes, pa.string()),
+            }
+        )
+
+    def _update_index(self) -> None:
+        """Append the keys this writer holds that the index lacks, once it holds
+        `ingest.key_index_append_rows` of them, declaring the bronze version it has seen
+        covered; then rely on the index for them and free the memory. A failure here never
+        fails the ingest: the index only lags, and the next writer reads the rows directly."""
+        settings = self.ctx.settings.ingest
+        pending = sum(c.keys.num_rows for c in self._unindexed)
+        if not self._may_index or self._seen_version is None or pending == 0:
+            return
+        if pending < settings.key_index_append_rows and self._memory_from >= 0:
+            return  # (a writer that read everything starts the index at once)
+        lake = self.ctx.lake
+        covers = self._seen_version
+        try:
+            events = lake.ensure(catalog.BRONZE_EVENTS)
+            event_keys.append_keys(
+                lake,
+                events,
+                self._unindexed,
+                covers,
+                self._memory_from,
+                settings.key_index_row_group_rows,
+                settings.key_index_file_rows,
+            )
+            index = event_keys.open_index(
+                lake, events, self._dedupe.history.files if self._dedupe.history else ()
+            )
+        except Exception as exc:  # the events are committed; the index may lag
+            log.warning("could not add keys to bronze.event_keys (it lags; harmless): %s", exc)
+            return
+        if index is None or index.covered_version < covers:
+            return  # not covered (another bronze, a gap): keep deciding from memory
+        self._dedupe.history = index
+        self._dedupe.forget_remembered()
+        self._unindexed = [c for c in self._unindexed if c.version > index.covered_version]
+        for chunk in self._unindexed:  # own commits after what the index covers
+            self._dedupe.remember(chunk.keys["event_id"], chunk.keys["content_hash"])
+        self._memory_from = index.covered_version
+        self._seen_version = max(covers, index.covered_version)
 
     def _decide_staged(self) -> None:
         """Split the staged events into new ones, duplicates and conflicts against what is
@@ -420,12 +629,14 @@ class BronzeWriter:
             return
         ids = pa.chunked_array(self._dedupe.staged_ids, pa.string())
         hashes = pa.chunked_array(self._dedupe.staged_hashes, pa.string())
+        history = self._dedupe.staged_history()
         self._dedupe.forget_staged()
         fresh_keys, duplicates, conflict_keys = self._dedupe.split(
-            pa.table({"event_id": ids, "content_hash": hashes})
+            pa.table({"event_id": ids, "content_hash": hashes}), history
         )
         if not duplicates and not conflict_keys.num_rows:
-            self._dedupe.stage(ids, hashes)
+            looked_up_in = self._dedupe.history if history is not None else None
+            self._dedupe.stage(ids, hashes, looked_up_in, history)
             return
         rows = staged.read_back()
         staged.discard()

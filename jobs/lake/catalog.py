@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from tracelake.schemas.arrow import (
     BRONZE_EVENTS_SCHEMA,
+    EVENT_KEYS_SCHEMA,
     JOB_RUNS_SCHEMA,
     LANDING_FILES_SCHEMA,
     QUARANTINE_SCHEMA,
@@ -37,6 +38,10 @@ class TableSpec:
     # for a table holding a derived job's bookmark: an expired bookmark would make the next run
     # read its sources from the start (docs/ingest.md, "App transactions expire").
     app_txn_retention: str | None = None
+    # Files laid out by the table's own writer (sorted, with Bloom filters per row group), which
+    # generic compaction would undo by concatenating them: `tracelake maintain` then leaves the
+    # compaction to that writer's own merge (bronze.event_keys).
+    own_compaction: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -123,6 +128,22 @@ BRONZE_QUARANTINE = register(
         key=("quarantine_id",),
         description="Every rejected input record, with its raw text and the reason.",
         app_txn_retention=BRONZE_APP_TXN_RETENTION,
+    )
+)
+# The persistent index of bronze.events' ids (jobs/ingest/event_keys.py, docs/ingest.md): what
+# deduplication reads instead of every stored id. Derived from bronze.events alone and
+# rebuildable from it; never a source of truth. Its app transaction (the bronze version it
+# covers) is a bookmark, so it has no app transaction retention.
+BRONZE_EVENT_KEYS = register(
+    TableSpec(
+        tier="bronze",
+        name="event_keys",
+        schema=EVENT_KEYS_SCHEMA,
+        key=("event_id",),
+        description="Index of bronze.events: id hash, event id, content hash; files sorted by "
+        "id hash with a Bloom filter per row group.",
+        plain_columns=("id_hash", "event_id", "content_hash"),
+        own_compaction=True,
     )
 )
 OPS_JOB_RUNS = register(

@@ -95,7 +95,8 @@ def maintain_table(
         report.skipped = "table does not exist yet"
         return report
     report.files_before, report.small_before = before.files, before.small_files
-    if before.small_files >= settings.min_small_files:
+    # A table that lays out its own files (sorted, Bloom filters) is merged by its own job.
+    if before.small_files >= settings.min_small_files and not spec.own_compaction:
         report.compacted = _compact(lake, spec, settings, engine, spark)
     if vacuum:
         report.vacuumed_files = _vacuum(lake, spec, settings, engine, spark)

@@ -433,6 +433,7 @@ def erase(
             if selector.kind == "value":
                 rows = _redacted(rows, selector)
             after, before = _rewrite_bronze(ctx, erasure, rows)
+            _rebuild_event_keys(ctx, erasure)
             if _propagate(ctx, spark, erasure, before, after):
                 _recompute_downstream(ctx, erasure)
             else:
@@ -460,6 +461,20 @@ def erase(
             else f"erasure {erasure.erasure_id}: nothing matched; recorded"
         )
     return result
+
+
+def _rebuild_event_keys(ctx: JobContext, erasure: Erasure) -> None:
+    """bronze.event_keys, the deduplication index, still holds the erased rows' ids: rebuild it
+    from the rewritten bronze. (Writers already ignore an index older than a commit that
+    removed rows; this makes it usable again and drops the ids now.)"""
+    keys = catalog.BRONZE_EVENT_KEYS
+    if ctx.lake.table(keys) is None:
+        return
+    from ..ingest import event_keys
+
+    ingest = ctx.settings.ingest
+    event_keys.rebuild(ctx.lake, ingest.key_index_row_group_rows, ingest.key_index_file_rows)
+    erasure.tables[keys.qualified_name] = {"version": ctx.lake.version(keys), "rebuilt": True}
 
 
 def _record(ctx: JobContext, erasure: Erasure, reason: str | None) -> None:

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--sizes 0,1000000,10000000]
         [--increment 10000] [--duplicate-share 0.1] [--part increment,collector]
-        [--exporters 8] [--seconds 20]
+        [--key-index on,off] [--exporters 8] [--seconds 20]
 
 Part `increment`: lakes of each size in `--sizes` are filled with simulated canonical events
 (the ingest benchmark's simulator, ingested chunk by chunk as `tracelake ingest` does). Then the
@@ -10,7 +10,9 @@ same increment goes into each: `--increment` events, `--duplicate-share` of them
 of events the lake already holds (sampled uniformly from its history), the rest new. Each
 increment is ingested by a fresh process (as a scheduled `tracelake ingest` is): its wall time
 (from the job's start, imports excluded) and its peak RSS. Goal: the largest lake within 1.2x
-of the empty one, in time and in peak RSS.
+of the empty one, in time and in peak RSS. Filling builds the deduplication index
+(bronze.event_keys) as ingest does, then merges its files as `tracelake maintain` does;
+`--key-index on,off` also times each increment with the index off (every stored id read).
 
 Part `collector`: `--exporters` threads post one-span OTLP/JSON requests back to back to a
 collector for `--seconds`, once with a commit per micro-batch (flush every 0.2 s) and once with
@@ -59,6 +61,19 @@ def _ingest(lake: Path, files: list[Path]) -> None:
         sys.exit(f"filling {lake} failed: {result.status} {result.error}")
 
 
+def _merge_index(lake: Path) -> str:
+    """Merge the index's small files (one per ingest commit) as maintenance does."""
+    from tracelake.jobs import maintain
+    from tracelake.jobs.context import JobContext
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.settings import Settings
+
+    ctx = JobContext.create(Settings(lake_root=str(lake)))
+    maintain.run(ctx, [catalog.BRONZE_EVENT_KEYS.qualified_name], vacuum=False)
+    files = ctx.lake.files(catalog.BRONZE_EVENT_KEYS)
+    return f"{sum(f.num_records for f in files):,} keys in {len(files)} file(s)"
+
+
 def _lines(files: list[Path]) -> list[bytes]:
     out: list[bytes] = []
     for f in files:
@@ -77,8 +92,10 @@ def _fill(
     filled = 0
     chunk = 0
     largest = max(sizes)
+    # Chunks no larger than the smallest lake, so that each lake holds about its size.
+    chunk_events = min([CHUNK_EVENTS] + [s for s in sizes if s])
     while filled < largest:
-        part = min(CHUNK_EVENTS, largest - filled)
+        part = min(chunk_events, largest - filled)
         n, _, _, files = simulate(root / f"chunk-{chunk}", part, seed + chunk)
         lines = _lines(files)
         picked = rng.sample(lines, min(len(lines), 5_000))
@@ -93,6 +110,8 @@ def _fill(
         print(f"  filled {filled:,} events", flush=True)
     for size in sizes:
         lakes[size].mkdir(parents=True, exist_ok=True)
+        if size:
+            print(f"  lake of {size:,} events: index {_merge_index(lakes[size])}", flush=True)
     return lakes, samples
 
 
@@ -105,19 +124,31 @@ ctx = JobContext.create(Settings(lake_root=sys.argv[1]))
 t0 = time.perf_counter()
 result = ingest_job.run(ctx, [sys.argv[2]])
 seconds = time.perf_counter() - t0
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so this child would report
+# the filling parent's peak instead of its own.
 rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+for line in open("/proc/self/status"):
+    if line.startswith("VmHWM:"):
+        rss_mib = int(line.split()[1]) / 1024
 print(json.dumps({"seconds": seconds, "rss_mib": rss_mib, "stored": result.rows_out,
                   "duplicates": result.rows_duplicate, "status": result.status}))
 """
 
 
-def _increment_run(lake: Path, increment: Path) -> dict:
+def _increment_run(lake: Path, increment: Path, key_index: bool) -> dict:
+    # A copy of the lake per run, so that every run ingests the increment into the same lake.
+    copy = lake.with_name(lake.name + "-run")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(lake, copy)
+    env = {**os.environ, "TRACELAKE_INGEST__KEY_INDEX": "true" if key_index else "false"}
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(lake), str(increment)],
+        [sys.executable, "-c", _CHILD, str(copy), str(increment)],
         check=True,
         capture_output=True,
         text=True,
+        env=env,
     )
+    shutil.rmtree(copy)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -146,27 +177,35 @@ def part_increment(args: argparse.Namespace, root: Path) -> None:
         "(the empty lake: the same copies, new to it; it holds one event, so its tables "
         "exist); one fresh process each"
     )
-    print(f"{'lake events':>12} {'seconds':>8} {'peak RSS':>10} {'stored':>8} {'duplicates':>10}")
-    figures = {}
+    modes = [m == "on" for m in args.key_index.split(",")]
+    print(
+        f"{'key index':>9} {'lake events':>12} {'seconds':>8} {'peak RSS':>10} {'stored':>8} "
+        f"{'duplicates':>10}"
+    )
+    increments = {}
     for size in sizes:
         pool = samples[size] or any_sample
         dups = rng.sample(pool, n_dup) if len(pool) >= n_dup else rng.choices(pool, k=n_dup)
-        increment = root / f"increment-{size}.jsonl"
-        increment.write_bytes(b"\n".join(new_lines + dups) + b"\n")
-        figures[size] = run = _increment_run(lakes[size], increment)
+        increments[size] = root / f"increment-{size}.jsonl"
+        increments[size].write_bytes(b"\n".join(new_lines + dups) + b"\n")
+    for key_index in modes:
+        figures = {}
+        for size in sizes:
+            figures[size] = run = _increment_run(lakes[size], increments[size], key_index)
+            print(
+                f"{'on' if key_index else 'off':>9} {size:>12,} {run['seconds']:>8.2f} "
+                f"{run['rss_mib']:>8.0f} MiB {run['stored']:>8,} {run['duplicates']:>10,}",
+                flush=True,
+            )
+        small, large = figures[sizes[0]], figures[sizes[-1]]
+        t_ratio = large["seconds"] / small["seconds"]
+        m_ratio = large["rss_mib"] / small["rss_mib"]
+        verdict = "met" if max(t_ratio, m_ratio) <= GOAL_RATIO else "not met"
         print(
-            f"{size:>12,} {run['seconds']:>8.2f} {run['rss_mib']:>8.0f} MiB {run['stored']:>8,} "
-            f"{run['duplicates']:>10,}",
-            flush=True,
+            f"key index {'on' if key_index else 'off'}: {sizes[-1]:,}-event lake vs "
+            f"{sizes[0]:,}: time {t_ratio:.2f}x, peak RSS {m_ratio:.2f}x "
+            f"(goal <= {GOAL_RATIO}x each: {verdict})\n"
         )
-    small, large = figures[sizes[0]], figures[sizes[-1]]
-    t_ratio = large["seconds"] / small["seconds"]
-    m_ratio = large["rss_mib"] / small["rss_mib"]
-    verdict = "met" if max(t_ratio, m_ratio) <= GOAL_RATIO else "not met"
-    print(
-        f"\n{sizes[-1]:,}-event lake vs {sizes[0]:,}: time {t_ratio:.2f}x, peak RSS {m_ratio:.2f}x "
-        f"(goal <= {GOAL_RATIO}x each: {verdict})"
-    )
 
 
 # -- part 2: the collector's commits and acknowledgements --------------------------------------
@@ -311,6 +350,7 @@ def main() -> None:
     ap.add_argument("--increment", type=int, default=10_000)
     ap.add_argument("--duplicate-share", type=float, default=0.1)
     ap.add_argument("--part", default="increment,collector")
+    ap.add_argument("--key-index", default="on", help="on, off or on,off (the index setting)")
     ap.add_argument("--exporters", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--spans-per-request", type=int, default=256)

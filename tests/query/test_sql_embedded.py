@@ -125,7 +125,7 @@ def test_user_text_is_never_markup(lake_dir):
         ("SET enable_external_access = true", "read-only: SET"),
         ("INSTALL httpfs", "read-only"),
         ("SELECT nope FROM bronze.events", "SQL error"),
-        ("SELECT * FROM no_such_table", "Tables: bronze.events"),
+        ("SELECT * FROM no_such_table", "Tables: bronze.event_keys, bronze.events"),
         ("SELEC 1", "SQL error"),
     ],
 )
