@@ -166,6 +166,11 @@ def checked(out: Assembled) -> Assembled:
     return Assembled(rejected=example_reject(example, CONTRACT_STAGE, failed))
 
 
+def failed_reason(failed: list[tuple[str, str]]) -> str:
+    """gold.rejected's `reason` for failed contract rules: every (name, why), cut to length."""
+    return "; ".join(f"{name}: {why}" for name, why in failed)[:_REASON_CHARS]
+
+
 def example_reject(
     example: dict[str, Any], stage: str, failed: list[tuple[str, str]]
 ) -> dict[str, Any]:
@@ -177,7 +182,7 @@ def example_reject(
         "run_id": example["run_id"],
         "synthetic": example["synthetic"],
         "reason_code": failed[0][0],
-        "reason": "; ".join(f"{name}: {why}" for name, why in failed)[:_REASON_CHARS],
+        "reason": failed_reason(failed),
         "event_ids": example["event_ids"],
         "source_versions": example["source_versions"],
     }
@@ -394,7 +399,7 @@ def _pair_rejects(table: str, stage: str, versions: str) -> Callable[[Iterable[A
                         "run_id": row["pair_id"],
                         "synthetic": row.get("seed_run_id") is not None,
                         "reason_code": failed[0][0],
-                        "reason": "; ".join(f"{n}: {why}" for n, why in failed)[:_REASON_CHARS],
+                        "reason": failed_reason(failed),
                         "event_ids": list(row.get("chosen_event_ids") or [])
                         + list(row.get("rejected_event_ids") or []),
                         "source_versions": versions,
