@@ -753,6 +753,14 @@ def gate(
         typer.Option(help="Build Data Docs in this local folder (default: <lake>/ops/gate_docs)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    remeasure: Annotated[
+        bool,
+        typer.Option(
+            "--remeasure",
+            help="Run every rule, also the row-level rules the gold jobs already ran on every "
+            "row before committing (by default judged from those commits).",
+        ),
+    ] = False,
 ) -> None:
     """Validate tables against the suites generated from their contracts (Great Expectations on
     Spark); results go to ops.gate_results and Data Docs. Exits non-zero when a gate fails."""
@@ -760,7 +768,7 @@ def gate(
     from .quality.gates import open_docs as open_site
     from .quality.gates import run_gates
 
-    run = run_gates(_context(), table, docs=docs)
+    run = run_gates(_context(), table, docs=docs, remeasure=remeasure)
     if as_json:
         out.print_json(
             json.dumps(
@@ -795,6 +803,13 @@ def gate(
                     escape(e.observed_value[:80]),
                 )
             out.print(view)
+            if r.checked_by:
+                out.print(
+                    f"{r.table}: row-level rules judged from the commits that checked every row "
+                    f"(v{', v'.join(map(str, r.checked_by))}); --remeasure runs them again",
+                    highlight=False,
+                    markup=False,
+                )
         for name in run.skipped:
             out.print(f"{name}: skipped (does not exist yet)", highlight=False, markup=False)
         if run.docs_index:

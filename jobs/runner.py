@@ -70,6 +70,8 @@ class JobOutput:
     mode: WriteMode = "append"  # "overwrite" for full recomputes
     replace_files: Sequence[str] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    # More commit metadata (string values), e.g. that the rows passed the contract's row filter.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class IncrementalJob(Protocol):
@@ -174,7 +176,11 @@ def run_job(
             mode=output.mode,
             app_txn=txns,
             replace_files=list(output.replace_files),
-            metadata={"job": job.name, "versions_read": result.versions_read},
+            metadata={
+                **output.metadata,
+                "job": job.name,
+                "versions_read": result.versions_read,
+            },
             force=full,
         )
         ctx.progress.finish()

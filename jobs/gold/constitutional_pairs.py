@@ -21,6 +21,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..lake import catalog, spark_io
+from ..quality.rows import checked_metadata
 from ..runner import JobInput, JobOutput
 from . import _assembly, constitution, pairs
 from .assemble import _dumps, _message, stable_id
@@ -207,9 +208,15 @@ class ConstitutionalPairs:
             "pairs_by_source": _assembly.counts(fresh, "compliant_source"),
             "contract_rejected": failed,
         }
+        # contract_filtered checked every row this commit writes, the kept ones too
+        checked = checked_metadata(OUTPUT.qualified_name, carried=False)
         if families is None:
-            return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
-        return JobOutput(rows, replace_files=touched, details=_assembly.as_details(details))
+            return JobOutput(
+                rows, mode="overwrite", details=_assembly.as_details(details), metadata=checked
+            )
+        return JobOutput(
+            rows, replace_files=touched, details=_assembly.as_details(details), metadata=checked
+        )
 
 
 def _involves(violating, compliant, runs: list[str]):

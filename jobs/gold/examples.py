@@ -21,6 +21,7 @@ import pyarrow as pa
 from pydantic import Field, model_validator
 
 from ..lake import catalog, spark_io
+from ..quality.rows import checked_metadata
 from ..registry import DerivedParams
 from ..runner import JobInput, JobOutput
 from . import _assembly, evolution
@@ -156,6 +157,11 @@ class GoldExamples:
         out, affected = _assembly.incremental_output(job, OUTPUT, rows_for, extra)
         if out is None:
             return JobOutput(_assembly.empty(job, OUTPUT), details={"runs_affected": 0})
+        # every row assembled here passed the row filter (_assembly.checked, examples_passing);
+        # an incremental run keeps the other rows of the files it rewrites as they were
+        out.metadata.update(
+            checked_metadata(OUTPUT.qualified_name, carried=bool(out.replace_files))
+        )
         fresh = out.data if not affected else out.data.where(out.data.run_id.isin(affected))
         out.details.update(details(fresh))
         if skipped:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from ..lake import catalog, spark_io
+from ..quality.rows import checked_metadata
 from ..registry import DerivedParams
 from ..runner import JobInput, JobOutput
 from . import _assembly, pairs
@@ -167,9 +168,15 @@ class GoldPreferences:
             "feedback_skipped": skipped,
             "contract_rejected": failed,
         }
+        # contract_filtered checked every row this commit writes, the kept ones too
+        checked = checked_metadata(OUTPUT.qualified_name, carried=False)
         if families is None:
-            return JobOutput(rows, mode="overwrite", details=_assembly.as_details(details))
-        return JobOutput(rows, replace_files=touched, details=_assembly.as_details(details))
+            return JobOutput(
+                rows, mode="overwrite", details=_assembly.as_details(details), metadata=checked
+            )
+        return JobOutput(
+            rows, replace_files=touched, details=_assembly.as_details(details), metadata=checked
+        )
 
 
 def _replaced(source, chosen, rejected, runs: list[str]):

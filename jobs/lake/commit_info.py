@@ -45,3 +45,15 @@ def custom_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
         name = f"tracelake.{key}" if key in DELTA_COMMIT_INFO_FIELDS else key
         out[name] = value if isinstance(value, str) else json.dumps(value, default=str)
     return out
+
+
+def our_keys(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A commit's `commitInfo` with our keys at the top level: native Delta writes carry them in
+    `userMetadata` (JSON), the bridge and delta-rs as top-level fields. Delta's own fields win."""
+    try:
+        user = json.loads(info.get("userMetadata") or "{}")
+    except (TypeError, ValueError):
+        user = None
+    if not isinstance(user, dict):
+        return dict(info)
+    return {**{k: v for k, v in user.items() if k not in info}, **info}

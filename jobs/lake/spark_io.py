@@ -508,7 +508,7 @@ def _outcome(lake: Lake, spec: TableSpec, before: int | None, write_id: str) -> 
         return WriteOutcome(version=None)
     first = 0 if before is None else before + 1
     for version in range(after, first - 1, -1):
-        entries = _commit_actions(lake, spec, version)
+        entries = lake.commit_actions(spec, version) or []
         info = next((e["commitInfo"] for e in entries if "commitInfo" in e), {})
         if info.get(WRITE_ID_KEY) == write_id or _user_metadata_id(info) == write_id:
             return _summarise(version, entries)
@@ -534,9 +534,3 @@ def _summarise(version: int, entries: list[dict[str, Any]]) -> WriteOutcome:
     return WriteOutcome(version=version, files_added=added, rows_added=rows, files_removed=removed)
 
 
-def _commit_actions(lake: Lake, spec: TableSpec, version: int) -> list[dict[str, Any]]:
-    from .store import pyarrow_filesystem
-
-    fs, root = pyarrow_filesystem(lake.uri(spec), lake.storage_options)
-    with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as stream:
-        return [json.loads(line) for line in stream.read().splitlines() if line.strip()]

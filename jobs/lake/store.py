@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -30,6 +31,7 @@ from ..errors import (
 )
 from ..settings import Settings
 from .catalog import TableSpec
+from .commit_info import our_keys
 from .commits import MAX_COMMIT_RETRIES, commit_properties, committed_version
 from .files import ParquetOptions, StagedFiles, WrittenFile, add_actions
 
@@ -130,6 +132,12 @@ class DataFile:
     num_records: int
     partition_values: dict[str, Any]
     modification_time: int = 0  # ms since the epoch, as the Delta log records it
+
+
+def file_name(path: str) -> str:
+    """A data file's name, the last part of its path or URI: unique within a table (writers name
+    files by UUID), and the same whether the log holds it URL-encoded or not."""
+    return unquote(path.rsplit("/", 1)[-1])
 
 
 def pyarrow_filesystem(uri: str, storage_options: Mapping[str, str]) -> tuple[Any, str]:
@@ -561,13 +569,23 @@ class Lake:
         table = self._open(spec)
         if table is None:
             return []
-        out = []
-        for info in table.history(limit):
-            try:
-                user = json.loads(info.get("userMetadata") or "{}")
-            except (TypeError, ValueError):
-                user = None
-            if isinstance(user, dict):
-                info = {**{k: v for k, v in user.items() if k not in info}, **info}
-            out.append(info)
-        return out
+        return [our_keys(info) for info in table.history(limit)]
+
+    def commit_actions(self, spec: TableSpec, version: int) -> list[dict[str, Any]] | None:
+        """The actions of one commit, read from its JSON commit file; None when the file is gone
+        (log cleanup keeps only recent commits: callers treat that as unknown)."""
+        fs, root = pyarrow_filesystem(self.uri(spec), self.storage_options)
+        try:
+            with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as stream:
+                lines = stream.read().splitlines()
+        except FileNotFoundError:
+            return None
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def file_names(self, spec: TableSpec, version: int) -> set[str]:
+        """The names (last path part) of a table version's data files."""
+        table = self._open(spec, version)
+        if table is None:
+            return set()
+        paths = pa.table(table.get_add_actions(flatten=True))["path"].to_pylist()
+        return {file_name(p) for p in paths}

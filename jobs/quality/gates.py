@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,6 +62,8 @@ class TableGate:
     passed: bool
     expectations: list[ExpectationOutcome]
     data_docs: str
+    # the commits whose row checks the gate used instead of running the row-level rules
+    checked_by: list[int] = field(default_factory=list)
 
     def failing(self) -> list[str]:
         return [e.name for e in self.expectations if not e.passed]
@@ -114,6 +116,8 @@ class Measures:
     samples: dict[str, list[Any]]
     filtered: dict[str, int]
     values: dict[str, dict[str, Any]]
+    # rules judged from the commits that checked every row (commit_checks.py): those versions
+    checked_by: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _plain(value: Any) -> Any:
@@ -122,10 +126,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def measure(spark: SparkSession, df: Any, rules: Sequence[Rule]) -> Measures:
+def measure(
+    spark: SparkSession,
+    df: Any,
+    rules: Sequence[Rule],
+    checked: Collection[str] = (),
+    checked_by: Sequence[int] = (),
+) -> Measures:
     """Every rule's measure: the row-level rules in one aggregate pass over `df` (conditional
     counts, a short sample each, null counts, uniqueness by window counts), then one query per
-    rule over several rows or tables."""
+    rule over several rows or tables.
+
+    checked: names of row-level rules the commits `checked_by` ran on every row before
+    committing (commit_checks.py): not run again, they count no unexpected row; their columns'
+    nulls are still counted (GX's percentages are over the non-null values)."""
     df.createOrReplaceTempView(MEASURE_VIEW)
     counts: dict[str, int] = {}
     samples: dict[str, list[Any]] = {}
@@ -139,6 +153,11 @@ def measure(spark: SparkSession, df: Any, rules: Sequence[Rule]) -> Measures:
     aggregates = ["count(*) AS `__rows`"]
     aggregates += [f"count_if({c} IS NULL) AS `__null{j}`" for j, c in enumerate(columns)]
     for i, rule in enumerate(row_rules):
+        if len(rule.columns) > 1:
+            every_null = " AND ".join(f"{c} IS NULL" for c in rule.columns)
+            aggregates.append(f"count_if(NOT ({every_null})) AS `__f{i}`")
+        if rule.name in checked:
+            continue
         names = {}
         if rule.value is not None:
             extra.append(f"{rule.value} AS `__v{i}`")
@@ -160,18 +179,18 @@ def measure(spark: SparkSession, df: Any, rules: Sequence[Rule]) -> Measures:
             f"slice(collect_list(CASE WHEN coalesce({condition}, false) THEN "
             f"CAST({sample} AS STRING) END), 1, {SAMPLE_ROWS}) AS `__s{i}`"
         )
-        if len(rule.columns) > 1:
-            every_null = " AND ".join(f"{c} IS NULL" for c in rule.columns)
-            aggregates.append(f"count_if(NOT ({every_null})) AS `__f{i}`")
     source = f"SELECT *{''.join(', ' + e for e in extra)} FROM {MEASURE_VIEW}"
     (row,) = spark.sql(f"SELECT {', '.join(aggregates)} FROM ({source})").collect()
     rows = int(row["__rows"])
     nulls = {c: int(row[f"__null{j}"]) for j, c in enumerate(columns)}
     for i, rule in enumerate(row_rules):
-        counts[rule.name] = int(row[f"__c{i}"])
-        samples[rule.name] = list(row[f"__s{i}"] or [])
         if len(rule.columns) > 1:
             filtered[rule.name] = int(row[f"__f{i}"])
+        if rule.name in checked:
+            counts[rule.name], samples[rule.name] = 0, []
+            continue
+        counts[rule.name] = int(row[f"__c{i}"])
+        samples[rule.name] = list(row[f"__s{i}"] or [])
     for rule in rules:
         if rule.query is not None and rule.condition is None:
             query = rule.query.replace("{batch}", MEASURE_VIEW)
@@ -189,7 +208,8 @@ def measure(spark: SparkSession, df: Any, rules: Sequence[Rule]) -> Measures:
             counts[rule.name] = int(value < rule.low or value > rule.high)
             samples[rule.name] = [json.dumps(measured, default=str)] if counts[rule.name] else []
     spark.catalog.dropTempView(MEASURE_VIEW)
-    return Measures(rows, nulls, counts, samples, filtered, values)
+    by = {name: list(checked_by) for name in checked if name in counts}
+    return Measures(rows, nulls, counts, samples, filtered, values, by)
 
 
 def _metric(metric: str, rule: Rule, measured: Measures) -> Any:
@@ -246,6 +266,8 @@ def outcome_of(
         observed.update({k: _short(v) for k, v in measured.values.get(rule.name, {}).items()})
     if sample:
         observed["sample"] = _short(list(sample))
+    if measured is not None and rule is not None and rule.name in measured.checked_by:
+        observed["checked_by_commits"] = _short(measured.checked_by[rule.name])
     info = result.exception_info or {}
     if info.get("raised_exception"):
         observed["exception"] = str(info.get("exception_message"))[:300]
@@ -385,6 +407,20 @@ def _register_references(
     return versions
 
 
+def _checked_rules(lake: Lake, spec: TableSpec, version: int) -> tuple[set[str], list[int]]:
+    """The row-level rules the commits of this version ran on every row, and those commits'
+    versions (none for a version without rows); nothing when some row was written unchecked
+    (or under other rules)."""
+    from .commit_checks import checked_by_commits
+    from .rows import row_filter, rules_id
+
+    name = spec.qualified_name
+    versions = checked_by_commits(lake, spec, version, rules_id(name))
+    if versions is None:
+        return set(), []
+    return {rule.name for rule in row_filter(name).rules}, versions
+
+
 def _spec(table: str) -> TableSpec:
     try:
         return catalog.get(table)
@@ -398,11 +434,14 @@ def run_gates(
     *,
     spark: SparkSession | None = None,
     docs: str | None = None,
+    remeasure: bool = False,
 ) -> GateRun:
     """Validate each table at its current version; append the results to ops.gate_results.
 
     tables: qualified names (default: the tables the export reads; those that do not exist
-    yet are skipped). A named table that does not exist is an error."""
+    yet are skipped). A named table that does not exist is an error.
+    remeasure: run every rule, even the row-level rules the commits of the version already
+    ran on every row (by default those are judged from the commits: commit_checks.py)."""
     from tracelake.schemas.gates import GateResult
 
     from ..spark import get_session
@@ -443,9 +482,13 @@ def run_gates(
         contract = load_contract(spec)
         rules = rules_for(contract)
         reference_versions = _register_references(spark, lake, contract)
+        checked: set[str] = set()
+        checked_by: list[int] = []
+        if not remeasure:
+            checked, checked_by = _checked_rules(lake, spec, version)
         df = spark_io.read(spark, spec, lake=lake, version=version).cache()
         try:
-            measured = measure(spark, df, rules)
+            measured = measure(spark, df, rules, checked, checked_by)
         finally:
             df.unpersist()
         results = [judge(rule, measured) for rule in rules]
@@ -463,6 +506,7 @@ def run_gates(
             passed=bool(validation.success) and all(o.passed for o in outcomes),
             expectations=outcomes,
             data_docs=page,
+            checked_by=checked_by,
         )
         run.results.append(gate)
         rows.append(

@@ -14,13 +14,14 @@ Great Expectations is not imported: the build runs without it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from ..lake import catalog
-from .contracts import json_schema, load_contract
+from .contracts import contract_text, json_schema, load_contract
 from .json_checks import json_error, json_schema_error, tool_calls_error
 
 # A filter answers datatrove's way: True (keep), or (False, reason): here the failed rule's name.
@@ -30,6 +31,16 @@ FilterResult = bool | tuple[bool, str]
 TOOL_CALLS_RULE = "tool_calls_match_tools"
 # Values quoted in a reason are cut to this many characters.
 _QUOTED = 60
+# Raised when what a check function accepts changes, so that commits checked by the old code no
+# longer stand for the new rules (rules_id).
+CHECKS_VERSION = 1
+# Commit metadata of a job that ran the row filter before committing: every row the commit adds
+# passed the rules `rules_id` names, so a gate can judge them from the commit instead of running
+# them again (jobs/quality/commit_checks.py).
+CHECKED_KEY = "row_rules_checked"
+# "0" when the commit carried no row from the files it removed (an overwrite, or a job that
+# checked its kept rows again); otherwise those rows count only if their own commits checked them.
+CARRIED_KEY = "row_rules_carried"
 
 
 def rule_name(table: str, column: str | None, suffix: str) -> str:
@@ -156,3 +167,26 @@ def row_filter(table: str) -> RowFilter:
     """The row filter of a table's contract, by its name (loaded once per process: Spark's
     Python workers build it once, not once per row)."""
     return RowFilter(load_contract(catalog.get(table)))
+
+
+@cache
+def rules_id(table: str) -> str:
+    """`<table>@<hash>` of the table's row rules: its contract's text, the JSON Schemas the
+    contract names and the checks' version. A commit checked under another id does not vouch
+    for the rules of today."""
+    import hashlib
+
+    spec = catalog.get(table)
+    contract = load_contract(spec)
+    parts = [contract_text(spec), str(CHECKS_VERSION)]
+    for rule in contract["columns"].values():
+        if "json_schema" in rule:
+            parts.append(json.dumps(json_schema(str(rule["json_schema"])), sort_keys=True))
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return f"{table}@{digest}"
+
+
+def checked_metadata(table: str, *, carried: bool) -> dict[str, str]:
+    """The commit metadata of a job whose every new row passed `table`'s row filter; carried:
+    the commit also keeps rows of files it replaces, as they were."""
+    return {CHECKED_KEY: rules_id(table), CARRIED_KEY: "1" if carried else "0"}

@@ -63,6 +63,31 @@ def test_a_row_failing_its_contract_goes_to_rejected_and_the_gate_passes(ctx, tm
     assert [e.name for e in result.expectations if not e.passed and e.family != "dataset"] == []
     assert run.failing() in ([], ["gold.examples.record_field_null_share"])
 
+    # gold_examples ran the filter on every row it committed: the gate judged the row-level
+    # rules from that commit, and says so
+    committed = ctx.lake.version(catalog.GOLD_EXAMPLES)
+    assert result.checked_by == [committed]
+    assert all('"checked_by_commits"' in e.observed_value for e in checked)
+    others = [e for e in result.expectations if e.name not in row_level]
+    assert not any("checked_by_commits" in e.observed_value for e in others)
+    # --remeasure runs them: same outcomes, no commit quoted
+    again = run_gates(ctx, ["gold.examples"], spark=spark, remeasure=True).results[0]
+    assert again.checked_by == []
+    assert {e.name: e.passed for e in again.expectations} == {
+        e.name: e.passed for e in result.expectations
+    }
+
+    # A row written past the jobs (no filter ran) makes the gate run the rules itself, and the
+    # planted cost fails it
+    bad = ctx.lake.read(catalog.GOLD_EXAMPLES).to_pylist()[0]
+    bad.update(example_id="planted-unchecked", cost_usd=-1.0)
+    ctx.lake.append(
+        catalog.GOLD_EXAMPLES, pa.Table.from_pylist([bad], catalog.GOLD_EXAMPLES.schema)
+    )
+    unchecked = run_gates(ctx, ["gold.examples"], spark=spark).results[0]
+    assert unchecked.checked_by == []
+    assert "gold.examples.cost_usd.range" in unchecked.failing()
+
 
 def _runs(run_ids):
     return pa.Table.from_pylist(runs_rows(sorted(run_ids)), schema=catalog.SILVER_RUNS.schema)

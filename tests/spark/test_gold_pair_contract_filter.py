@@ -119,8 +119,18 @@ def test_pairs_failing_their_contract_go_to_rejected_and_the_gate_passes(ctx, tm
     ctx.lake.append(
         catalog.SILVER_RUNS, pa.Table.from_pylist(runs_rows(runs), catalog.SILVER_RUNS.schema)
     )
-    gates = run_gates(ctx, [spec.qualified_name for _, spec, _ in PAIR_JOBS], spark=spark)
+    pair_tables = [spec.qualified_name for _, spec, _ in PAIR_JOBS]
+    # the jobs' commits say they checked every row: a gate judges the row rules from them (a
+    # table left without rows needs no commit)
+    judged = run_gates(ctx, pair_tables, spark=spark).results
+    for gate in judged:
+        spec = catalog.get(gate.table)
+        held = [ctx.lake.version(spec)] if ctx.lake.count(spec) else []
+        assert gate.checked_by == held, gate.table
+    # measured again, the committed versions pass every row-level rule
+    gates = run_gates(ctx, pair_tables, spark=spark, remeasure=True)
     for gate in gates.results:
+        assert gate.checked_by == []
         row_level = {r.name for r in row_filter(gate.table).rules}
         checked = [e for e in gate.expectations if e.name in row_level]
         assert {e.name for e in checked} == row_level
@@ -137,3 +147,9 @@ def test_pairs_failing_their_contract_go_to_rejected_and_the_gate_passes(ctx, tm
         stale = [r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == stage]
         assert stale == [], job.name
         assert _pairs(ctx, spec) == clean[spec.qualified_name]
+    # the incremental commits checked what they wrote (kept rows included): the gate judges
+    # the row rules of the versions, which now hold rows, from the jobs' commits
+    for gate in run_gates(ctx, pair_tables, spark=spark).results:
+        spec = catalog.get(gate.table)
+        assert ctx.lake.count(spec) > 0
+        assert gate.checked_by[:1] == [ctx.lake.version(spec)], gate.table
