@@ -55,15 +55,21 @@ def duckdb_pass(ctx: Any) -> tuple[dict[str, int], int]:
 
     from tracelake.jobs.lake import catalog
     from tracelake.jobs.quality.contracts import load_contract
-    from tracelake.jobs.quality.secrets import secret_findings
+    from tracelake.jobs.quality.secrets import secret_findings_batch
 
     spec = catalog.get("gold.examples")
     contract = load_contract(spec)
     con = duckdb.connect()
     con.register("tbl", ctx.lake.read(spec))  # the one read: delta-rs -> Arrow
     con.register("runs", ctx.lake.read(catalog.SILVER_RUNS, columns=["run_id"]))
+    # the gate's batch function, on DuckDB's Arrow batches
     con.create_function(
-        "secret_findings", secret_findings, ["VARCHAR"], "VARCHAR", null_handling="special"
+        "secret_findings",
+        secret_findings_batch,
+        ["VARCHAR"],
+        "VARCHAR",
+        type="arrow",
+        null_handling="special",
     )
     name = "gold.examples"
     checks: dict[str, str] = {}

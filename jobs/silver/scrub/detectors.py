@@ -328,7 +328,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "email",
         PII,
-        (("raw", rb"@"),),
+        # the domain, not only `@`: agent text is full of `component@version`
+        (("raw", rb"@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}"),),
         _rx(
             r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
         ),
