@@ -207,3 +207,41 @@ def test_concurrent_native_writers_in_one_driver_on_s3(native, s3_settings):
     assert errors == []
     ids = sorted(r["item"] for r in lake.read(spec).to_pylist())
     assert ids == sorted(f"w{w}-{i}" for w in range(3) for i in range(2))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_checked_commit_vouches_for_its_rows_on_either_engine(native, ctx, engine):
+    """The gold jobs' `row_rules_checked` commit metadata (a top-level commitInfo key on the
+    bridge, inside `userMetadata` on native Delta) reads back the same: the gate may judge the
+    row rules from that commit, and not from a plain write after it."""
+    import pyarrow as pa
+
+    from tracelake.jobs.lake import catalog
+    from tracelake.jobs.quality.commit_checks import checked_by_commits
+    from tracelake.jobs.quality.rows import checked_metadata, rules_id
+
+    from ..quality.conftest import example_rows
+
+    spec, name = catalog.GOLD_EXAMPLES, catalog.GOLD_EXAMPLES.qualified_name
+    ctx.lake.ensure(spec)
+
+    def rows(n: int, seed: int):
+        return spark_io.from_arrow(native, pa.Table.from_pylist(example_rows(n, seed), spec.schema))
+
+    with spark_io.using_engine(engine):
+        checked = spark_io.write(
+            rows(4, 1),
+            spec,
+            lake=ctx.lake,
+            mode="overwrite",
+            metadata={"job": "test", **checked_metadata(name, carried=False)},
+        )
+        assert checked.version is not None and checked.files_added > 0
+        (info,) = ctx.lake.history(spec, limit=1)
+        assert str(info.get("engineInfo")).startswith("delta-rs") == (engine == "bridge")
+        assert checked_by_commits(ctx.lake, spec, checked.version, rules_id(name)) == [
+            checked.version
+        ]
+        plain = spark_io.write(rows(2, 2), spec, lake=ctx.lake, metadata={"job": "test"})
+    assert plain.version is not None
+    assert checked_by_commits(ctx.lake, spec, plain.version, rules_id(name)) is None
