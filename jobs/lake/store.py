@@ -582,10 +582,11 @@ class Lake:
             return None
         return [json.loads(line) for line in lines if line.strip()]
 
-    def file_names(self, spec: TableSpec, version: int) -> set[str]:
-        """The names (last path part) of a table version's data files."""
+    def file_names(self, spec: TableSpec, version: int) -> set[str] | None:
+        """The names (last path part) of a table version's data files; None when the table
+        cannot be opened at that version."""
         table = self._open(spec, version)
         if table is None:
-            return set()
+            return None
         paths = pa.table(table.get_add_actions(flatten=True))["path"].to_pylist()
         return {file_name(p) for p in paths}

@@ -8,8 +8,8 @@ log back from the version:
 
 - a checked commit vouches for the files it added; when it kept rows of files it replaced
   (`row_rules_carried` not "0"), those files must be vouched for in turn;
-- a commit that only rearranged rows (every add `dataChange: false`: compaction) passes the
-  question on to the files it removed;
+- a commit that only rearranged rows (every add `dataChange: false`, some file removed:
+  compaction) passes the question on to the files it removed;
 - any other commit adding a needed file (a plain append, an erasure's rewrite, a job under other
   rules), or a commit file that log cleanup removed, means "not vouched": the gate measures.
 """
@@ -33,7 +33,10 @@ def checked_by_commits(
     """The versions of the commits whose row checks cover every row of `spec` at `version`
     under `rules_id`, newest first; None when some row is not covered (or the log does not say).
     An empty version is covered by no commit: []."""
-    needed = lake.file_names(spec, version)
+    names = lake.file_names(spec, version)
+    if names is None:
+        return None
+    needed = names
     covering: list[int] = []
     current = version
     while needed:
@@ -49,7 +52,13 @@ def checked_by_commits(
             removed = {file_name(a["remove"]["path"]) for a in actions if "remove" in a}
             if info.get(CHECKED_KEY) == rules_id:
                 passed_on = removed if info.get(CARRIED_KEY) != "0" else set()
-            elif not any(added[name].get("dataChange", True) for name in found):
+            elif (
+                removed
+                and not removed & found
+                and not any(added[name].get("dataChange", True) for name in found)
+            ):
+                # a rearrangement: its rows came from the files it removed (a commit that
+                # re-adds a live file to update its statistics removes nothing: not this)
                 passed_on = removed
             else:
                 return None

@@ -172,13 +172,22 @@ def row_filter(table: str) -> RowFilter:
 @cache
 def rules_id(table: str) -> str:
     """`<table>@<hash>` of the table's row rules: its contract's text, the JSON Schemas the
-    contract names and the checks' version. A commit checked under another id does not vouch
-    for the rules of today."""
+    contract names, the code that makes and runs the checks (this module, json_checks.py, the
+    tool-argument validator) and the checks' version. A commit checked under another id does
+    not vouch for the rules of today."""
     import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from tracelake.schemas import component_spec
+
+    from . import json_checks
 
     spec = catalog.get(table)
     contract = load_contract(spec)
-    parts = [contract_text(spec), str(CHECKS_VERSION)]
+    code = [Path(m.__file__ or "").read_text() for m in (json_checks, component_spec)]
+    parts = [contract_text(spec), str(CHECKS_VERSION), Path(__file__).read_text(), *code]
+    parts.append(version("jsonschema"))
     for rule in contract["columns"].values():
         if "json_schema" in rule:
             parts.append(json.dumps(json_schema(str(rule["json_schema"])), sort_keys=True))

@@ -108,3 +108,25 @@ def test_a_commit_file_gone_from_the_log_means_unknown(ctx):
 def test_an_empty_version_needs_no_commit(ctx):
     ctx.lake.ensure(SPEC)
     assert _covering(ctx) == []
+
+
+def test_a_file_re_added_without_a_remove_is_still_asked_about(ctx):
+    """Delta lets a commit re-add a live file (`dataChange: false`, no remove) to update its
+    statistics; that commit vouches for nothing, and the file's own commit still answers."""
+    import json
+
+    ctx.lake.append(SPEC, _rows(2, 3))  # unchecked rows
+    _checked(ctx, seed=1)
+    version = ctx.lake.version(SPEC)
+    add = next(a["add"] for a in ctx.lake.commit_actions(SPEC, version - 1) if "add" in a)
+    readd = {**add, "dataChange": False}
+    log = f"{ctx.lake.uri(SPEC)}/_delta_log/{version + 1:020d}.json"
+    with open(log, "w") as out:
+        out.write(json.dumps({"commitInfo": {"operation": "COMPUTE STATS"}}) + "\n")
+        out.write(json.dumps({"add": readd}) + "\n")
+    assert ctx.lake.version(SPEC) == version + 1
+    assert _covering(ctx) is None
+
+
+def test_a_table_that_cannot_be_opened_is_unknown(ctx):
+    assert checked_by_commits(ctx.lake, SPEC, 0, rules_id(TABLE)) is None

@@ -88,3 +88,11 @@ def test_each_anchor_widens_to_a_valid_re2_pattern():
 
 def _as_list(found: dict[int, set[int]], n: int) -> list[set[int] | None]:
     return [found.get(i) for i in range(n)]
+
+
+def test_invalid_utf8_meets_the_pass_as_bytes():
+    # Parquet strings are not validated: a byte that is not UTF-8 inside a URL password must
+    # not hide it (RE2 runs over the bytes, as the anchors do)
+    broken = pa.array([b"postgres://us\xffer:pw@localhost:5432/app"]).view(pa.string())
+    column = pa.concat_arrays([broken, pa.array(FILLER)])
+    assert 0 in flag_array(column)

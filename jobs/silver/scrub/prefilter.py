@@ -98,7 +98,7 @@ def _raw_regex(anchor: bytes, view: str) -> str:
         elif char == "]" and in_class:
             in_class = False
         if char == "0" and view in _VIEW_ZERO:
-            # inside a class its range already holds every digit: 0 stays 0 there
+            # inside a class, the range it stands for
             out.append(_VIEW_ZERO[view][1:-1] if in_class else _VIEW_ZERO[view])
         else:
             out.append(char)
@@ -111,11 +111,17 @@ FAST_PATTERN = "|".join(dict.fromkeys(_raw_regex(a.pattern, view) for _, view, _
 
 
 def _candidates(texts: pa.Array) -> np.ndarray:
-    """Indexes of the texts some anchor may match (one RE2 pass)."""
+    """Indexes of the texts some anchor may match (one RE2 pass). Over the bytes, as the anchors
+    see them: on a binary array RE2 matches byte by byte (Latin-1 mode), so invalid UTF-8 that
+    Parquet let through meets a negated class as it does in Python's bytes `re`."""
     import pyarrow.compute as pc
 
-    maybe = pc.fill_null(pc.match_substring_regex(texts, FAST_PATTERN), False)
-    return np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    binary = pa.large_binary() if pa.types.is_large_string(texts.type) else pa.binary()
+    try:
+        maybe = pc.match_substring_regex(texts.view(binary), FAST_PATTERN)
+    except pa.ArrowException:  # a pattern RE2 cannot take: no text is set aside
+        return np.arange(len(texts))
+    return np.flatnonzero(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False))
 
 
 def flag(texts: Sequence[str | None]) -> list[set[int] | None]:
