@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -270,6 +270,18 @@ class TrainSettings(Section):
 class CurateSettings(Section):
     """Curation between gold assembly and export: dedup and decontamination (docs/curation.md)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        # `workers` sized hash worker processes; the hash now runs in a thread. An old config
+        # that still sets it keeps working, with a warning, rather than failing to load.
+        if isinstance(data, dict) and "workers" in data:
+            import warnings
+
+            data = {k: v for k, v in data.items() if k != "workers"}
+            warnings.warn("[curate] workers is no longer used: remove it", stacklevel=2)
+        return data
+
     shingle_words: int = Field(default=5, ge=1, description="Words per MinHash shingle.")
     bands: int = Field(default=14, ge=1, description="LSH bands.")
     rows_per_band: int = Field(default=8, ge=1, description="MinHash values per band.")
@@ -316,13 +328,6 @@ class CurateSettings(Section):
     )
     max_text_chars: int = Field(
         default=200_000, ge=1000, description="Longer trajectory texts are cut (and counted)."
-    )
-    workers: int = Field(
-        default=2,
-        ge=1,
-        description="Processes that judge a batch: the exact hashes are computed in workers - 1 "
-        "others while the job's own process makes the MinHash signatures (batches of 2,000 "
-        "examples or more; 1 = all in the job's process).",
     )
     decontamination_ngram: int = Field(
         default=8,

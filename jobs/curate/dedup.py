@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +39,10 @@ from tracelake.schemas.curation import (
 )
 
 from .decontaminate import ContaminationIndex
-from .hashing import hash_in_background
 from .minhash import MinHashConfig, MinHasher, ShingleSets, estimated_jaccard, exact_jaccard
 from .steps import StepConfig, mark_steps
-from .text import Trajectory, trajectory
+from .text import Trajectory, content_hashes
+from .text import trajectories as trajectories_of
 
 # A filter says whether near-duplicate detection applies to a trajectory, datatrove's way: True,
 # or (False, reason). A filtered-out trajectory is still checked for exact duplicates.
@@ -55,7 +56,8 @@ def has_text(t: Trajectory, config: MinHashConfig) -> FilterResult:
 def enough_words(t: Trajectory, config: MinHashConfig) -> FilterResult:
     # Fewer words than one shingle give a one-shingle signature: any edit makes it unrelated and
     # any coincidence makes it identical, so such texts are compared exactly only.
-    return True if len(t.text.split()) >= config.ngram else (False, "too_short")
+    enough = len(t.text.split(maxsplit=config.ngram)) >= config.ngram
+    return True if enough else (False, "too_short")
 
 
 FILTERS: tuple[Callable[[Trajectory, MinHashConfig], FilterResult], ...] = (has_text, enough_words)
@@ -71,10 +73,6 @@ class CurateConfig:
     near_threshold: float = 0.6
     max_text_chars: int = 200_000
     steps: StepConfig = field(default_factory=StepConfig)
-    # Processes for one batch: the exact hashes (regex-bound, so threads would wait on the GIL)
-    # are computed in `workers - 1` others while this one makes the MinHash signatures.
-    workers: int = 2
-    parallel_from_rows: int = 2000
 
 
 @dataclass
@@ -145,6 +143,33 @@ class _Buckets:
         return found
 
 
+class _BatchPeers:
+    """Which documents of the batch share a band bucket with an earlier one: sorted per band
+    once, so that a document without such a peer (most of them) costs no lookup at all."""
+
+    def __init__(self, keys: np.ndarray, valid: np.ndarray) -> None:
+        docs = np.flatnonzero(valid)
+        self.has_earlier = np.zeros(len(keys), dtype=bool)
+        self.sorted: list[tuple[np.ndarray, np.ndarray]] = []
+        for b in range(keys.shape[1] if keys.ndim == 2 else 0):
+            col = keys[docs, b]
+            order = np.argsort(col, kind="stable")  # within a bucket: ascending positions
+            sorted_keys, members = col[order], docs[order]
+            first = np.ones(len(col), dtype=bool)
+            first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+            self.has_earlier[members[~first]] = True
+            self.sorted.append((sorted_keys, members))
+
+    def earlier(self, i: int, keys: np.ndarray) -> list[int]:
+        """Positions before `i` that share a bucket with it, ascending."""
+        found: set[int] = set()
+        for b, (col, members) in enumerate(self.sorted):
+            lo = int(np.searchsorted(col, keys[b], side="left"))
+            hi = int(np.searchsorted(col, keys[b], side="right"))
+            found.update(int(k) for k in members[lo:hi] if k < i)
+        return sorted(found)
+
+
 def curate_batch(
     rows: Sequence[Mapping[str, Any]],
     history: History,
@@ -162,14 +187,12 @@ def curate_batch(
 
     trajectories: list[Trajectory | None] = []
     errors: dict[int, str] = {}
-    for i, row in enumerate(ordered):
-        try:
-            t = trajectory(row, config.max_text_chars)
-        except Exception as exc:  # one bad row must not fail the batch
-            errors[i] = f"{type(exc).__name__}: {exc}"
-            t = None
-        trajectories.append(t)
-        if t is not None:
+    for i, t in enumerate(trajectories_of(ordered, config.max_text_chars)):
+        if isinstance(t, Exception):  # one bad row must not fail the batch
+            errors[i] = f"{type(t).__name__}: {t}"
+            trajectories.append(None)
+        else:
+            trajectories.append(t)
             flags_count.update(t.flags)
 
     # Signatures of the whole batch at once (column-wise), for the rows the filters admit.
@@ -185,11 +208,10 @@ def curate_batch(
                 break
         else:
             near_rows.append(i)
-    hashed = hash_in_background(
-        [t.text if t is not None else "" for t in trajectories],
-        config.workers,
-        config.parallel_from_rows,
-    )
+    # The exact hashes in a thread: Arrow's regex kernels and the MinHash arithmetic release the
+    # GIL, so the two overlap on two cores.
+    pool = ThreadPoolExecutor(max_workers=1)
+    hashed = pool.submit(_hashes_or_errors, [t.text if t is not None else "" for t in trajectories])
     n_bands = config.minhash.bands
     signatures = np.zeros((len(ordered), config.minhash.num_hashes), dtype=np.uint32)
     band_keys = np.zeros((len(ordered), n_bands), dtype=np.uint64)
@@ -207,10 +229,12 @@ def curate_batch(
     hist_candidates = _Buckets(history.band_keys, history.has_signature).candidates(
         band_keys, has_sig
     )
-    digests = hashed()
+    digests = hashed.result()
+    pool.shutdown()
     hist_exact = {h: i for i, h in enumerate(history.content_hashes)}
-    batch_exact: dict[str, int] = {}  # content hash -> batch position of the kept example
-    batch_buckets: dict[tuple[int, int], list[int]] = {}  # (band, key) -> kept batch positions
+    # content hash -> batch position of the first example with it (kept or a near duplicate)
+    batch_exact: dict[str, int] = {}
+    peers = _BatchPeers(band_keys, has_sig)
 
     verdicts: list[Verdict] = []
     for i, row in enumerate(ordered):
@@ -248,7 +272,7 @@ def curate_batch(
                 hist_exact,
                 hist_candidates,
                 batch_exact,
-                batch_buckets,
+                peers,
                 signatures,
                 band_keys,
                 has_sig,
@@ -290,6 +314,23 @@ def curate_batch(
     )
 
 
+# (content hash, None), or ("", the error) for a text whose hash raised.
+HashOrError = tuple[str, str | None]
+
+
+def _hashes_or_errors(texts: list[str]) -> list[HashOrError]:
+    try:
+        return [(h, None) for h in content_hashes(texts)]
+    except Exception:  # find the text at fault; the others are hashed as usual
+        out: list[HashOrError] = []
+        for text in texts:
+            try:
+                out.append((content_hashes([text])[0], None))
+            except Exception as exc:
+                out.append(("", f"{type(exc).__name__}: {exc}"))
+        return out
+
+
 def _judge(
     i: int,
     base: dict[str, Any],
@@ -300,7 +341,7 @@ def _judge(
     hist_exact: dict[str, int],
     hist_candidates: dict[int, set[int]],
     batch_exact: dict[str, int],
-    batch_buckets: dict[tuple[int, int], list[int]],
+    peers: _BatchPeers,
     signatures: np.ndarray,
     band_keys: np.ndarray,
     has_sig: np.ndarray,
@@ -346,14 +387,16 @@ def _judge(
             f"same content as {history.example_ids[h]}",
         )
     if digest in batch_exact:
-        kept = verdicts[batch_exact[digest]]
+        # The same content as an example judged before it, kept or itself a near duplicate:
+        # either way this one joins that example's cluster.
+        same = verdicts[batch_exact[digest]]
         return joined(
             DUPLICATE_EXACT,
             "exact",
-            kept.cluster_id or kept.example_id,
-            kept.example_id,
-            kept.split,
-            f"same content as {kept.example_id}",
+            same.cluster_id or same.example_id,
+            same.representative or same.example_id,
+            same.split,
+            f"same content as {same.example_id}",
         )
 
     if has_sig[i]:
@@ -366,15 +409,13 @@ def _judge(
                     j, history.cluster_ids[h], history.example_ids[h], history.splits[h],
                     "estimated Jaccard",
                 )  # fmt: skip
-        seen: set[int] = set()
-        mine = shingle_set(i)
-        for b in range(band_keys.shape[1]):
-            for k in batch_buckets.get((b, int(band_keys[i, b])), ()):
-                if k in seen:
-                    continue
-                seen.add(k)
-                j = exact_jaccard(mine, shingle_set(k))
+        if peers.has_earlier[i]:
+            mine = shingle_set(i)
+            for k in peers.earlier(i, band_keys[i]):
                 kept = verdicts[k]
+                if kept.verdict != KEPT:
+                    continue
+                j = exact_jaccard(mine, shingle_set(k))
                 if j >= config.near_threshold and (best is None or j > best[0]):
                     best = (
                         j, kept.cluster_id or kept.example_id, kept.example_id, kept.split,
@@ -382,12 +423,10 @@ def _judge(
                     )  # fmt: skip
         if best is not None:
             j, cluster, rep, split, how = best
+            batch_exact[digest] = i
             return joined(DUPLICATE_NEAR, "near", cluster, rep, split, f"{how} {j:.2f} with {rep}")
 
     batch_exact[digest] = i
-    if has_sig[i]:
-        for b in range(band_keys.shape[1]):
-            batch_buckets.setdefault((b, int(band_keys[i, b])), []).append(i)
     return Verdict(
         **base,
         verdict=KEPT,

@@ -57,7 +57,6 @@ def config_from(settings: Any) -> CurateConfig:
         minhash=MinHashConfig(c.shingle_words, c.bands, c.rows_per_band, c.seed),
         near_threshold=c.near_threshold,
         max_text_chars=c.max_text_chars,
-        workers=c.workers,
         steps=StepConfig(
             minhash=MinHashConfig(c.step_shingle_words, c.bands, c.rows_per_band, c.seed),
             near_threshold=c.step_near_threshold,

@@ -1,17 +1,24 @@
 """MinHash signatures and LSH banding for near-duplicate detection, column-wise over a batch.
 
-The geometry follows datatrove's defaults (5-word shingles, 14 bands x 8 rows = 112 hashes), so
+The geometry follows datatrove's defaults (5-word shingles, 14 bands x 8 rows = 112 values), so
 results are comparable with it, but nothing is done per document in Python:
-  1. texts are normalised with Arrow kernels (lower case, digits -> 0, punctuation -> space);
-  2. words are split and dictionary-encoded once for the whole batch, so each distinct word is
-     hashed once (agent trajectories are templated: few distinct words, many repeats);
-  3. a shingle's hash combines its word hashes with a polynomial over a sliding window of the
+  1. words are split from the raw texts with one Arrow kernel and dictionary-encoded for the
+     whole batch; case and digits are folded, and each distinct word hashed, once per batch
+     (agent trajectories are templated: few distinct words, many repeats);
+  2. a shingle's hash combines its word hashes with a polynomial over a sliding window of the
      flat word array; windows that cross a document boundary are dropped;
-  4. the 112 permutations are multiply-shift hashes (a*x + b mod 2^64, top 32 bits), evaluated
-     on blocks of shingles and reduced per document with `np.minimum.reduceat`;
-  5. each band's 8 values are folded into one 64-bit bucket key.
+  3. one-permutation MinHash (Li, Owen and Zhang 2012): each shingle is hashed once; the hash
+     picks one of the 112 bins and the bin keeps its smallest value. The classic scheme
+     evaluates 112 hash functions per shingle; this one costs one, and its Jaccard estimate is
+     as good or better (bins sample without replacement). Bins a document leaves empty are
+     filled by optimal densification (Shrivastava 2017), so a bin of two documents still agrees
+     with probability equal to their Jaccard similarity, which is what LSH banding needs;
+  4. each band's 8 values are folded into one 64-bit bucket key.
 A document with fewer words than the shingle size is one shingle of all its words; an empty
 document has no shingles and no bucket keys (it can only be an exact duplicate).
+
+Signatures are comparable only under the same `MinHasher.scheme` (version, shingle size,
+geometry, seed); the dedup index stores it with every signature (docs/curation.md).
 """
 
 from __future__ import annotations
@@ -25,9 +32,25 @@ import xxhash
 
 _WINDOW_PRIME = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the shingle polynomial
 _BAND_PRIME = np.uint64(0xC2B2AE3D27D4EB4F)
-# Rows of the (shingles x hashes) matrix evaluated at once (~7 MB: stays in cache); a longer
-# document is one block of its own.
-_BLOCK_SHINGLES = 8_192
+# Shingles hashed per block (a few MB of temporaries); a longer document is one block of its own.
+_BLOCK_SHINGLES = 262_144
+_EMPTY = np.uint32(0xFFFFFFFF)
+_LOW = np.uint64(0xFFFFFFFF)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser constants
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+# Part of every stored signature's scheme: bump it when signatures or band keys change meaning.
+SCHEME_VERSION = "oph1"
+
+
+def _mix(values: np.ndarray, seed: np.uint64) -> np.ndarray:
+    """splitmix64's finaliser of (value xor seed): a well-mixed 64-bit hash of each value."""
+    with np.errstate(over="ignore"):
+        h = values ^ seed
+        h *= _MIX_1
+        h ^= h >> np.uint64(31)
+        h *= _MIX_2
+        h ^= h >> np.uint64(29)
+    return h
 
 
 @dataclass(frozen=True)
@@ -52,93 +75,116 @@ class MinHashConfig:
         return 1.0 - (1.0 - jaccard**self.rows) ** self.bands
 
 
-def normalize(texts: pa.Array) -> pa.Array:
-    """Lower case, digits to 0, punctuation and whitespace runs to one space (Arrow kernels)."""
-    texts = pc.fill_null(texts.cast(pa.large_string()), "")
-    texts = pc.utf8_lower(texts)
-    texts = pc.replace_substring_regex(texts, r"[0-9]+", "0")
-    texts = pc.replace_substring_regex(texts, r"[^\w]+", " ")
-    return pc.utf8_trim_whitespace(texts)
+def _word_byte_map() -> np.ndarray:
+    """Byte -> byte: ASCII letters and digits kept, upper case made lower, every other byte
+    (punctuation, the underscore, whitespace, any byte of a non-ASCII character) a space. The
+    underscore separates, as in datatrove's normalisation: `max_results` and `max_tokens` share
+    a word, as they do for a reader."""
+    table = np.full(256, ord(" "), dtype=np.uint8)
+    for c in b"0123456789abcdefghijklmnopqrstuvwxyz":
+        table[c] = c
+    for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        table[c] = c + 32
+    return table
+
+
+_WORD_BYTES = _word_byte_map()
 
 
 def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Per-word 64-bit hashes of the whole batch (flat) and each document's word offsets."""
-    # An empty text splits into one empty word; as null it splits into no words.
-    texts = pc.if_else(pc.equal(pc.utf8_length(texts), 0), pa.scalar(None, texts.type), texts)
-    words = pc.utf8_split_whitespace(texts)
-    if isinstance(words, pa.ChunkedArray):
-        words = words.combine_chunks()
+    """Per-word 64-bit hashes of the whole batch (flat) and each document's word offsets.
+
+    Words are the runs of ASCII letters and digits, lower-cased, with every digit run made "0".
+    Case and separators are mapped byte by byte over the batch's one text buffer (the result is
+    ASCII, so still valid UTF-8); digits are folded on the batch's distinct words only (agent
+    trajectories are templated: few distinct words, many repeats), and each distinct word is
+    hashed once."""
+    texts = pc.fill_null(texts.cast(pa.large_string()), "")
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    offsets_buffer, data = texts.buffers()[1], texts.buffers()[2]
+    mapped = _WORD_BYTES[np.frombuffer(data, dtype=np.uint8)] if data is not None else None
+    ascii_texts = pa.Array.from_buffers(
+        pa.large_string(),
+        len(texts),
+        [None, offsets_buffer, pa.py_buffer(mapped) if mapped is not None else data],
+        offset=texts.offset,
+    )
+    words = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(ascii_texts))
     offsets = np.asarray(words.offsets, dtype=np.int64)
     offsets = offsets - offsets[0]
     flat = words.flatten()
     if len(flat) == 0:
         return np.zeros(0, dtype=np.uint64), offsets
     encoded = flat.dictionary_encode()
-    vocab = encoded.dictionary.to_pylist()
+    vocab = pc.replace_substring_regex(encoded.dictionary, r"[0-9]+", "0")
     vocab_hashes = np.fromiter(
-        (xxhash.xxh3_64_intdigest(w.encode()) for w in vocab), dtype=np.uint64, count=len(vocab)
+        (xxhash.xxh3_64_intdigest(w) for w in vocab.cast(pa.large_binary()).to_pylist()),
+        dtype=np.uint64,
+        count=len(vocab),
     )
     indices = encoded.indices.to_numpy(zero_copy_only=False)
-    return vocab_hashes[indices], offsets
+    # A text with no word splits into one empty word: that is no word.
+    if not bool(pc.any(pc.equal(pc.binary_length(encoded.dictionary), 0)).as_py()):
+        return vocab_hashes[indices], offsets
+    real = np.asarray(pc.greater(pc.binary_length(encoded.dictionary), 0), dtype=bool)
+    keep = real[indices]
+    kept_before = np.zeros(len(keep) + 1, dtype=np.int64)
+    np.cumsum(keep, out=kept_before[1:])
+    return vocab_hashes[indices[keep]], kept_before[offsets]
 
 
 def shingle_hashes(texts: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every `ngram`-word shingle, flat, and each document's [start, end) into them.
-
-    `texts` must already be normalised."""
+    """Hashes of every `ngram`-word shingle, flat, and each document's [start, end) into them."""
     word_h, offsets = _word_hashes(texts)
     lengths = np.diff(offsets)
     n_docs = len(lengths)
     total = len(word_h)
+    n_windows = max(total - ngram + 1, 0)
+    windows = word_h[:n_windows].copy()
     with np.errstate(over="ignore"):
-        if total >= ngram:
-            windows = np.zeros(total - ngram + 1, dtype=np.uint64)
-            for k in range(ngram):
-                windows = windows * _WINDOW_PRIME + word_h[k : total - ngram + 1 + k]
-        else:
-            windows = np.zeros(0, dtype=np.uint64)
-    # Full windows of document d start at offsets[d] .. offsets[d+1]-ngram.
+        for k in range(1, ngram):
+            windows *= _WINDOW_PRIME
+            windows += word_h[k : n_windows + k]
+    # A window is a shingle when it ends inside the document it starts in.
+    doc_end = np.repeat(offsets[1:], lengths)[:n_windows]
+    full = windows[np.arange(ngram, n_windows + ngram) <= doc_end]
     full_counts = np.maximum(lengths - ngram + 1, 0)
     short = (lengths > 0) & (lengths < ngram)
     counts = full_counts + short.astype(np.int64)
     starts = np.zeros(n_docs + 1, dtype=np.int64)
     np.cumsum(counts, out=starts[1:])
+    if not short.any():
+        return full, starts
+    # A document shorter than one shingle: one shingle, the hash of all its words.
     out = np.empty(int(starts[-1]), dtype=np.uint64)
-    n_full = int(full_counts.sum())
-    if n_full:
-        within = np.arange(n_full) - np.repeat(_exclusive_cumsum(full_counts), full_counts)
-        src = np.repeat(offsets[:-1], full_counts) + within
-        dst = np.repeat(starts[:-1], full_counts) + within
-        out[dst] = windows[src]
-    if short.any():
-        # A document shorter than one shingle: the hash of all its words.
-        for d in np.flatnonzero(short):
-            acc = np.uint64(0)
-            with np.errstate(over="ignore"):
-                for h in word_h[offsets[d] : offsets[d + 1]]:
-                    acc = acc * _WINDOW_PRIME + h
-            out[starts[d + 1] - 1] = acc
+    is_full = np.ones(len(out), dtype=bool)
+    for d in np.flatnonzero(short):
+        acc = np.uint64(0)
+        with np.errstate(over="ignore"):
+            for h in word_h[offsets[d] : offsets[d + 1]]:
+                acc = acc * _WINDOW_PRIME + h
+        out[starts[d]] = acc
+        is_full[starts[d]] = False
+    out[is_full] = full
     return out, starts
 
 
-def _exclusive_cumsum(values: np.ndarray) -> np.ndarray:
-    result = np.zeros(len(values), dtype=np.int64)
-    if len(values) > 1:
-        np.cumsum(values[:-1], out=result[1:])
-    return result
-
-
 class MinHasher:
-    """Signatures and band keys for batches of texts, with one fixed set of permutations."""
+    """Signatures and band keys for batches of texts, with one fixed hash function."""
 
     def __init__(self, config: MinHashConfig | None = None) -> None:
         self.config = config or MinHashConfig()
         rng = np.random.default_rng(self.config.seed)
-        n = self.config.num_hashes
-        # Multiply-shift needs odd multipliers.
-        self._a = rng.integers(1, 2**63, size=n, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-        self._b = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+        self._seed = rng.integers(0, 2**63, dtype=np.uint64)
         self._band_mix = rng.integers(1, 2**63, size=self.config.rows, dtype=np.uint64)
+        self._probes = np.zeros((0, self.config.num_hashes), dtype=np.int64)
+
+    @property
+    def scheme(self) -> str:
+        """What a signature depends on: two signatures compare only under the same scheme."""
+        c = self.config
+        return f"{SCHEME_VERSION}/{c.ngram}-word/{c.bands}x{c.rows}/seed-{c.seed}"
 
     def signatures(self, texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(signatures uint32 [docs x hashes], has_shingles bool [docs]).
@@ -153,41 +199,65 @@ class MinHasher:
         """`signatures`, and each document's set of shingle hashes (for an exact Jaccard where
         both texts are at hand; computed anyway, so keeping them costs only their memory)."""
         arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts)
-        shingles, starts = shingle_hashes(normalize(arr), self.config.ngram)
-        sig, has = self._minhash(shingles, starts)
+        shingles, starts = shingle_hashes(arr, self.config.ngram)
+        sig, has = self._one_permutation(shingles, starts)
         return sig, has, ShingleSets.of(shingles, starts)
 
-    def _minhash(self, shingles: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _one_permutation(
+        self, shingles: np.ndarray, starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        k = self.config.num_hashes
         n_docs = len(starts) - 1
-        sig = np.full((n_docs, self.config.num_hashes), np.uint32(0xFFFFFFFF), dtype=np.uint32)
         counts = np.diff(starts)
         has = counts > 0
-        if not len(shingles):
-            return sig, has
-        docs = np.flatnonzero(has)
-        doc_starts = starts[docs]
-        # Evaluate block by block of whole documents so memory stays bounded.
-        doc_ends = starts[docs + 1]
-        longest = int(counts.max())
-        buffer = np.empty((max(_BLOCK_SHINGLES, longest), self.config.num_hashes), dtype=np.uint64)
+        sig = np.full((n_docs, k), _EMPTY, dtype=np.uint32)
+        # Blocks of whole documents, so the temporaries stay small.
         block_begin = 0
-        while block_begin < len(docs):
-            limit = doc_starts[block_begin] + _BLOCK_SHINGLES
-            # Whole documents that end within the limit (at least one: a long one alone).
-            block_end = int(np.searchsorted(doc_ends, limit, side="right"))
-            block_end = max(block_end, block_begin + 1)
-            lo = int(doc_starts[block_begin])
-            hi = int(starts[docs[block_end - 1] + 1])
-            # In place, one buffer per block: the block fits in cache, and no temporaries.
-            values = buffer[: hi - lo]
-            with np.errstate(over="ignore"):
-                np.multiply(shingles[lo:hi, None], self._a[None, :], out=values)
-                np.add(values, self._b[None, :], out=values)
-            np.right_shift(values, np.uint64(32), out=values)
-            mins = np.minimum.reduceat(values, doc_starts[block_begin:block_end] - lo, axis=0)
-            sig[docs[block_begin:block_end]] = mins.astype(np.uint32)
+        while block_begin < n_docs:
+            limit = starts[block_begin] + _BLOCK_SHINGLES
+            block_end = max(int(np.searchsorted(starts, limit, side="right")) - 1, block_begin + 1)
+            lo, hi = int(starts[block_begin]), int(starts[block_end])
+            h = _mix(shingles[lo:hi], self._seed)
+            # The high half picks the bin (multiply-shift onto [0, k)), the low half is the value.
+            cell = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
+            doc = np.repeat(
+                np.arange(block_end - block_begin, dtype=np.uint64), counts[block_begin:block_end]
+            )
+            cell += doc * np.uint64(k)
+            block = sig[block_begin:block_end].reshape(-1)
+            np.minimum.at(block, cell.astype(np.intp), (h & _LOW).astype(np.uint32))
             block_begin = block_end
+        self._densify(sig, has)
         return sig, has
+
+    def _densify(self, sig: np.ndarray, has: np.ndarray) -> None:
+        """Fill each empty bin of a document with shingles from the first non-empty bin of that
+        bin's fixed probe sequence (optimal densification, Shrivastava 2017): two documents fill
+        bin i from the same bin exactly when that bin is the first non-empty one in both, so a
+        bin still agrees with probability equal to the Jaccard similarity."""
+        empty = sig == _EMPTY
+        empty &= has[:, None]
+        filled = ~empty
+        docs, bins = np.nonzero(empty)
+        attempt = 0
+        while len(docs):
+            source = self._probe(attempt)[bins]
+            ok = filled[docs, source]
+            sig[docs[ok], bins[ok]] = sig[docs[ok], source[ok]]
+            docs, bins = docs[~ok], bins[~ok]
+            attempt += 1
+
+    def _probe(self, attempt: int) -> np.ndarray:
+        """The bin each bin borrows from at `attempt` (a fixed pseudo-random sequence per bin;
+        a document with at least one shingle is filled after ~k ln k attempts at most)."""
+        k = self.config.num_hashes
+        while len(self._probes) <= attempt:
+            t = np.uint64(len(self._probes))
+            key = np.arange(k, dtype=np.uint64) + t * np.uint64(k)
+            h = _mix(key, self._seed ^ _WINDOW_PRIME)
+            row = (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+            self._probes = np.vstack([self._probes, row[None, :]])
+        return self._probes[attempt]
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """One 64-bit bucket key per document and band: [docs x bands] uint64."""

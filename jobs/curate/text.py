@@ -15,22 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Why each pattern is normalised before the exact hash: two runs of one workflow differ in ids
-# (uuids, hex digests, run/trace ids), timestamps and the per-run tag of a scrub placeholder, none
-# of which is something a model should see twice to learn it.
-_PLACEHOLDER = re.compile(r"<[A-Z_]+:[a-z_]+:[0-9A-Za-z_-]+>")
-_UUID = re.compile(
-    r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
-)
-_HEX_ID = re.compile(r"\b(?=[0-9a-fA-F]*[0-9])(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}\b")
-_TIMESTAMP = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
-)
-_PREFIXED_ID = re.compile(r"\b(?:run|trace|span|event|evt|req|sess|session)[-_][0-9A-Za-z]{6,}\b")
+import pyarrow as pa
+import pyarrow.compute as pc
+
 # Control characters other than tab/newline: binary that slipped into a text field.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A long unbroken run of base64/hex: an encoded binary payload, not language.
@@ -88,10 +79,7 @@ def clean(text: str, flags: list[str], max_chars: int) -> str:
     return text
 
 
-def trajectory(row: Mapping[str, Any], max_chars: int = 200_000) -> Trajectory:
-    """The cleaned trajectory text of one gold.examples row."""
-    flags: list[str] = []
-    goal = clean(_as_text(row.get("goal"), flags), flags, max_chars)
+def _parts(row: Mapping[str, Any], goal: str, flags: list[str]) -> list[str]:
     parts = [goal]
     for message in row.get("messages") or ():
         if message.get("role") == "system":
@@ -102,8 +90,10 @@ def trajectory(row: Mapping[str, Any], max_chars: int = 200_000) -> Trajectory:
             function = call.get("function") or {}
             parts.append(_as_text(function.get("name"), flags))
             parts.append(_as_text(function.get("arguments"), flags))
-    # Cut the joined text once (a per-part cut would let many parts add up past the limit).
-    text = clean("\n".join(p for p in parts if p), flags, max_chars)
+    return parts
+
+
+def _finished(row: Mapping[str, Any], goal: str, text: str, flags: list[str]) -> Trajectory:
     steps = int(row.get("steps") or 0)
     if not text.strip():
         _flag(flags, "empty_text")
@@ -112,41 +102,106 @@ def trajectory(row: Mapping[str, Any], max_chars: int = 200_000) -> Trajectory:
     return Trajectory(str(row.get("example_id")), goal, text, steps, flags)
 
 
-# The five patterns as one alternation: one pass over the text instead of five.
-_VOLATILE = re.compile(
-    "|".join(
-        f"(?P<{name}>{pattern.pattern})"
-        for name, pattern in (
-            ("placeholder", _PLACEHOLDER),
-            ("uuid", _UUID),
-            ("timestamp", _TIMESTAMP),
-            ("prefixed", _PREFIXED_ID),
-            ("hex", _HEX_ID),
-        )
-    )
+def trajectory(row: Mapping[str, Any], max_chars: int = 200_000) -> Trajectory:
+    """The cleaned trajectory text of one gold.examples row."""
+    flags: list[str] = []
+    goal = clean(_as_text(row.get("goal"), flags), flags, max_chars)
+    parts = _parts(row, goal, flags)
+    # Cut the joined text once (a per-part cut would let many parts add up past the limit).
+    text = clean("\n".join(p for p in parts if p), flags, max_chars)
+    return _finished(row, goal, text, flags)
+
+
+# What `clean` changes, as one RE2 pattern: a text without a match (and not too long) is clean.
+_NEEDS_CLEANING = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]|[A-Za-z0-9+/=]{256,}"
+
+
+def trajectories(
+    rows: Sequence[Mapping[str, Any]], max_chars: int = 200_000
+) -> list[Trajectory | Exception]:
+    """`trajectory` of each row, or the exception it raised. One Arrow pass over the batch finds
+    the texts that need cleaning at all (few do); only those go through `clean` in Python."""
+    raw: list[tuple[str, str, list[str]] | Exception] = []
+    for row in rows:
+        try:
+            flags: list[str] = []
+            goal = _as_text(row.get("goal"), flags)
+            raw.append((goal, "\n".join(p for p in _parts(row, goal, flags) if p), flags))
+        except Exception as exc:  # one bad row must not fail the batch
+            raw.append(exc)
+    texts = [r[1] if isinstance(r, tuple) else "" for r in raw]
+    try:
+        arr = pa.array(texts, pa.large_string())
+        dirty = pc.or_(
+            pc.match_substring_regex(arr, _NEEDS_CLEANING),
+            pc.greater(pc.utf8_length(arr), max_chars),
+        ).to_numpy(zero_copy_only=False)
+    except (UnicodeEncodeError, pa.ArrowException):  # lone surrogates: clean every text
+        dirty = [True] * len(texts)
+    out: list[Trajectory | Exception] = []
+    for row, r, needs_cleaning in zip(rows, raw, dirty, strict=True):
+        if isinstance(r, Exception):
+            out.append(r)
+        elif needs_cleaning or r[2]:
+            try:
+                out.append(trajectory(row, max_chars))
+            except Exception as exc:
+                out.append(exc)
+        else:
+            out.append(_finished(row, r[0], r[1], r[2]))
+    return out
+
+
+# Why each pattern is normalised before the exact hash: two runs of one workflow differ in ids
+# (uuids, hex digests, run/trace ids), timestamps and the per-run tag of a scrub placeholder, none
+# of which is something a model should see twice to learn it. Each pattern with what it becomes,
+# applied in this order over a whole batch by Arrow's RE2 kernels (a placeholder first: its tag
+# may look like an id). RE2 has no lookahead, so a hex id is any 12+ hex digits standing alone
+# (all-digit runs that long are epoch timestamps and the like: volatile too).
+_VOLATILE = (
+    (r"<([A-Z_]+):([a-z_]+):[0-9A-Za-z_-]+>", r"<\1:\2>"),
+    (r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b", "<id>"),
+    (
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+        "<ts>",
+    ),
+    (r"\b(run|trace|span|event|evt|req|sess|session)[-_][0-9A-Za-z]{6,}\b", r"\1-<id>"),
+    (r"\b[0-9a-fA-F]{12,}\b", "<id>"),
 )
+# Part of the dedup index's scheme: bump it when the exact hash of a text changes.
+HASH_VERSION = "norm2"
+_SPACE = pa.scalar(" ", pa.large_string())
 
 
-def _kind(match: re.Match[str]) -> str:
-    kind = match.lastgroup
-    if kind == "placeholder":
-        category, tag_kind = match.group(0)[1:-1].split(":")[:2]
-        return f"<{category}:{tag_kind}>"
-    if kind == "timestamp":
-        return "<ts>"
-    if kind == "prefixed":
-        return match.group(0).split("-")[0].split("_")[0] + "-<id>"
-    return "<id>"
+def _as_arrow(texts: Sequence[str]) -> pa.Array:
+    try:
+        return pa.array(texts, pa.large_string())
+    except (UnicodeEncodeError, pa.ArrowException):  # lone surrogates cannot be UTF-8
+        return pa.array(
+            [t.encode("utf-8", errors="replace").decode("utf-8") for t in texts], pa.large_string()
+        )
+
+
+def normalised_for_hash(texts: Sequence[str]) -> pa.Array:
+    """Texts with ids, timestamps and placeholder tags replaced by their kind, whitespace runs
+    folded to one space, lower case: two runs that differ only in those hash alike."""
+    out = _as_arrow(texts)
+    for pattern, replacement in _VOLATILE:
+        out = pc.replace_substring_regex(out, pattern, replacement)
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(out))
+    return pc.utf8_lower(pc.binary_join(words, _SPACE))
+
+
+def content_hashes(texts: Sequence[str]) -> list[str]:
+    """sha256 of each normalised text: the exact-duplicate key (a batch at once: the regex
+    passes run in Arrow, ~5x faster than Python's re over the same texts)."""
+    normalised = normalised_for_hash(texts).cast(pa.large_binary())
+    return [hashlib.sha256(b).hexdigest() for b in normalised.to_pylist()]
 
 
 def normalise_for_hash(text: str) -> str:
-    """Text with ids, timestamps and placeholder tags replaced by their kind, case and spacing
-    folded: two runs that differ only in those hash alike."""
-    # str.split() and re's \s agree on what whitespace is (both are Py_UNICODE_ISSPACE), and
-    # the join folds and strips in one C pass where a regex substitution costs ~8x more.
-    return " ".join(_VOLATILE.sub(_kind, text).split()).lower()
+    return str(normalised_for_hash([text])[0].as_py())
 
 
 def content_hash(text: str) -> str:
-    """sha256 of the normalised text: the exact-duplicate key."""
-    return hashlib.sha256(normalise_for_hash(text).encode("utf-8")).hexdigest()
+    return content_hashes([text])[0]
