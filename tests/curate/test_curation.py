@@ -82,7 +82,9 @@ def near_copy(example: dict, tag: str, rng: random.Random, share: float = 0.03) 
 
 
 def _shingles(text: str, n: int = 5) -> set[str]:
-    tokens = re.sub(r"[0-9]+", "0", re.sub(r"[^\w]+", " ", text.lower())).split()
+    # Words as the stage defines them: runs of ASCII letters and digits (the underscore
+    # separates), lower case, digit runs folded to 0.
+    tokens = re.sub(r"[0-9]+", "0", re.sub(r"[^a-z0-9]+", " ", text.lower())).split()
     return {" ".join(tokens[i : i + n]) for i in range(max(len(tokens) - n + 1, 1))}
 
 
