@@ -3,8 +3,10 @@ forms. Both live in the gold tier next to the examples they judge.
 
 gold.dedup_index holds one row per curated version of an example: its verdict, the exact content
 hash and, for kept examples, the MinHash signature and its LSH band keys, so a later batch is
-checked against every kept example without recomputing anything old. An example re-assembled with
-new content gets a new row; the latest row of an example (highest `batch_version`) is its verdict.
+checked against every kept example without recomputing anything old. Each row names the scheme
+its hash and signature were made under; only rows of the current scheme are comparable. An
+example re-assembled with new content gets a new row; the latest row of an example (highest
+`batch_version`) is its verdict.
 
 gold.dedup_clusters is append-only: one row per cluster a batch touched, with the members that
 batch added. A cluster's membership is the union of its rows; its representative never changes.
@@ -47,6 +49,13 @@ class DedupIndexRow(BaseModel):
     detail: str | None = Field(default=None, description="Why: the rule's evidence, in words.")
     flags: list[str] = Field(description="Bad-input findings: truncated, control_chars, ...")
     batch_version: int = Field(description="gold.examples version this verdict was made at.")
+    scheme: str | None = Field(
+        default=None,
+        description="How content_hash, signature and band_keys were made (exact-hash version, "
+        "MinHash version, shingle size, band geometry, seed). Rows of another scheme (null: "
+        "made before schemes were recorded) cannot be compared with new ones: a curation run "
+        "that finds one re-curates every example.",
+    )
 
 
 class DedupClusterRow(BaseModel):

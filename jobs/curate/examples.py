@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +36,12 @@ from ..lake.store import Lake, read_data_file
 from ..runner import JobInput, JobOutput
 from .decontaminate import ContaminationIndex, evaluation_prompts
 from .dedup import BatchResult, CurateConfig, History, Verdict, curate_batch
-from .minhash import MinHashConfig
+from .minhash import SCHEME_VERSION, MinHashConfig
 from .steps import StepConfig
+from .text import HASH_VERSION, Trajectory, content_hashes, trajectories
 from .verdicts import latest_verdicts
+
+log = logging.getLogger("tracelake.curate.examples")
 
 JOB_NAME = "curate_examples"
 SOURCE = catalog.GOLD_EXAMPLES
@@ -91,13 +95,18 @@ def history_of(latest: pa.Table, exclude: set[str], config: CurateConfig) -> His
     signatures = np.zeros((n, hashes), dtype=np.uint32)
     band_keys = np.zeros((n, bands), dtype=np.uint64)
     has = np.zeros(n, dtype=bool)
-    for i, (sig, keys) in enumerate(
-        zip(latest["signature"].to_pylist(), latest["band_keys"].to_pylist(), strict=True)
-    ):
-        if sig is not None and keys is not None and len(sig) == hashes and len(keys) == bands:
-            signatures[i] = np.asarray(sig, dtype=np.int64).astype(np.uint32)
-            band_keys[i] = np.asarray(keys, dtype=np.int64).view(np.uint64)
-            has[i] = True
+    if n:
+        # Column-wise: rows whose lists have the configured lengths, flattened into matrices.
+        sig_col = latest["signature"].combine_chunks()
+        key_col = latest["band_keys"].combine_chunks()
+        sig_len = pc.fill_null(pc.list_value_length(sig_col), 0)
+        key_len = pc.fill_null(pc.list_value_length(key_col), 0)
+        has = np.asarray(pc.and_(pc.equal(sig_len, hashes), pc.equal(key_len, bands)), dtype=bool)
+        rows = pa.array(np.flatnonzero(has))
+        flat_sigs = sig_col.take(rows).flatten().to_numpy(zero_copy_only=False)
+        flat_keys = key_col.take(rows).flatten().to_numpy(zero_copy_only=False)
+        signatures[has] = flat_sigs.astype(np.int64).astype(np.uint32).reshape(-1, hashes)
+        band_keys[has] = flat_keys.astype(np.int64).view(np.uint64).reshape(-1, bands)
     return History(
         example_ids=latest["example_id"].to_pylist(),
         cluster_ids=[
@@ -119,7 +128,26 @@ def _stable_id(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 
-def index_rows(verdicts: list[Verdict], batch_version: int) -> pa.Table:
+def index_scheme(config: CurateConfig) -> str:
+    """What an index row's content hash, signature and band keys depend on: rows made under
+    another scheme cannot be compared with this run's."""
+    m = config.minhash
+    return f"{HASH_VERSION}+{SCHEME_VERSION}/{m.ngram}-word/{m.bands}x{m.rows}/seed-{m.seed}"
+
+
+def stale_schemes(latest: pa.Table, scheme: str) -> dict[str, int]:
+    """Latest index rows per scheme other than `scheme` (null: rows from before schemes)."""
+    if latest.num_rows == 0:
+        return {}
+    counts = pc.value_counts(latest["scheme"]).to_pylist()
+    return {
+        str(c["values"]) if c["values"] is not None else "(none recorded)": c["counts"]
+        for c in counts
+        if c["values"] != scheme
+    }
+
+
+def index_rows(verdicts: list[Verdict], batch_version: int, scheme: str) -> pa.Table:
     rows = [
         {
             "example_id": v.example_id,
@@ -133,6 +161,7 @@ def index_rows(verdicts: list[Verdict], batch_version: int) -> pa.Table:
             "detail": v.detail,
             "flags": v.flags,
             "batch_version": batch_version,
+            "scheme": scheme,
         }
         for v in verdicts
     ]
@@ -204,7 +233,7 @@ def _replace_rows(
         lake.append(spec, data, metadata={"job": JOB_NAME, "mode": "full"})
 
 
-def _details(result: BatchResult, skipped_unchanged: int) -> dict[str, Any]:
+def _details(result: BatchResult, skipped_unchanged: int, stale: dict[str, int]) -> dict[str, Any]:
     counts = result.counts
     details = {
         "examples_judged": counts["examples"],
@@ -215,6 +244,8 @@ def _details(result: BatchResult, skipped_unchanged: int) -> dict[str, Any]:
         "steps": counts["steps"],
         "unchanged_skipped": skipped_unchanged,
     }
+    if stale:
+        details["recurated_for_scheme"] = stale
     by_rule = counts["by_verdict"]
     dropped = sum(n for k, n in by_rule.items() if k != KEPT)
     details["note"] = (
@@ -236,11 +267,25 @@ class CurateExamples:
     def compute(self, job: JobInput) -> JobOutput:
         lake, settings = job.ctx.lake, job.ctx.settings
         config = config_from(settings)
+        scheme = index_scheme(config)
         source = job.range(SOURCE)
         full = job.full or source.is_full
+        # An index made before this column existed gets it (null in its rows) on both engines.
+        lake.add_missing_columns(OUTPUT)
+        latest = latest_verdicts(lake) if not full else pa.table({})
+        stale = stale_schemes(latest, scheme)
+        if stale:
+            # Hashes and signatures of another scheme cannot be compared with this run's:
+            # every example is judged again, as `--full` would.
+            log.warning(
+                "gold.dedup_index holds rows of another scheme (%s); this build uses %s: "
+                "re-curating every example",
+                ", ".join(f"{k}: {n}" for k, n in stale.items()),
+                scheme,
+            )
+            full, latest = True, pa.table({})
         rows = new_examples(lake, None if full else source.after, source.upto)
 
-        latest = latest_verdicts(lake) if not full else pa.table({})
         # A row whose example already has a verdict for the same content is unchanged (its file
         # was rewritten around another example): it is not judged again.
         known: dict[str, str] = {}
@@ -252,20 +297,21 @@ class CurateExamples:
                     strict=True,
                 )
             )
-        from .text import content_hash, trajectory
-
-        fresh, unchanged = [], 0
-        for row in rows:
-            eid = str(row["example_id"])
-            if eid in known:
-                try:
-                    same = content_hash(trajectory(row, config.max_text_chars).text) == known[eid]
-                except Exception:  # judged (and counted) as curation_error below
-                    same = False
-                if same:
-                    unchanged += 1
-                    continue
-            fresh.append(row)
+        seen = [row for row in rows if str(row["example_id"]) in known]
+        texts = [
+            t.text if isinstance(t, Trajectory) else None
+            for t in trajectories(seen, config.max_text_chars)
+        ]
+        # A row whose trajectory cannot be read is judged (and counted) as curation_error.
+        readable = [t for t in texts if t is not None]
+        digests = iter(content_hashes(readable)) if readable else iter(())
+        same_content = {
+            str(row["example_id"])
+            for row, text in zip(seen, texts, strict=True)
+            if text is not None and next(digests) == known[str(row["example_id"])]
+        }
+        fresh = [row for row in rows if str(row["example_id"]) not in same_content]
+        unchanged = len(rows) - len(fresh)
         rejudged = {str(r["example_id"]) for r in fresh} & set(known)
         history = (
             history_of(latest, rejudged, config)
@@ -283,7 +329,7 @@ class CurateExamples:
 
         versions = json.dumps({SOURCE.qualified_name: source.upto}, sort_keys=True)
         clusters = cluster_rows(result.verdicts, history, source.upto)
-        if job.full:  # a rebuild: this job's side rows are replaced (the first run appends)
+        if job.full or stale:  # a rebuild: this job's side rows are replaced (a first run appends)
             _replace_rows(lake, CLUSTERS, None, clusters)
             _replace_rows(
                 lake,
@@ -303,9 +349,9 @@ class CurateExamples:
             if rejected.num_rows:
                 lake.append(REJECTED, rejected, app_txn=txn, metadata={"job": JOB_NAME})
 
-        data = spark_io.from_arrow(job.spark, index_rows(result.verdicts, source.upto))
+        data = spark_io.from_arrow(job.spark, index_rows(result.verdicts, source.upto, scheme))
         return JobOutput(
-            data, mode="overwrite" if full else "append", details=_details(result, unchanged)
+            data, mode="overwrite" if full else "append", details=_details(result, unchanged, stale)
         )
 
 

@@ -15,7 +15,7 @@ from ..lake.store import Lake
 INDEX = catalog.GOLD_DEDUP_INDEX
 INDEX_COLUMNS = (
     "example_id", "run_id", "split", "verdict", "cluster_id", "content_hash", "signature",
-    "band_keys", "batch_version",
+    "band_keys", "batch_version", "scheme",
 )  # fmt: skip
 
 

@@ -246,10 +246,14 @@ def _run_side(name: str, texts: list[str], workers: int, queue) -> None:  # in a
     start = time.perf_counter()
     removed = SIDES[name](texts, workers)
     elapsed = time.perf_counter() - start
-    rss = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-    )
+    # VmHWM of this process, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a
+    # side would report the benchmark parent's peak. Worker processes (datatrove's) add their
+    # own peaks, which RUSAGE_CHILDREN holds (they fork from this small process).
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                rss = max(rss, int(line.split()[1]))
     queue.put((elapsed, rss, sorted(removed)))
 
 
@@ -333,11 +337,12 @@ def incremental(batches: int, docs: int, seed: int) -> None:
     import pyarrow as pa
 
     from tracelake.jobs.curate.dedup import CurateConfig, curate_batch
-    from tracelake.jobs.curate.examples import history_of, index_rows
+    from tracelake.jobs.curate.examples import history_of, index_rows, index_scheme
 
     texts, _ = corpus(docs * batches, 0.1, 0.05, seed)
     config = CurateConfig()
-    index = index_rows([], 0)
+    scheme = index_scheme(config)
+    index = index_rows([], 0, scheme)
     times = []
     for b in range(batches):
         rows = [
@@ -352,7 +357,7 @@ def incremental(batches: int, docs: int, seed: int) -> None:
         start = time.perf_counter()
         history = history_of(index, set(), config)  # the job reads the kept rows of the index
         result = curate_batch(rows, history, config, None)
-        index = pa.concat_tables([index, index_rows(result.verdicts, b + 1)])
+        index = pa.concat_tables([index, index_rows(result.verdicts, b + 1, scheme)])
         times.append(time.perf_counter() - start)
         dropped = sum(v.verdict != "kept" for v in result.verdicts)
         print(

@@ -121,8 +121,15 @@ from tracelake.jobs.context import JobContext
 from tracelake.jobs.ingest import job as ingest_job
 from tracelake.jobs.settings import Settings
 ctx = JobContext.create(Settings(lake_root=sys.argv[1]))
+profile = sys.argv[3] if len(sys.argv) > 3 else ""
 t0 = time.perf_counter()
-result = ingest_job.run(ctx, [sys.argv[2]])
+if profile:
+    import cProfile
+    profiler = cProfile.Profile()
+    result = profiler.runcall(ingest_job.run, ctx, [sys.argv[2]])
+    profiler.dump_stats(profile)
+else:
+    result = ingest_job.run(ctx, [sys.argv[2]])
 seconds = time.perf_counter() - t0
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so this child would report
 # the filling parent's peak instead of its own.
@@ -135,14 +142,14 @@ print(json.dumps({"seconds": seconds, "rss_mib": rss_mib, "stored": result.rows_
 """
 
 
-def _increment_run(lake: Path, increment: Path, key_index: bool) -> dict:
+def _increment_run(lake: Path, increment: Path, key_index: bool, profile: str = "") -> dict:
     # A copy of the lake per run, so that every run ingests the increment into the same lake.
     copy = lake.with_name(lake.name + "-run")
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(lake, copy)
     env = {**os.environ, "TRACELAKE_INGEST__KEY_INDEX": "true" if key_index else "false"}
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(copy), str(increment)],
+        [sys.executable, "-c", _CHILD, str(copy), str(increment), profile],
         check=True,
         capture_output=True,
         text=True,
@@ -156,11 +163,25 @@ def part_increment(args: argparse.Namespace, root: Path) -> None:
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     print(f"filling lakes of {', '.join(f'{s:,}' for s in sizes)} events ...", flush=True)
     t0 = time.perf_counter()
-    lakes, samples = _fill(root, sizes, args.seed)
+    marker = root / "filled.json"
+    wanted = {"sizes": sizes, "seed": args.seed}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:  # --workdir kept them
+        lakes = {size: root / f"lake-{size}" for size in sizes}
+        samples = {
+            size: [bytes.fromhex(h) for h in json.loads((root / f"sample-{size}.json").read_text())]
+            for size in sizes
+        }
+        print("  reusing the lakes of an earlier run in --workdir")
+    else:
+        lakes, samples = _fill(root, sizes, args.seed)
+        for size, picked in samples.items():
+            (root / f"sample-{size}.json").write_text(json.dumps([b.hex() for b in picked]))
+        marker.write_text(json.dumps(wanted))
     print(f"  done in {time.perf_counter() - t0:.0f} s")
 
     # The new part of the increment: events no lake holds (another simulator seed).
     n_dup = int(args.increment * args.duplicate_share)
+    shutil.rmtree(root / "new", ignore_errors=True)  # a --workdir of an earlier run
     _, _, _, files = simulate(root / "new", args.increment - n_dup + 1, args.seed + 10_000)
     new_lines = _lines(files)[: args.increment - n_dup + 1]
     # An empty lake's first ingest also creates its tables: seed it with one event beforehand,
@@ -191,7 +212,14 @@ def part_increment(args: argparse.Namespace, root: Path) -> None:
     for key_index in modes:
         figures = {}
         for size in sizes:
-            figures[size] = run = _increment_run(lakes[size], increments[size], key_index)
+            profile = ""
+            if args.profile and size == sizes[-1]:
+                profile = str(
+                    Path(args.profile).with_suffix(f".{'on' if key_index else 'off'}.prof")
+                )
+            figures[size] = run = _increment_run(lakes[size], increments[size], key_index, profile)
+            if profile:
+                print(f"  (profile of this run: {profile})")
             print(
                 f"{'on' if key_index else 'off':>9} {size:>12,} {run['seconds']:>8.2f} "
                 f"{run['rss_mib']:>8.0f} MiB {run['stored']:>8,} {run['duplicates']:>10,}",
@@ -358,15 +386,24 @@ def main() -> None:
     ap.add_argument("--max-batch-events", type=int, default=500)
     ap.add_argument("--commit-interval", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--workdir",
+        help="keep the filled lakes here and reuse them when sizes and seed match (default: a "
+        "temporary directory, removed at the end)",
+    )
+    ap.add_argument(
+        "--profile", help="cProfile the largest lake's increment into this path (.on/.off.prof)"
+    )
     args = ap.parse_args()
     parts = set(args.part.split(","))
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
-        root = Path(tmp)
+        root = Path(args.workdir) if args.workdir else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         if "increment" in parts:
             part_increment(args, root)
         if "collector" in parts:
-            part_collector(args, root)
+            part_collector(args, Path(tmp))
     print(f"(load average at the end: {os.getloadavg()[0]:.1f})")
 
 

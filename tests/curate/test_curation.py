@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from tracelake.jobs.curate.decontaminate import ContaminationIndex, evaluation_prompts, words
 from tracelake.jobs.curate.dedup import CurateConfig, History, curate_batch
-from tracelake.jobs.curate.examples import cluster_rows, history_of, index_rows, rejected_rows
+from tracelake.jobs.curate.examples import (
+    cluster_rows,
+    history_of,
+    index_rows,
+    index_scheme,
+    rejected_rows,
+)
 from tracelake.jobs.curate.text import content_hash, normalise_for_hash, trajectory
 from tracelake.jobs.gold.assemble import RunFacts, assemble
 from tracelake.jobs.simulate.runs import generate_runs
@@ -193,7 +199,7 @@ def test_a_second_batch_finds_duplicates_of_the_first_through_the_index(examples
     rng = random.Random(11)
     first = curate_batch(examples, _empty_history(), CONFIG, None)
     # The index as gold.dedup_index holds it, and read back the way the job reads it.
-    table = index_rows(first.verdicts, batch_version=3)
+    table = index_rows(first.verdicts, batch_version=3, scheme=index_scheme(CONFIG))
     history = history_of(table, set(), CONFIG)
     assert len(history.example_ids) == first.counts["by_verdict"][KEPT]
 
@@ -343,7 +349,7 @@ def test_bad_input_is_counted_and_fails_no_other_row(examples):
     assert result.counts["near_check_skipped"]["empty_text"] >= 1
     assert "truncated" in by_id[huge["example_id"]].flags
     # the index rows of every verdict are writable (valid UTF-8, the table's schema)
-    assert index_rows(result.verdicts, 1).num_rows == len(rows)
+    assert index_rows(result.verdicts, 1, index_scheme(CONFIG)).num_rows == len(rows)
 
 
 def test_a_configured_benchmark_file_is_part_of_the_task_set(tmp_path):

@@ -135,3 +135,60 @@ def _table(rows: list[dict]):
     import pyarrow as pa
 
     return pa.Table.from_pylist(rows, catalog.GOLD_EXAMPLES.schema)
+
+
+def test_an_index_of_another_scheme_is_recurated_in_full(ctx, spark, monkeypatch):
+    base = _examples(12)
+    copies = [_copy(e, f"c{i}") for i, e in enumerate(base[:3])]
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(base + copies))
+    old = "norm1+kperm1/5-word/14x8/seed-1"
+    monkeypatch.setattr(curate, "index_scheme", lambda config: old)
+    assert run_job(ctx, curate.JOB, spark=spark).status == "succeeded"
+    assert {r["scheme"] for r in _index(ctx)} == {old}
+    monkeypatch.undo()
+
+    # A build after an upgrade, with one new example: the old rows cannot be compared with new
+    # ones, so every example is judged again and the side rows are replaced, none twice.
+    later = [_copy(base[3], "late")]
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(later))
+    result = run_job(ctx, curate.JOB, spark=spark)
+    assert result.status == "succeeded", result.message
+    assert result.details["recurated_for_scheme"] == {old: len(base) + len(copies)}
+    index = _index(ctx)
+    assert {r["scheme"] for r in index} == {curate.index_scheme(curate.config_from(ctx.settings))}
+    assert len(index) == len(base) + len(copies) + len(later)
+    dropped = {r["example_id"]: r["run_id"] for r in index if r["verdict"] != "kept"}
+    assert {c["example_id"] for c in copies + later} <= set(dropped)
+    rejected = [
+        r for r in ctx.lake.read(catalog.GOLD_REJECTED).to_pylist() if r["stage"] == "curate"
+    ]
+    assert sorted(r["run_id"] for r in rejected) == sorted(dropped.values())
+
+
+def test_an_index_written_before_schemes_gains_the_column_and_is_recurated(ctx, spark):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    base = _examples(6)
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(base))
+    assert run_job(ctx, curate.JOB, spark=spark).status == "succeeded"
+    # The same index as a build before this column existed left it.
+    rows = pa.Table.from_pylist(_index(ctx)).drop_columns(["scheme"])
+    old_schema = pa.schema([f for f in catalog.GOLD_DEDUP_INDEX.schema if f.name != "scheme"])
+    write_deltalake(
+        ctx.lake.uri(catalog.GOLD_DEDUP_INDEX),
+        rows.cast(old_schema),
+        mode="overwrite",
+        schema_mode="overwrite",
+        storage_options=ctx.lake.storage_options,
+    )
+    assert "scheme" not in ctx.lake.read(catalog.GOLD_DEDUP_INDEX).column_names or all(
+        v is None for v in ctx.lake.read(catalog.GOLD_DEDUP_INDEX)["scheme"].to_pylist()
+    )
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table([_copy(base[0], "again")]))
+    result = run_job(ctx, curate.JOB, spark=spark)
+    assert result.status == "succeeded", result.message
+    assert result.details["recurated_for_scheme"] == {"(none recorded)": len(base)}
+    index = _index(ctx)
+    assert len(index) == len(base) + 1
+    assert {r["scheme"] for r in index} == {curate.index_scheme(curate.config_from(ctx.settings))}
