@@ -12,6 +12,7 @@ Secrets (S3 keys) come only from the environment and never appear in reprs or lo
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tomllib
@@ -36,6 +37,9 @@ ENV_PREFIX = "TRACELAKE_"
 # Variables with the prefix that are not settings fields: the config file's own location.
 CONFIG_ENV = "TRACELAKE_CONFIG"
 EXTRA_ENV = frozenset({CONFIG_ENV})
+# Settings that no longer exist, and why: a config or variable still setting one loads, with a
+# warning, instead of failing (the validator of its section drops it).
+RETIRED = {"curate__workers": "the exact hash now runs in a thread of the job's process"}
 
 
 def config_file() -> Path:
@@ -273,13 +277,11 @@ class CurateSettings(Section):
     @model_validator(mode="before")
     @classmethod
     def _retired_keys(cls, data: Any) -> Any:
-        # `workers` sized hash worker processes; the hash now runs in a thread. An old config
-        # that still sets it keeps working, with a warning, rather than failing to load.
         if isinstance(data, dict) and "workers" in data:
-            import warnings
-
             data = {k: v for k, v in data.items() if k != "workers"}
-            warnings.warn("[curate] workers is no longer used: remove it", stacklevel=2)
+            logging.getLogger("tracelake.settings").warning(
+                "[curate] workers is no longer used (%s): remove it", RETIRED["curate__workers"]
+            )
         return data
 
     shingle_words: int = Field(default=5, ge=1, description="Words per MinHash shingle.")
@@ -468,6 +470,8 @@ def unknown_env_variables(environ: dict[str, str] | None = None) -> list[str]:
         if not name.upper().startswith(ENV_PREFIX) or name.upper() in EXTRA_ENV:
             continue
         path = name[len(ENV_PREFIX) :].lower()
+        if path in RETIRED:
+            continue
         parts = path.split("__")
         known = path in paths or any(paths.get("__".join(parts[:i])) for i in range(1, len(parts)))
         if not known:

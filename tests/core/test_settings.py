@@ -54,6 +54,21 @@ def test_an_unknown_key_in_any_section_is_an_error_naming_it(in_dir, toml, key):
         load_settings()
 
 
+def test_a_retired_setting_loads_with_a_warning_from_the_file_and_the_environment(
+    in_dir, monkeypatch, caplog
+):
+    (in_dir / "tracelake.toml").write_text("[curate]\nworkers = 2\nseed = 3\n")
+    with caplog.at_level("WARNING", logger="tracelake.settings"):
+        assert load_settings().curate.seed == 3
+    assert "[curate] workers is no longer used" in caplog.text
+    (in_dir / "tracelake.toml").unlink()
+    monkeypatch.setenv("TRACELAKE_CURATE__WORKERS", "2")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tracelake.settings"):
+        assert load_settings().curate.seed == 1
+    assert "[curate] workers is no longer used" in caplog.text
+
+
 def test_an_unknown_tracelake_variable_is_an_error_naming_it(in_dir, monkeypatch):
     monkeypatch.setenv("TRACELAKE_SPARK__MASTR", "local[2]")
     monkeypatch.setenv("TRACELAKE_LAKEROOT", "x")
