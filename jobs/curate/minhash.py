@@ -35,6 +35,9 @@ _BAND_PRIME = np.uint64(0xC2B2AE3D27D4EB4F)
 # Shingles hashed per block (a few MB of temporaries); a longer document is one block of its own.
 _BLOCK_SHINGLES = 262_144
 _EMPTY = np.uint32(0xFFFFFFFF)
+# Documents per chunk of a batch's signature work (~20 MB of trajectory text).
+_CHUNK_DOCS = 8_192
+_NO_SHINGLES = np.zeros(0, dtype=np.uint64)
 _LOW = np.uint64(0xFFFFFFFF)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's finaliser constants
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -102,13 +105,17 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     texts = pc.fill_null(texts.cast(pa.large_string()), "")
     if isinstance(texts, pa.ChunkedArray):
         texts = texts.combine_chunks()
-    offsets_buffer, data = texts.buffers()[1], texts.buffers()[2]
-    mapped = _WORD_BYTES[np.frombuffer(data, dtype=np.uint8)] if data is not None else None
+    # Only this array's bytes (a slice shares its parent's buffer), rebased to start at 0.
+    text_offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[
+        texts.offset : texts.offset + len(texts) + 1
+    ]
+    data = texts.buffers()[2]
+    first, last = int(text_offsets[0]), int(text_offsets[-1])
+    raw = np.frombuffer(data, dtype=np.uint8)[first:last] if data is not None else np.zeros(0)
     ascii_texts = pa.Array.from_buffers(
         pa.large_string(),
         len(texts),
-        [None, offsets_buffer, pa.py_buffer(mapped) if mapped is not None else data],
-        offset=texts.offset,
+        [None, pa.py_buffer(text_offsets - first), pa.py_buffer(_WORD_BYTES[raw])],
     )
     words = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(ascii_texts))
     offsets = np.asarray(words.offsets, dtype=np.int64)
@@ -199,9 +206,33 @@ class MinHasher:
         """`signatures`, and each document's set of shingle hashes (for an exact Jaccard where
         both texts are at hand; computed anyway, so keeping them costs only their memory)."""
         arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts)
-        shingles, starts = shingle_hashes(arr, self.config.ngram)
-        sig, has = self._one_permutation(shingles, starts)
-        return sig, has, ShingleSets.of(shingles, starts)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        # Chunk by chunk: the word and shingle temporaries (about ten times the text) stay
+        # bounded by the chunk; what is kept (signatures, shingle hashes) is per document.
+        sigs, hass, parts, part_starts = [], [], [], []
+        offset = 0
+        for lo in range(0, len(arr), _CHUNK_DOCS):
+            shingles, starts = shingle_hashes(arr.slice(lo, _CHUNK_DOCS), self.config.ngram)
+            sig, has = self._one_permutation(shingles, starts)
+            sigs.append(sig)
+            hass.append(has)
+            parts.append(shingles)
+            part_starts.append(starts[:-1] + offset)
+            offset += int(starts[-1])
+        if not sigs:
+            empty = np.zeros((0, self.config.num_hashes), dtype=np.uint32)
+            return (
+                empty,
+                np.zeros(0, dtype=bool),
+                ShingleSets.of(_NO_SHINGLES, np.zeros(1, np.int64)),
+            )
+        all_starts = np.concatenate([*part_starts, np.array([offset], dtype=np.int64)])
+        return (
+            np.concatenate(sigs),
+            np.concatenate(hass),
+            ShingleSets.of(np.concatenate(parts), all_starts),
+        )
 
     def _one_permutation(
         self, shingles: np.ndarray, starts: np.ndarray

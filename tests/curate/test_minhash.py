@@ -88,3 +88,21 @@ def test_collision_probability_curve():
     assert config.collision_probability(0.3) < 0.01
     with pytest.raises(ValueError):
         MinHashConfig(bands=0)
+
+
+def test_chunked_signatures_equal_one_pass_and_keep_document_order(monkeypatch):
+    from tracelake.jobs.curate import minhash, text
+
+    texts, _ = _corpus(n_docs=40, n_dups=10, edits=2)
+    texts += ["", "two words", None]
+    whole_sig, whole_has, whole_sets = MinHasher().signatures_and_shingles(texts)
+    whole_hashes = text.content_hashes([t or "" for t in texts])
+    monkeypatch.setattr(minhash, "_CHUNK_DOCS", 7)
+    monkeypatch.setattr(text, "_HASH_CHUNK", 5)
+    sig, has, sets = MinHasher().signatures_and_shingles(texts)
+    assert np.array_equal(sig, whole_sig) and np.array_equal(has, whole_has)
+    assert np.array_equal(sets.starts, whole_sets.starts)
+    assert all(np.array_equal(sets.get(d), whole_sets.get(d)) for d in range(len(texts)))
+    assert text.content_hashes([t or "" for t in texts]) == whole_hashes
+    empty_sig, empty_has, _ = MinHasher().signatures_and_shingles([])
+    assert empty_sig.shape == (0, 112) and len(empty_has) == 0
