@@ -36,7 +36,7 @@ from ..lake.store import Lake, read_data_file
 from ..runner import JobInput, JobOutput
 from .decontaminate import ContaminationIndex, evaluation_prompts
 from .dedup import BatchResult, CurateConfig, History, Verdict, curate_batch
-from .minhash import SCHEME_VERSION, MinHashConfig
+from .minhash import MinHashConfig
 from .steps import StepConfig
 from .text import HASH_VERSION, Trajectory, content_hashes, trajectories
 from .verdicts import latest_verdicts
@@ -131,8 +131,7 @@ def _stable_id(*parts: str) -> str:
 def index_scheme(config: CurateConfig) -> str:
     """What an index row's content hash, signature and band keys depend on: rows made under
     another scheme cannot be compared with this run's."""
-    m = config.minhash
-    return f"{HASH_VERSION}+{SCHEME_VERSION}/{m.ngram}-word/{m.bands}x{m.rows}/seed-{m.seed}"
+    return f"{HASH_VERSION}+{config.minhash.scheme}"
 
 
 def stale_schemes(latest: pa.Table, scheme: str) -> dict[str, int]:
@@ -298,17 +297,15 @@ class CurateExamples:
                 )
             )
         seen = [row for row in rows if str(row["example_id"]) in known]
-        texts = [
-            t.text if isinstance(t, Trajectory) else None
-            for t in trajectories(seen, config.max_text_chars)
-        ]
         # A row whose trajectory cannot be read is judged (and counted) as curation_error.
-        readable = [t for t in texts if t is not None]
-        digests = iter(content_hashes(readable)) if readable else iter(())
+        readable = [
+            (str(row["example_id"]), t.text)
+            for row, t in zip(seen, trajectories(seen, config.max_text_chars), strict=True)
+            if isinstance(t, Trajectory)
+        ]
+        digests = content_hashes([text for _, text in readable])
         same_content = {
-            str(row["example_id"])
-            for row, text in zip(seen, texts, strict=True)
-            if text is not None and next(digests) == known[str(row["example_id"])]
+            eid for (eid, _), digest in zip(readable, digests, strict=True) if digest == known[eid]
         }
         fresh = [row for row in rows if str(row["example_id"]) not in same_content]
         unchanged = len(rows) - len(fresh)

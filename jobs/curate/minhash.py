@@ -17,7 +17,7 @@ results are comparable with it, but nothing is done per document in Python:
 A document with fewer words than the shingle size is one shingle of all its words; an empty
 document has no shingles and no bucket keys (it can only be an exact duplicate).
 
-Signatures are comparable only under the same `MinHasher.scheme` (version, shingle size,
+Signatures are comparable only under the same `MinHashConfig.scheme` (version, shingle size,
 geometry, seed); the dedup index stores it with every signature (docs/curation.md).
 """
 
@@ -69,6 +69,11 @@ class MinHashConfig:
     def __post_init__(self) -> None:
         if self.ngram < 1 or self.bands < 1 or self.rows < 1:
             raise ValueError("ngram, bands and rows must all be >= 1")
+
+    @property
+    def scheme(self) -> str:
+        """What a signature depends on: two signatures compare only under the same scheme."""
+        return f"{SCHEME_VERSION}/{self.ngram}-word/{self.bands}x{self.rows}/seed-{self.seed}"
 
     @property
     def num_hashes(self) -> int:
@@ -186,12 +191,6 @@ class MinHasher:
         self._seed = rng.integers(0, 2**63, dtype=np.uint64)
         self._band_mix = rng.integers(1, 2**63, size=self.config.rows, dtype=np.uint64)
         self._probes = np.zeros((0, self.config.num_hashes), dtype=np.int64)
-
-    @property
-    def scheme(self) -> str:
-        """What a signature depends on: two signatures compare only under the same scheme."""
-        c = self.config
-        return f"{SCHEME_VERSION}/{c.ngram}-word/{c.bands}x{c.rows}/seed-{c.seed}"
 
     def signatures(self, texts: pa.Array | list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(signatures uint32 [docs x hashes], has_shingles bool [docs]).
