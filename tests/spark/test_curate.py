@@ -192,3 +192,20 @@ def test_an_index_written_before_schemes_gains_the_column_and_is_recurated(ctx, 
     index = _index(ctx)
     assert len(index) == len(base) + 1
     assert {r["scheme"] for r in index} == {curate.index_scheme(curate.config_from(ctx.settings))}
+
+
+def test_an_example_rewritten_with_the_same_content_is_not_judged_again(ctx, spark):
+    base = _examples(6)
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table(base))
+    assert run_job(ctx, curate.JOB, spark=spark).status == "succeeded"
+    before = len(_index(ctx))
+    # The same examples in a new file (assembly rewrote the file around a late event), one of
+    # them with new content.
+    changed = copy.deepcopy(base[0])
+    changed["goal"] = changed["goal"] + " and compare it with last year's"
+    ctx.lake.append(catalog.GOLD_EXAMPLES, _table([changed, *base[1:]]))
+    result = run_job(ctx, curate.JOB, spark=spark)
+    assert result.status == "succeeded", result.message
+    assert result.details["unchanged_skipped"] == len(base) - 1
+    assert result.details["examples_judged"] == 1
+    assert len(_index(ctx)) == before + 1
