@@ -28,6 +28,7 @@ from .lake.catalog import TableSpec
 # once a run has work to do, so checking bookmarks and no-op runs stay light (a test checks).
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pydantic import BaseModel
     from pyspark.sql import DataFrame, SparkSession
 
@@ -66,7 +67,8 @@ class JobInput:
 class JobOutput:
     """What a job hands back for the runner to commit."""
 
-    data: DataFrame
+    # An Arrow table for a result computed in the driver: written without a Spark job.
+    data: DataFrame | pa.Table
     mode: WriteMode = "append"  # "overwrite" for full recomputes
     replace_files: Sequence[str] = ()
     details: dict[str, Any] = field(default_factory=dict)

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from ..context import JobContext, JobResult
-from ..lake import catalog, spark_io
+from ..lake import catalog
 from ..runner import JobInput, JobOutput, run_job
 from . import stats as st
 from ._version_stats import VersionStats, lineage, read_version_stats
@@ -150,14 +152,13 @@ class ComponentEvolution:
         stats = read_version_stats(job)
         rows = evolution_rows(stats, settings.min_calls, settings.confidence)
         line = lineage(stats)
-        data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))
         verdicts: dict[str, int] = {}
         for r in rows:
             verdicts[f"{r['population']}:{r['verdict']}"] = (
                 verdicts.get(f"{r['population']}:{r['verdict']}", 0) + 1
             )
         return JobOutput(
-            data.repartition(1),
+            pa.Table.from_pylist(rows, OUTPUT.schema),
             mode="overwrite",
             details={
                 "note": "recomputed from silver.component_version_stats (a few rows per version)",

@@ -8,6 +8,7 @@ rebuild yields), and the usage files holding those runs are rewritten in the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,9 @@ from ..context import JobContext, JobResult
 from ..lake import catalog, spark_io
 from ..lake.delta_source import plan_scan, read_arrow
 from ..runner import JobInput, JobOutput, run_job
-from ._identity_frame import identities
+from ._identity_frame import distinct_names, identities
 from ._sources import EVENTS_SOURCE
-from .runs import _exclude, _read_only, _read_small
+from .runs import _exclude, _read_only, _read_small_arrow
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -151,12 +152,13 @@ FROM u JOIN run USING (run_id)
 """
 
 
-def usage(events: DataFrame) -> DataFrame:
-    """Events (holding ALL events of each run in them) -> silver.component_usage rows."""
+def usage(events: DataFrame, names: Sequence[tuple] | None = None) -> DataFrame:
+    """Events (holding ALL events of each run in them) -> silver.component_usage rows.
+    names: the events' distinct component names, when known (see `identities`)."""
     spark = events.sparkSession
     tag = f"{id(events):x}"
     events.createOrReplaceTempView(f"tl_usage_events_{tag}")
-    identities(events).createOrReplaceTempView(f"tl_usage_ids_{tag}")
+    identities(events, names).createOrReplaceTempView(f"tl_usage_ids_{tag}")
     try:
         rows = spark.sql(
             USAGE_SQL.format(events=f"tl_usage_events_{tag}", identities=f"tl_usage_ids_{tag}")
@@ -175,11 +177,27 @@ def _counts(events: DataFrame, rows: DataFrame) -> dict[str, int]:
         "count_if(NOT resolved) AS unresolved_rows",
         "coalesce(sum(backwards_uses), 0) AS backwards_uses",
     ).first()
+    return _counters(
+        runs_in, stats["runs_with_steps"], stats["unresolved_rows"], stats["backwards_uses"]
+    )
+
+
+def _arrow_counts(events: pa.Table, rows: pa.Table) -> dict[str, int]:
+    """`_counts` of a computation held in this process (no Spark job)."""
+    return _counters(
+        pc.count_distinct(events["run_id"]).as_py(),
+        pc.count_distinct(rows["run_id"]).as_py(),
+        pc.sum(pc.invert(rows["resolved"])).as_py() or 0,
+        pc.sum(rows["backwards_uses"]).as_py() or 0,
+    )
+
+
+def _counters(runs_in: int, runs_with_steps: int, unresolved: int, backwards: int) -> dict:
     return {
         "runs": runs_in,
-        "runs_without_components": runs_in - stats["runs_with_steps"],
-        "unresolved_component_rows": stats["unresolved_rows"],
-        "version_backwards_events": stats["backwards_uses"],
+        "runs_without_components": runs_in - runs_with_steps,
+        "unresolved_component_rows": unresolved,
+        "version_backwards_events": backwards,
     }
 
 
@@ -210,27 +228,53 @@ class ComponentUsage:
         affected = _new_run_ids(job)
         if not affected:
             return JobOutput(_empty(job), details={"runs_affected": 0})
-        prior = _read_small(
+        in_range = [In(("run_id",), tuple(affected))]
+        local = _read_small_arrow(
             job,
             EVENTS_SOURCE,
             EVENT_COLUMNS,
             version=src.upto,
-            filters=[In(("run_id",), tuple(affected))],
+            filters=in_range,
             expression=pc.field("run_id").isin(pa.array(affected, pa.string())),
         )
-        if prior is None:
-            prior = _read_only(lambda **kw: events(version=src.upto, **kw), "run_id", affected)
-        rows = usage(prior).localCheckpoint()
-        details = {"runs_affected": len(affected), **_counts(prior, rows)}
         touched = _files_holding(job, affected, OUTPUT)
-        if touched:
-            kept = _read_small(
+        details: dict = {"runs_affected": len(affected), "files_rewritten": len(touched)}
+        kept_local = (
+            _read_small_arrow(
                 job, OUTPUT, OUTPUT.schema.names, version=lake.version(OUTPUT), only_files=touched
             )
-            if kept is None:
-                kept = spark_io.read(spark, OUTPUT, lake=lake, files=touched)
-            rows = _exclude(kept, "run_id", affected).unionByName(rows)
-        details["files_rewritten"] = len(touched)
+            if touched
+            else OUTPUT.schema.empty_table()
+        )
+        if local is not None and kept_local is not None:
+            # A small increment is held here: one Spark execution computes it, the counts and
+            # the rewrite happen in Arrow, and the driver writes it (a checkpoint, the counts
+            # and a Spark write were four more Spark jobs).
+            rows = usage(spark_io.from_arrow(spark, local), distinct_names(local))
+            computed = spark_io.to_arrow(rows, OUTPUT.schema)
+            kept = kept_local.filter(
+                pc.invert(pc.is_in(kept_local["run_id"], pa.array(affected, pa.string())))
+            )
+            details.update(_arrow_counts(local, computed))
+            return JobOutput(
+                pa.concat_tables([kept.cast(OUTPUT.schema), computed]).sort_by("run_id"),
+                replace_files=touched,
+                details=details,
+            )
+        prior = (
+            spark_io.from_arrow(spark, local)
+            if local is not None
+            else _read_only(lambda **kw: events(version=src.upto, **kw), "run_id", affected)
+        )
+        rows = usage(prior).localCheckpoint()
+        details.update(_counts(prior, rows))
+        if touched:
+            kept_rows = (
+                spark_io.from_arrow(spark, kept_local)
+                if kept_local is not None
+                else spark_io.read(spark, OUTPUT, lake=lake, files=touched)
+            )
+            rows = _exclude(kept_rows, "run_id", affected).unionByName(rows)
         return JobOutput(
             rows.repartition(1).sortWithinPartitions("run_id"),
             replace_files=touched,

@@ -156,11 +156,16 @@ class ComponentVersionStats:
             )
             again = again.select(*OUTPUT.schema.names)
             merged = again if merged is None else merged.unionByName(again)
-        if merged is None:
-            merged = spark.createDataFrame([], spark_io.spark_schema(OUTPUT.schema))
-        data = merged.select(*OUTPUT.schema.names).localCheckpoint()
+        # a few rows per version: brought here and written from here (no Spark write)
+        data = (
+            OUTPUT.schema.empty_table()
+            if merged is None
+            else spark_io.to_arrow(merged, OUTPUT.schema).sort_by(
+                [(c, "ascending") for c in ("component", "version", "population")]
+            )
+        )
         return JobOutput(
-            data.repartition(1).sortWithinPartitions("component", "version", "population"),
+            data,
             mode="overwrite",
             details={
                 "note": "merged the changed usage rows into the stored aggregates",

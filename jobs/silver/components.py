@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from ..context import JobContext, JobResult
-from ..lake import catalog, spark_io
+from ..lake import catalog
 from ..runner import JobInput, JobOutput, run_job
 from ._version_stats import lineage, read_version_stats
 
@@ -71,9 +73,8 @@ class Components:
         stats = read_version_stats(job)
         line = lineage(stats)
         rows = component_rows(stats, line)
-        data = job.spark.createDataFrame(rows, spark_io.spark_schema(OUTPUT.schema))
         return JobOutput(
-            data.repartition(1),
+            pa.Table.from_pylist(rows, OUTPUT.schema),
             mode="overwrite",
             details={
                 "note": "recomputed from silver.component_version_stats (a few rows per version)",

@@ -387,6 +387,31 @@ def _read_small(
     """Rows of a small read, read in this process and handed to Spark as one Arrow table (a
     Spark scan through Python workers costs seconds for a few thousand rows); None when the
     planned files hold more than LOCAL_READ_MAX_ROWS, so the caller lets Spark read them."""
+    rows = _read_small_arrow(
+        job,
+        spec,
+        columns,
+        version=version,
+        after=after,
+        only_files=only_files,
+        filters=filters,
+        expression=expression,
+    )
+    return None if rows is None else spark_io.from_arrow(job.spark, rows)
+
+
+def _read_small_arrow(
+    job: JobInput,
+    spec: catalog.TableSpec,
+    columns: Sequence[str],
+    *,
+    version: int | None,
+    after: int | None = None,
+    only_files: Sequence[str] | None = None,
+    filters: Sequence[Filter] = (),
+    expression: pc.Expression | None = None,
+) -> pa.Table | None:
+    """`_read_small`'s rows as the Arrow table itself (None above LOCAL_READ_MAX_ROWS)."""
     lake = job.ctx.lake
     uri = lake.uri(spec)
     plan = plan_scan(
@@ -400,8 +425,7 @@ def _read_small(
     if sum(f.num_records or 0 for f in plan.files) > LOCAL_READ_MAX_ROWS:
         return None
     schema = pa.schema([spec.schema.field(c) for c in columns])
-    rows = read_arrow(uri, lake.storage_options, plan.files, schema, expression=expression)
-    return spark_io.from_arrow(job.spark, rows)
+    return read_arrow(uri, lake.storage_options, plan.files, schema, expression=expression)
 
 
 def _full_files(job: JobInput, version: int | None) -> int:

@@ -341,9 +341,15 @@ def test_bad_input_is_handled_and_counted(tmp_path, spark):
             attributes={"replaces": "LoopTool@2.0"},
         ),
     ]
+    # A first, ordinary run makes the bad ones an increment: counted by the incremental path.
+    ingest(ctx, tmp_path / "in", [_call("r-first", 0, 50, "WebFetch", "1.1")], "first")
+    run_job(ctx, scrub_events.JOB, spark=spark)
+    assert run_job(ctx, component_usage.JOB, spark=spark).details["runs"] == 1
     ingest(ctx, tmp_path / "in", events, "bad")
     run_job(ctx, scrub_events.JOB, spark=spark)
     usage = run_job(ctx, component_usage.JOB, spark=spark)
+    assert usage.details["runs_affected"] == usage.details["runs"] == 6
+    assert usage.details["unresolved_component_rows"] >= 1
     assert run_job(ctx, component_version_stats.JOB, spark=spark).status == "succeeded"
     comps = run_job(ctx, components.JOB, spark=spark)
     evo = run_job(ctx, component_evolution.JOB, spark=spark)
