@@ -52,6 +52,7 @@ from .delta_source import (
     OPT_WHERE,
     PREDICATE_OPS,
     SOURCE_NAME,
+    ConcurrentRewriteError,
     DeltaDataSource,
     Predicate,
     encode_storage_options,
@@ -381,6 +382,8 @@ def write(
             )
         except TracelakeError:
             raise
+        except ConcurrentRewriteError as exc:
+            raise ConcurrentWriteError(str(exc)) from exc
         except Exception as exc:
             raise _translate(exc, spec) from exc
         return _outcome(lake, spec, before, write_id)

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from pyspark.sql import functions as F
 from pyspark.sql.datasource import EqualTo, GreaterThan
@@ -231,6 +232,38 @@ def test_overwrite_replaces_a_derived_table_but_bronze_refuses(spark, ctx):
             "path", lake.uri(catalog.BRONZE_EVENTS)
         ).save()
     assert lake.version(catalog.BRONZE_EVENTS) == 0
+
+
+def test_an_arrow_table_is_written_from_the_driver_with_the_same_guarantees(spark, ctx):
+    lake = ctx.lake
+    spark.sparkContext.setJobGroup("arrow-write", "arrow-write")
+    table = pa.Table.from_pylist(
+        [dict(zip(ITEMS.schema.names, r, strict=True)) for r in _rows(0, 30)], ITEMS.schema
+    )
+    done = spark_io.write(table, ITEMS, lake=lake, app_txn=("driver", 2), metadata={"job": "t"})
+    assert done.version == 1 and done.rows_added == 30 and done.files_added == 3  # 3 days
+    assert spark.sparkContext.statusTracker().getJobIdsForGroup("arrow-write") == []
+    assert spark_io.write(table, ITEMS, lake=lake, app_txn=("driver", 2)).version is None
+    assert lake.history(ITEMS, limit=1)[0]["tracelake.job"] == "t"
+    assert lake.read(ITEMS).sort_by("item_id").equals(table.sort_by("item_id"))
+
+    day1 = sorted(f for f in _committed(lake, ITEMS) if f.startswith("day=2026-01-01"))
+    kept = lake.read(ITEMS).filter(pc.equal(lake.read(ITEMS)["day"], DAYS[0]))
+    kept = kept.filter(pc.not_equal(kept["amount"], 0))
+    rewrite = spark_io.write(kept, ITEMS, lake=lake, replace_files=day1)
+    assert rewrite.files_removed == len(day1) and lake.read(ITEMS).num_rows == 29
+    on_disk = _parquet_files(lake, ITEMS)
+    with pytest.raises(spark_io.ConcurrentWriteError, match="run the job again"):
+        spark_io.write(kept, ITEMS, lake=lake, replace_files=day1)  # already gone
+    assert _parquet_files(lake, ITEMS) == on_disk  # the failed write's files were deleted
+
+    spark_io.write(table.slice(0, 4), ITEMS, lake=lake, mode="overwrite")
+    assert lake.read(ITEMS).num_rows == 4
+    lake.ensure(catalog.BRONZE_EVENTS)
+    with pytest.raises(spark_io.AppendOnlyViolationError, match="append-only"):
+        spark_io.write(
+            catalog.BRONZE_EVENTS.schema.empty_table(), "bronze.events", lake=lake, mode="overwrite"
+        )
 
 
 @pytest.mark.s3
