@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -374,29 +374,13 @@ class ProjectRuns:
 
 
 def _read_small(
-    job: JobInput,
-    spec: catalog.TableSpec,
-    columns: Sequence[str],
-    *,
-    version: int | None,
-    after: int | None = None,
-    only_files: Sequence[str] | None = None,
-    filters: Sequence[Filter] = (),
-    expression: pc.Expression | None = None,
+    job: JobInput, spec: catalog.TableSpec, columns: Sequence[str], **read: Any
 ) -> DataFrame | None:
     """Rows of a small read, read in this process and handed to Spark as one Arrow table (a
     Spark scan through Python workers costs seconds for a few thousand rows); None when the
-    planned files hold more than LOCAL_READ_MAX_ROWS, so the caller lets Spark read them."""
-    rows = _read_small_arrow(
-        job,
-        spec,
-        columns,
-        version=version,
-        after=after,
-        only_files=only_files,
-        filters=filters,
-        expression=expression,
-    )
+    planned files hold more than LOCAL_READ_MAX_ROWS, so the caller lets Spark read them.
+    `read`: `_read_small_arrow`'s keywords."""
+    rows = _read_small_arrow(job, spec, columns, **read)
     return None if rows is None else spark_io.from_arrow(job.spark, rows)
 
 
@@ -411,7 +395,9 @@ def _read_small_arrow(
     filters: Sequence[Filter] = (),
     expression: pc.Expression | None = None,
 ) -> pa.Table | None:
-    """`_read_small`'s rows as the Arrow table itself (None above LOCAL_READ_MAX_ROWS)."""
+    """The rows of `spec` at `version` (added after `after`; in `only_files`; in the files
+    `filters` may match, then exactly those matching `expression`) as one Arrow table read in
+    this process, or None when the planned files hold more than LOCAL_READ_MAX_ROWS."""
     lake = job.ctx.lake
     uri = lake.uri(spec)
     plan = plan_scan(
