@@ -23,6 +23,8 @@ from .conftest import BASE_TS, ingest_events, make_run
 pytestmark = pytest.mark.spark
 NAME = "Jane Q. Roe"  # personal data no detector knows: only an erasure removes it
 DERIVED = (catalog.SILVER_EVENTS, catalog.OPS_SCRUB_LOG, catalog.SILVER_RUNS)
+# The jobs writing DERIVED: a rebuild of them alone is what the erased tables are compared with.
+DERIVED_JOBS = ("scrub_events", "scrub_log", "project_runs")
 
 
 def _lake(ctx: JobContext, tmp_path: Path, rng) -> int:
@@ -116,7 +118,7 @@ def test_erase_a_run_everywhere_with_an_audit_and_no_trace_of_it(ctx, tmp_path, 
     ingest_events(ctx, tmp_path / "in", make_run("new", BASE_TS, rng, steps=1), "c")
     assert build.run(ctx).status == "succeeded"
     incremental = {s.qualified_name: _rows(ctx, s) for s in DERIVED}
-    build.rebuild(ctx)
+    build.run(ctx, full=True, only=DERIVED_JOBS)
     assert {s.qualified_name: _rows(ctx, s) for s in DERIVED} == incremental
 
 
@@ -140,7 +142,7 @@ def test_erase_a_value_wherever_it_occurs(ctx, tmp_path, rng, spark):
     assert NAME not in _dump(ctx, catalog.OPS_ERASURES)
 
     incremental = {s.qualified_name: _rows(ctx, s) for s in DERIVED}
-    build.rebuild(ctx)
+    build.run(ctx, full=True, only=DERIVED_JOBS)
     assert {s.qualified_name: _rows(ctx, s) for s in DERIVED} == incremental
 
 
