@@ -147,10 +147,12 @@ class IngestSettings(Section):
         "docs/ingest.md).",
     )
     key_index_row_group_rows: int = Field(
-        default=512,
+        default=16_384,
         ge=64,
-        description="Keys per row group of an index file: what a lookup reads for one id that "
-        "its Bloom filter does not rule out.",
+        description="Keys per row group of an index file, each with its own Bloom filter: "
+        "fewer, larger row groups keep the footer every writer reads small; an id the filter "
+        "lets through costs a read of 256 rows' id hashes wherever it is, and a whole row "
+        "group only for a conflict.",
     )
     key_index_append_rows: int = Field(
         default=100_000,

@@ -127,20 +127,26 @@ class _Deduplicator:
         """The index now covers every row held in memory."""
         self.ids, self.hashes = [], []
 
-    def history_hits(self, ids: pa.Array) -> dict[str, str]:
-        """The ids among `ids` that the index holds, with their content hashes."""
+    def history_hits(self, ids: pa.Array, contents: pa.Array | None = None) -> dict[str, str]:
+        """The ids among `ids` that the index holds, with their content hashes (`contents`:
+        the hash each id comes with, which spares the index reads for exact copies)."""
         if self.history is None:
             return {}
-        found, rows_read = self.history.lookup(ids)
+        found, rows_read = self.history.lookup(ids, contents)
         self.index_rows_read += rows_read
         return found
 
     def _known(
-        self, ids: pa.Array, staged: bool = True, history: dict[str, str] | None = None
+        self,
+        ids: pa.Array,
+        staged: bool = True,
+        history: dict[str, str] | None = None,
+        contents: pa.Array | None = None,
     ) -> dict[str, str]:
         """Stored (and staged) ids among `ids`, with their content hashes (`history`: what
-        the index holds for them, when already looked up)."""
-        found = dict(history) if history is not None else self.history_hits(ids)
+        the index holds for them, when already looked up; `contents`: the hash each id comes
+        with)."""
+        found = dict(history) if history is not None else self.history_hits(ids, contents)
         known_ids = self.ids + (self.staged_ids if staged else [])
         known_hashes = self.hashes + (self.staged_hashes if staged else [])
         for seen, hashes in zip(known_ids, known_hashes, strict=True):
@@ -165,7 +171,8 @@ class _Deduplicator:
         """(new rows, number of duplicates, conflicting rows); remembers nothing. `history`:
         what the index holds for these ids, when already looked up."""
         ids = events["event_id"].combine_chunks()
-        known = self._known(ids, history=history) if len(ids) else {}
+        contents = events["content_hash"].combine_chunks()
+        known = self._known(ids, history=history, contents=contents) if len(ids) else {}
         if not known and len(pc.unique(ids)) == len(ids):
             return events, 0, events.schema.empty_table()
         keep: list[int] = []
@@ -445,12 +452,12 @@ class BronzeWriter:
             return events, {}
         ids = events["event_id"].combine_chunks()
         try:
-            history = self._dedupe.history_hits(ids)
+            history = self._dedupe.history_hits(ids, events["content_hash"].combine_chunks())
         except FileNotFoundError:
             # A merge replaced an index file this writer opened and VACUUM deleted it (staging
             # runs between commits, before the catch-up that follows the index): follow it.
             self._follow_history(self.ctx.lake.ensure(catalog.BRONZE_EVENTS))
-            history = self._dedupe.history_hits(ids)
+            history = self._dedupe.history_hits(ids, events["content_hash"].combine_chunks())
         stored = self._dedupe.stored(ids, history)
         if not stored:
             return events, history

@@ -130,17 +130,22 @@ def test_index_files_are_sorted_row_groups_with_bloom_filters_that_rule_out_new_
     assert column.path_in_schema == "id_hash" and column.bloom_filter_offset is not None
     loaded = event_keys.load_key_file(key_file.uri, {})
     assert loaded.is_sorted and (loaded.bloom_start >= 0).all()
-    # The fast load (ranges from one footer key, filters sliced at once) reads what the
-    # footer says row group by row group.
+    # The fast load (ranges from one footer key, filters read at once and used in place)
+    # reads what the footer says row group by row group: the same ranges, filters and answers.
     by_row_group = event_keys.load_key_file(key_file.uri, {}, regular=False)
-    for name in ("mins", "maxs", "bloom_start", "bloom_blocks", "bloom_words"):
+    for name in ("mins", "maxs", "bloom_blocks"):
         assert np.array_equal(getattr(loaded, name), getattr(by_row_group, name)), name
     stored = pq.read_table(key_file.uri.removeprefix("file://"))["id_hash"].to_numpy()
     positions, _ = loaded.candidates(stored)
     assert sorted(positions.tolist()) == list(range(200))  # no false negative
     new_ids = event_keys.id_hashes(pa.array([f"never-{i}" for i in range(5000)]))
     _, groups = loaded.candidates(new_ids)
-    assert len(groups) < 0.1 * len(new_ids)  # the filter rules out nearly all new ids
+    assert 0 < len(groups) < 0.1 * len(new_ids)  # the filter rules out nearly all new ids
+    for hashes in (stored, new_ids):
+        for fast, slow in zip(
+            loaded.candidates(hashes), by_row_group.candidates(hashes), strict=True
+        ):
+            assert np.array_equal(fast, slow)
 
 
 def test_duplicates_and_conflicts_are_found_through_the_index_without_reading_bronze(tmp_path):
@@ -166,8 +171,9 @@ def test_a_writer_reads_its_batch_share_of_history_not_the_table(tmp_path):
     outcome = writer.commit(_parsed(batch), app_id="probe")
     assert (outcome.stored, outcome.duplicates) == (10, 3)
     assert writer.bronze_rows_read == 0  # no bronze file read
-    # Three duplicates, each one row group; new ids rarely pass a Bloom filter.
+    # Three duplicates, each one fence block; new ids rarely pass a Bloom filter.
     assert 0 < writer._dedupe.index_rows_read <= 5 * ROW_GROUP_ROWS < 1000
+    assert writer._dedupe.history.row_groups_read == 0  # exact copies: no row group decoded
 
     full = _ctx(tmp_path, key_index=False)
     assert BronzeWriter(full, "w").bronze_rows_read == 1010  # the hook counts a full read
@@ -368,3 +374,98 @@ def test_an_append_retried_for_the_same_bronze_version_adds_no_key_twice(tmp_pat
     assert event_keys.append_keys(*append) is not None
     assert event_keys.append_keys(*append) is None  # its app transaction is there already
     assert ctx.lake.count(KEYS) == ctx.lake.count(EVENTS) == 100
+
+
+def _key_file(tmp_path: Path, keys: pa.Table, row_group_rows: int) -> event_keys.KeyFile:
+    """One index file of `keys` (already sorted), loaded as a lookup loads it."""
+    lake = _ctx(tmp_path).lake
+    (written,) = event_keys.write_key_files(lake, keys, row_group_rows, keys.num_rows + 1)
+    return event_keys.load_key_file(f"{lake.uri(KEYS)}/{written.path}", {})
+
+
+def _digest(i: int) -> str:
+    return f"{i:032x}"
+
+
+def test_the_fixed_layout_settles_copies_and_absent_ids_from_two_small_reads(tmp_path):
+    ids = pa.array([f"run-{i // 10}-e{i % 10}" for i in range(5000)])
+    keys = event_keys.sorted_keys(
+        pa.table({"event_id": ids, "content_hash": [_digest(i) for i in range(5000)]})
+    )
+    key_file = _key_file(tmp_path, keys, row_group_rows=1000)
+    layout = key_file.layout
+    assert layout is not None and layout.rows.tolist() == [1000] * 5
+    assert len(layout.fences) == 5 * 4  # rows 0, 256, 512, 768 of each row group
+    hashes = keys["id_hash"].to_numpy()
+    groups = np.arange(5000) // 1000
+    contents = keys["content_hash"].to_pylist()
+
+    copies = key_file.settle(hashes, groups, contents, {})
+    assert sorted(k for k, _ in copies.stored) == list(range(5000))
+    assert [c for _, c in sorted(copies.stored)] == contents
+    assert not copies.unsettled.any()
+    assert copies.rows_read <= 5000 * event_keys.FENCE_ROWS
+
+    # Another content under a stored id (a conflict), or no content brought: the row group
+    # decides. A hash no row holds is not stored, whatever passed the Bloom filter.
+    edited = key_file.settle(hashes[:3], groups[:3], ["f" * 32, None, contents[2]], {})
+    assert edited.stored == [(2, contents[2])] and edited.unsettled.tolist() == [True, True, False]
+    between = hashes[10:13] + 1  # not stored: neighbours of stored hashes
+    assert not np.isin(between, hashes).any()
+    absent = key_file.settle(between, groups[10:13], contents[10:13], {})
+    assert absent.stored == [] and not absent.unsettled.any()
+
+
+def test_equal_id_hashes_across_a_fence_are_all_compared(tmp_path):
+    """Rows sharing an id hash (ids colliding on 64 bits) may straddle a fence; every one of
+    them is compared, and a collision is never taken for a copy."""
+    n = 600
+    hashes = np.arange(n, dtype=np.int64) * 10
+    hashes[250:262] = 2500  # rows 250..261 share a hash; row 256 carries a fence
+    keys = pa.table(
+        {
+            "id_hash": pa.array(hashes, pa.int64()),
+            "event_id": [f"id-{i}" for i in range(n)],
+            "content_hash": [_digest(i) for i in range(n)],
+        },
+        schema=KEYS.schema,
+    )
+    key_file = _key_file(tmp_path, keys, row_group_rows=n)
+    assert key_file.layout is not None
+    probe = np.full(3, 2500, np.int64)
+    settled = key_file.settle(
+        probe, np.zeros(3, np.int64), [_digest(251), _digest(260), "e" * 32], {}
+    )
+    assert sorted(settled.stored) == [(0, _digest(251)), (1, _digest(260))]
+    assert settled.unsettled.tolist() == [False, False, True]
+
+
+def test_a_file_not_in_the_fixed_layout_is_read_by_row_groups_with_the_same_decisions(tmp_path):
+    keys = event_keys.sorted_keys(
+        pa.table(
+            {
+                "event_id": [f"e{i}" for i in range(3000)],
+                "content_hash": [_digest(i) for i in range(3000)],
+            }
+        )
+    )
+    key_file = _key_file(tmp_path, keys, row_group_rows=1000)
+    assert key_file.layout is not None
+    # Fences that pass the footer checks (each row group's first is its minimum) but are wrong
+    # inside: every read that meets one is refused and the row group decides.
+    key_file.layout.fences = key_file.layout.fences.copy()
+    key_file.layout.fences[1::4] += 1
+    index = event_keys.KeyIndex(0, 0, [key_file], {})
+    ids = pa.array([f"e{i}" for i in range(0, 3000, 7)] + ["never-1", "never-2"])
+    contents = pa.array([_digest(i) for i in range(0, 3000, 7)] + ["0" * 32, "1" * 32])
+    found, _ = index.lookup(ids, contents)
+    assert found == {f"e{i}": _digest(i) for i in range(0, 3000, 7)}
+    assert index.row_groups_read > 0
+
+    # Written by another Parquet writer (compressed, no fences): no layout, same answers.
+    other = tmp_path / "other.parquet"
+    pq.write_table(keys.replace_schema_metadata(None), other, row_group_size=1000)
+    plain = event_keys.load_key_file(str(other), {})
+    assert plain.layout is None
+    found_plain, _ = event_keys.KeyIndex(0, 0, [plain], {}).lookup(ids, contents)
+    assert found_plain == found
