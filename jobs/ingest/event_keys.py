@@ -71,9 +71,11 @@ KEYS = catalog.BRONZE_EVENT_KEYS
 COVERAGE_APP = "tracelake-event-keys"
 KEY_COLUMNS = ["event_id", "content_hash"]
 # Bloom false-positive rate asked per row group. pyarrow rounds a filter up to a power of two
-# bytes, so any rate from about 0.001 to 0.02 gives the same 1 KiB for 512 keys (16 bits a
-# key); the lowest of them costs nothing more and spares row-group reads for new ids.
-BLOOM_FPP = 0.001
+# bytes: rates from 0.001 to 0.02 all give 16 bits a key (measured 0.14% false positives),
+# 0.03 gives 8 bits a key (3.4%). Every writer process holds the filters of the whole index,
+# the one part of its memory that grows with the lake, so half of it is worth the 3% of new
+# ids that then cost a 2 KiB read of their fence block (no row group: see settle).
+BLOOM_FPP = 0.03
 # Row groups read per pyarrow call: bounds the memory of a lookup's reads.
 READ_ROW_GROUPS = 16
 # Footer key holding every row group's (min, max) id_hash as little-endian int64 pairs: the
@@ -735,16 +737,14 @@ def _write_key_file(
     fences = np.concatenate(
         [hashes[a : b + 1 : FENCE_ROWS] for a, b in zip(starts, ends, strict=True)] or [[]]
     ).astype("<i8")
-    schema = KEYS.schema.with_metadata(
-        {
-            RANGES_KEY: base64.b64encode(ranges.tobytes()),
-            FENCES_KEY: base64.b64encode(fences.tobytes()),
-        }
-    )
-    keys = keys.replace_schema_metadata(schema.metadata)
+    footer = {
+        RANGES_KEY: base64.b64encode(ranges.tobytes()),
+        FENCES_KEY: base64.b64encode(fences.tobytes()),
+    }
+    keys = keys.replace_schema_metadata(None)
     writer = pq.ParquetWriter(
         f"{root}/{name}",
-        schema,
+        KEYS.schema,
         filesystem=fs,
         # id_hash and content_hash at offsets computed from the footer (FixedLayout): plain,
         # uncompressed, one data page per column chunk.
@@ -752,6 +752,9 @@ def _write_key_file(
         data_page_size=2**30,
         max_rows_per_page=2**30,
         use_dictionary=False,
+        # No ARROW:schema: it would repeat the footer keys below in base64 (its metadata),
+        # doubling the footer every writer reads; the Parquet types say it all.
+        store_schema=False,
         write_statistics=["id_hash"],
         bloom_filter_options={"id_hash": {"ndv": row_group_rows, "fpp": BLOOM_FPP}},
         sorting_columns=[pq.SortingColumn(0)],  # other Parquet readers may rely on it too
@@ -759,6 +762,7 @@ def _write_key_file(
     )
     try:
         writer.write_table(keys, row_group_size=row_group_rows)
+        writer.add_key_value_metadata(footer)
     finally:
         writer.close()
     written = WrittenFile(

@@ -128,6 +128,8 @@ def test_index_files_are_sorted_row_groups_with_bloom_filters_that_rule_out_new_
     assert meta.num_rows == 200 and meta.num_row_groups == 200 // ROW_GROUP_ROWS + 1
     column = meta.row_group(0).column(0)
     assert column.path_in_schema == "id_hash" and column.bloom_filter_offset is not None
+    # The footer holds the ranges and fences once (no Arrow schema repeating them).
+    assert set(meta.metadata) == {event_keys.RANGES_KEY, event_keys.FENCES_KEY}
     loaded = event_keys.load_key_file(key_file.uri, {})
     assert loaded.is_sorted and (loaded.bloom_start >= 0).all()
     # The fast load (ranges from one footer key, filters read at once and used in place)
