@@ -60,12 +60,21 @@ def run(
         result.details["tables"] = {r.table: r.to_dict() for r in reports}
         compacted = sum(r.compacted.get("files_removed", 0) for r in reports)
         vacuumed = sum(r.vacuumed_files for r in reports)
+        keys = result.details.get("event_keys", {})
+        index_work = [keys["action"]] if keys.get("action") in ("appended", "rebuilt") else []
+        if keys.get("files_merged"):
+            index_work.append(f"{keys['files_merged']} small file(s) merged")
         result.rows_out = 0
         result.message = (
             f"{len(reports)} table(s): {compacted} small file(s) compacted, "
             f"{vacuumed} file(s) vacuumed (retention {settings.retention_hours} h)"
+            + (
+                f"; {catalog.BRONZE_EVENT_KEYS.qualified_name}: {', '.join(index_work)}"
+                if index_work
+                else ""
+            )
         )
-        if not compacted and not vacuumed:
+        if not compacted and not vacuumed and not index_work:
             result.status = "noop"
     return result
 

@@ -122,7 +122,9 @@ def test_index_files_are_sorted_row_groups_with_bloom_filters_that_rule_out_new_
     ctx = _ctx(tmp_path)
     _fill(ctx, tmp_path, runs=4)
     assert _covered(ctx) == ctx.lake.version(EVENTS)
-    maintain.run(ctx, [KEYS.qualified_name], vacuum=False)  # merge into one file
+    merged = maintain.run(ctx, [KEYS.qualified_name], vacuum=False)  # merge into one file
+    assert merged.status == "succeeded"
+    assert merged.message.endswith("bronze.event_keys: 4 small file(s) merged")
     (key_file,) = ctx.lake.files(KEYS)
     meta = pq.read_metadata(key_file.uri.removeprefix("file://"))
     assert meta.num_rows == 200 and meta.num_row_groups == 200 // ROW_GROUP_ROWS + 1

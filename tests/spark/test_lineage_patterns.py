@@ -235,8 +235,11 @@ def _snapshot(ctx: JobContext) -> dict[str, list]:
     return out
 
 
+# One drawn example besides the explicit one: each is three incremental builds of the lineage
+# jobs and a full one (~25 s on 2 cores). `make test` draws the same one every time (the ci
+# profile is derandomized); a developer's run (dev profile) draws a new one.
 @settings(
-    max_examples=2,
+    max_examples=1,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
