@@ -307,5 +307,5 @@ def test_incremental_projection_on_an_s3_lake(s3_settings, tmp_path, rng):
     assert build.run(ctx).status == "noop" and ctx.lake.version(RUNS) == version
     (row,) = _silver(ctx)
     assert row["n_events"] == len(run) and row["outcome"] == "success"
-    build.rebuild(ctx)
+    build.run(ctx, full=True, only=PROJECTION_BUILD)  # what silver.runs is compared with
     assert _silver(ctx) == [row]
