@@ -438,7 +438,8 @@ def _load_regular(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile |
     last, shorter row group's may be smaller), read at once and sliced. None for any other
     layout (the caller then asks the footer row group by row group)."""
     n = metadata.num_row_groups
-    raw = (metadata.metadata or {}).get(RANGES_KEY)
+    footer = metadata.metadata or {}  # a fresh copy of the footer keys at every access
+    raw = footer.get(RANGES_KEY)
     if not n or raw is None:
         return None
     ranges = np.frombuffer(base64.b64decode(raw), "<i8")
@@ -468,16 +469,18 @@ def _load_regular(uri: str, metadata: pq.FileMetaData, source: Any) -> KeyFile |
     blocks = np.full(n, nbytes // 32, np.int64)
     blocks[-1] = tail_bytes // 32
     mins, maxs = ranges[0::2].copy(), ranges[1::2].copy()
-    layout = _fixed_layout(metadata, mins)
+    layout = _fixed_layout(metadata, footer, mins)
     return KeyFile(uri, metadata, mins, maxs, data, start, blocks, layout)
 
 
-def _fixed_layout(metadata: pq.FileMetaData, mins: np.ndarray) -> FixedLayout | None:
+def _fixed_layout(
+    metadata: pq.FileMetaData, footer: dict[bytes, bytes], mins: np.ndarray
+) -> FixedLayout | None:
     """Where the values of a file written by `_write_key_file` lie, from its footer; None when
     the footer does not describe that layout (no fences, compressed or dictionary-encoded
     chunks, a chunk not the size its rows make, fences that do not start at each row group's
     minimum)."""
-    raw = (metadata.metadata or {}).get(FENCES_KEY)
+    raw = footer.get(FENCES_KEY)
     if raw is None:
         return None
     fences = np.frombuffer(base64.b64decode(raw), "<i8")
