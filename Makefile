@@ -30,13 +30,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 
-# A stamp per extras set, rebuilt when the project metadata changes.
-$(STAMPS)/runtime: pyproject.toml | $(BIN)/python
+# A stamp per extras set, rebuilt when the project metadata or a C source changes (an
+# editable install compiles jobs/ingest/*.c in place).
+BUILD_INPUTS := pyproject.toml setup.py jobs/ingest/_scan.c jobs/ingest/_hashing.c
+$(STAMPS)/runtime: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[$(RUNTIME_EXTRAS)]'
 	@$(ENSURE_JAVA)
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/test: pyproject.toml | $(BIN)/python
+$(STAMPS)/test: $(BUILD_INPUTS) | $(BIN)/python
 	$(BIN)/pip install -q -e '.[$(TEST_EXTRAS)]'
 	@$(ENSURE_JAVA)
 	@$(ENSURE_CHROMIUM)
@@ -64,7 +66,7 @@ $(STAMPS)/torch: | $(BIN)/python
 	$(BIN)/pip install -q '$(TORCH_PIN)'
 	@mkdir -p $(STAMPS) && touch $@
 
-$(STAMPS)/train: pyproject.toml $(STAMPS)/torch $(STAMPS)/test
+$(STAMPS)/train: $(BUILD_INPUTS) $(STAMPS)/torch $(STAMPS)/test
 	DS_BUILD_OPS=0 $(BIN)/pip install -q -e '.[$(TEST_EXTRAS),train]'
 	@mkdir -p $(STAMPS) && touch $@
 
