@@ -40,7 +40,6 @@ bronze table has no coverage and the index is rebuilt.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import logging
 import time

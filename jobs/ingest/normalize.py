@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from tracelake.schemas import EVENT_FIELDS, MAX_EVENT_BYTES, AgentEvent
 from tracelake.schemas.arrow import EVENT_SCHEMA
 
 from ..lake import catalog
+from . import hashing
 from .model import Dialect, Rejection, SourceDoc, stable_id
 from .reasons import explain
 
@@ -166,15 +167,10 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     return pc.binary_join(lists, _ENTRY_SEP)
 
 
-def _hash_rows(events: pa.Table, digest: Callable[[memoryview], str]) -> pa.Array:
+def _content_rows(events: pa.Table) -> pa.Array:
+    """Each row's content as one exact text: the bytes its content hash is taken of."""
     texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
-    rows = pc.binary_join_element_wise(*texts, _FIELD_SEP).cast(pa.large_string())
-    # Hash each row's bytes in place: no Python string per row.
-    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
-    data = memoryview(rows.buffers()[2] or b"")
-    return pa.array(
-        [digest(data[a:b]) for a, b in itertools.pairwise(offsets.tolist())], pa.string()
-    )
+    return pc.binary_join_element_wise(*texts, _FIELD_SEP)
 
 
 def content_hashes(events: pa.Table) -> pa.Array:
@@ -184,7 +180,7 @@ def content_hashes(events: pa.Table) -> pa.Array:
     where a 2^-128 accident is the risk, not an adversary (who could simply send a new id)."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    return _hash_rows(events, xxhash.xxh3_128_hexdigest)
+    return hashing.xxh3_128_hex(_content_rows(events))
 
 
 def legacy_content_hashes(events: pa.Table) -> pa.Array:
@@ -192,7 +188,16 @@ def legacy_content_hashes(events: pa.Table) -> pa.Array:
     hold it; it is only computed for rows whose id is stored with another hash."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    return _hash_rows(events, lambda row: hashlib.blake2b(row, digest_size=16).hexdigest())
+    rows = _content_rows(events).cast(pa.large_binary())
+    offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
+    data = memoryview(rows.buffers()[2] or b"")
+    return pa.array(
+        [
+            hashlib.blake2b(data[a:b], digest_size=16).hexdigest()
+            for a, b in itertools.pairwise(offsets.tolist())
+        ],
+        pa.string(),
+    )
 
 
 def _event_from_dict(raw: dict[str, Any], dialect: Dialect, doc: SourceDoc) -> AgentEvent:

@@ -1,0 +1,65 @@
+"""The C hashers (jobs/ingest/_hashing.c) give the `xxhash` package's digests, value for value:
+stored content hashes and index keys must not depend on whether the extension was built."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracelake.jobs.ingest import hashing
+
+pytestmark = pytest.mark.skipif(hashing._hashing is None, reason="the C hashers are not built")
+
+
+def both(fn, values):
+    saved = hashing.HASHER
+    try:
+        hashing.HASHER = "native"
+        native = fn(values)
+        hashing.HASHER = "python"
+        reference = fn(values)
+    finally:
+        hashing.HASHER = saved
+    return native, reference
+
+
+texts = st.lists(st.none() | st.text(max_size=300), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, st.integers(0, 5), st.sampled_from([pa.string(), pa.large_string()]))
+def test_native_and_python_digests_agree(values, cut, type_):
+    array = pa.array(values, type_).slice(min(cut, len(values)))  # a sliced array too
+    native64, reference64 = both(hashing.xxh3_64, array)
+    assert native64.dtype == np.uint64 and native64.tolist() == reference64.tolist()
+    native128, reference128 = both(hashing.xxh3_128_hex, array)
+    assert native128.to_pylist() == reference128.to_pylist()
+    expected = [xxhash.xxh3_128_hexdigest((v or "").encode()) for v in array.to_pylist()]
+    assert native128.to_pylist() == expected
+    assert native64.tolist() == [
+        xxhash.xxh3_64_intdigest((v or "").encode()) for v in array.to_pylist()
+    ]
+
+
+def test_lengths_around_the_algorithms_thresholds():
+    # xxh3 switches code paths at 3, 16, 128 and 240 bytes and at its stripe sizes.
+    values = [bytes(range(256)) * 8][0]
+    lengths = [0, 1, 3, 4, 8, 9, 16, 17, 128, 129, 240, 241, 1024, 2048]
+    array = pa.array([values[:n] for n in lengths], pa.binary())
+    assert hashing.xxh3_64(array).tolist() == [
+        xxhash.xxh3_64_intdigest(values[:n]) for n in lengths
+    ]
+    assert hashing.xxh3_128_hex(array).to_pylist() == [
+        xxhash.xxh3_128_hexdigest(values[:n]) for n in lengths
+    ]
+
+
+def test_offsets_outside_the_data_are_refused():
+    with pytest.raises(ValueError, match="outside"):
+        hashing._hashing.xxh3_64(np.array([0, 10], np.int64), b"short")
+    with pytest.raises(ValueError, match="int64"):
+        hashing._hashing.xxh3_128_hex(np.array([0, 1, 2], np.int32), b"short")
