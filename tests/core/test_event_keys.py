@@ -473,3 +473,23 @@ def test_a_file_not_in_the_fixed_layout_is_read_by_row_groups_with_the_same_deci
     assert plain.layout is None
     found_plain, _ = event_keys.KeyIndex(0, 0, [plain], {}).lookup(ids, contents)
     assert found_plain == found
+
+
+def test_an_index_file_whose_filters_miss_its_keys_is_refused(tmp_path, monkeypatch):
+    # A writer must not commit a file that lookups would read as "not stored" (duplicates
+    # would follow): the check after each write samples every row group through the filters.
+    ctx = _ctx(tmp_path)
+    ids = pa.array([f"e{i}" for i in range(1000)])
+    keys = event_keys.sorted_keys(
+        pa.table({"event_id": ids, "content_hash": pa.array(["0" * 32] * 1000)})
+    )
+    event_keys.write_key_files(ctx.lake, keys, ROW_GROUP_ROWS, 10_000)  # a sound file passes
+
+    def misses_one_key(self, hashes, groups):
+        found = np.ones(len(hashes), bool)
+        found[len(found) // 2] = False
+        return found
+
+    monkeypatch.setattr(event_keys.KeyFile, "_may_contain", misses_one_key)
+    with pytest.raises(event_keys.TracelakeError, match="does not find all of its keys"):
+        event_keys.write_key_files(ctx.lake, keys, ROW_GROUP_ROWS, 10_000)
