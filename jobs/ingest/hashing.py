@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 try:
@@ -65,3 +66,44 @@ def xxh3_128_hex(values: pa.Array) -> pa.Array:
         [xxhash.xxh3_128_hexdigest(view[a:b]) for a, b in itertools.pairwise(offsets.tolist())],
         pa.string(),
     )
+
+
+def joined_rows(texts: list[pa.Array | str], separator: str, null: str) -> pa.Array:
+    """Each row's texts joined by `separator`, a null written `null` (a str stands for that
+    text in every row)."""
+    columns = [
+        pa.scalar(t, pa.large_string())
+        if isinstance(t, str)
+        else pc.fill_null(t, null).cast(pa.large_string())
+        for t in texts
+    ]
+    return pc.binary_join_element_wise(*columns, pa.scalar(separator, pa.large_string()))
+
+
+def xxh3_128_hex_rows(texts: list[pa.Array | str], separator: str, null: str) -> pa.Array:
+    """xxh3_128_hex of `joined_rows(texts, separator, null)`, without building the join where
+    the C hashers are built (one row's bytes at a time in a small buffer)."""
+    arrays = [t for t in texts if not isinstance(t, str)]
+    if HASHER != "native" or not arrays:
+        return xxh3_128_hex(joined_rows(texts, separator, null))
+    n = len(arrays[0])
+    fields: list[bytes | tuple] = []
+    for text in texts:
+        if isinstance(text, str):
+            fields.append(text.encode())
+            continue
+        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+            raise TypeError(f"texts must be strings, not {text.type}")
+        validity, offsets, data = text.buffers()
+        fields.append(
+            (
+                validity if text.null_count else None,
+                offsets,
+                data if data is not None else b"",
+                text.offset,
+                pa.types.is_large_string(text.type),
+            )
+        )
+    digits = _hashing.xxh3_128_hex_rows(n, fields, separator.encode(), null.encode())
+    starts = np.arange(0, (n + 1) * _HEX_WIDTH, _HEX_WIDTH, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(starts), pa.py_buffer(digits)])

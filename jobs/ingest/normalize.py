@@ -133,17 +133,18 @@ class EventColumns:
         )
 
 
-def _as_text(column: pa.Array, type_: pa.DataType) -> pa.Array | pa.Scalar:
-    """A column as exact text for hashing: nulls marked, timestamps as integers."""
+def _as_text(column: pa.Array, type_: pa.DataType) -> pa.Array | str:
+    """A column as exact text for hashing (timestamps as integers), nulls left null; a column
+    with no value at all is its one text."""
     if column.null_count == len(column):  # common for optional fields: no per-row work
-        return pa.scalar(_NULL)
+        return _NULL
     if pa.types.is_map(type_):
         return _map_as_text(column)
     if pa.types.is_timestamp(type_):
         column = column.cast(pa.int64())
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    return pc.fill_null(column, _NULL) if column.null_count else column
+    return column
 
 
 def _map_as_text(column: pa.Array) -> pa.Array:
@@ -167,10 +168,10 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     return pc.binary_join(lists, _ENTRY_SEP)
 
 
-def _content_rows(events: pa.Table) -> pa.Array:
-    """Each row's content as one exact text: the bytes its content hash is taken of."""
-    texts = [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
-    return pc.binary_join_element_wise(*texts, _FIELD_SEP)
+def _content_texts(events: pa.Table) -> list[pa.Array | str]:
+    """Each content field as text; a row's content is these joined by _FIELD_SEP, a null
+    written _NULL: the bytes its content hash is taken of."""
+    return [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
 
 
 def content_hashes(events: pa.Table) -> pa.Array:
@@ -180,7 +181,7 @@ def content_hashes(events: pa.Table) -> pa.Array:
     where a 2^-128 accident is the risk, not an adversary (who could simply send a new id)."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    return hashing.xxh3_128_hex(_content_rows(events))
+    return hashing.xxh3_128_hex_rows(_content_texts(events), _FIELD_SEP, _NULL)
 
 
 def legacy_content_hashes(events: pa.Table) -> pa.Array:
@@ -188,7 +189,7 @@ def legacy_content_hashes(events: pa.Table) -> pa.Array:
     hold it; it is only computed for rows whose id is stored with another hash."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    rows = _content_rows(events).cast(pa.large_binary())
+    rows = hashing.joined_rows(_content_texts(events), _FIELD_SEP, _NULL).cast(pa.large_binary())
     offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
     data = memoryview(rows.buffers()[2] or b"")
     return pa.array(

@@ -63,3 +63,33 @@ def test_offsets_outside_the_data_are_refused():
         hashing._hashing.xxh3_64(np.array([0, 10], np.int64), b"short")
     with pytest.raises(ValueError, match="int64"):
         hashing._hashing.xxh3_128_hex(np.array([0, 1, 2], np.int32), b"short")
+
+
+fields = st.lists(
+    st.one_of(
+        st.sampled_from(["\x00", "const"]),
+        st.tuples(texts, st.integers(0, 3), st.booleans()),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fields, st.integers(1, 30))
+def test_row_digests_are_the_digests_of_the_joined_rows(spec, rows):
+    # Every array field has `rows` rows (padded, then sliced: arrays with an offset too).
+    texts = []
+    for item in spec:
+        if isinstance(item, str):
+            texts.append(item)
+            continue
+        values, cut, large = item
+        padded = ([None, "x"] * cut)[:cut] + (values * rows + ["pad"] * rows)[:rows]
+        texts.append(pa.array(padded, pa.large_string() if large else pa.string()).slice(cut))
+    if all(isinstance(t, str) for t in texts):
+        texts.append(pa.array(["only"] * rows))
+    native, reference = both(lambda t: hashing.xxh3_128_hex_rows(t, "\x1f", "\x00"), texts)
+    assert native.to_pylist() == reference.to_pylist()
+    joined = hashing.joined_rows(texts, "\x1f", "\x00").to_pylist()
+    assert native.to_pylist() == [xxhash.xxh3_128_hexdigest(j.encode()) for j in joined]
