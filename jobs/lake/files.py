@@ -244,6 +244,15 @@ def split_by_partition(
         if len(values) + bool(encoded.null_count) == 1:
             yield ((values[0] if values and not encoded.null_count else None),), table
             return
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(codes)) + 1))
+        if len(starts) == len(values) + bool(encoded.null_count):
+            # Each value's rows are already together (events arrive in time order): slices,
+            # no copy of the table.
+            ends = np.append(starts[1:], len(codes))
+            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+                code = int(codes[start])
+                yield ((None if code < 0 else values[code]),), table.slice(start, end - start)
+            return
         order = np.argsort(codes, kind="stable")
         ordered = table.take(pa.array(order))
         sorted_codes = codes[order]

@@ -147,6 +147,17 @@ def test_split_by_partition_groups_rows_by_value_including_null():
     assert parts == {("a",): [2, 5], ("b",): [0, 3], (None,): [1, 4], ("c",): [6]}
     single = list(split_by_partition(table.slice(0, 1), ["day"]))
     assert [k for k, _ in single] == [("b",)]
+    # Rows already grouped by value come back as slices of the table (no copy), in order.
+    grouped = table.take(pa.array([2, 5, 0, 3, 1, 4, 6]))
+    runs = list(split_by_partition(grouped, ["day"]))
+    assert [(k, p["n"].to_pylist()) for k, p in runs] == [
+        (("a",), [2, 5]),
+        (("b",), [0, 3]),
+        ((None,), [1, 4]),
+        (("c",), [6]),
+    ]
+    data = grouped["n"].chunk(0).buffers()[1].address
+    assert all(p["n"].chunk(0).buffers()[1].address == data for _, p in runs)
 
 
 def test_one_events_commit_per_batch_rows(ctx, tmp_path, monkeypatch):
