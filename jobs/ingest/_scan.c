@@ -404,17 +404,62 @@ static void free_columns(Column *cols, int ncols) {
     }
 }
 
-static PyObject *as_bytes(const void *data, size_t len) {
-    return PyBytes_FromStringAndSize(data ? (const char *)data : "", (Py_ssize_t)len);
+/* A buffer the scanner filled, handed to Python without a copy: it frees the memory when the
+ * last Arrow array over it goes. */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    Py_ssize_t len;
+} OwnedBuffer;
+
+static void owned_dealloc(OwnedBuffer *self) {
+    free(self->data);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int owned_getbuffer(OwnedBuffer *self, Py_buffer *view, int flags) {
+    static char empty[1];
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->data ? self->data : empty, self->len,
+                             0, flags);
+}
+
+static PyBufferProcs owned_as_buffer = {(getbufferproc)owned_getbuffer, NULL};
+
+static PyTypeObject OwnedBufferType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "_scan.OwnedBuffer",
+    .tp_basicsize = sizeof(OwnedBuffer),
+    .tp_dealloc = (destructor)owned_dealloc,
+    .tp_as_buffer = &owned_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory filled by the scanner, freed with the last reference.",
+};
+
+/* Hand `*data` (len bytes used) to Python: shrunk to its length, owned by the new object. On
+ * success *data is NULL (no longer ours to free). */
+static PyObject *own(void *data_ptr, size_t len) {
+    char **data = (char **)data_ptr;
+    OwnedBuffer *buffer = PyObject_New(OwnedBuffer, &OwnedBufferType);
+    if (!buffer) return NULL;
+    char *fitted = *data && len ? realloc(*data, len) : NULL;
+    if (fitted) {
+        buffer->data = fitted;
+    } else {
+        buffer->data = len ? *data : NULL;
+        if (!len) free(*data);
+    }
+    buffer->len = (Py_ssize_t)len;
+    *data = NULL;
+    return (PyObject *)buffer;
 }
 
 PyDoc_STRVAR(scan_doc,
     "scan(text, starts, ends, names, kinds) -> (mine, columns)\n\n"
     "Each line text[starts[i]:ends[i]] (int64 buffers) scanned into columns. `names` is a\n"
     "tuple of field names, `kinds` a bytes of one letter each: s string, i int64, d float64,\n"
-    "m map<string, string>. `mine` is a bytes of 1 (scanned) or 0 (left to the per-line path;\n"
-    "its row is null). Each column is a tuple of bytes: s (validity, offsets, data, nulls),\n"
-    "i/d (validity, values, nulls), m (offsets, key offsets, keys, value offsets, values).");
+    "m map<string, string>. `mine` holds a byte a line: 1 scanned, 0 left to the per-line\n"
+    "path (its row is null). Each column is a tuple: s (validity, offsets, data, nulls),\n"
+    "i/d (validity, values, nulls), m (offsets, key offsets, keys, value offsets, values).\n"
+    "Every part is a buffer handed over without a copy, freed with its last reference.");
 
 static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_buffer text, starts_buf, ends_buf;
@@ -529,24 +574,24 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         switch (col->kind) {
         case KIND_STRING:
-            item = Py_BuildValue("(NNNL)", as_bytes(col->validity, bitmap),
-                                 as_bytes(col->offsets, ((size_t)n + 1) * 4),
-                                 as_bytes(col->data.data, col->data.len), (long long)nulls);
+            item = Py_BuildValue("(NNNL)", own(&col->validity, bitmap),
+                                 own(&col->offsets, ((size_t)n + 1) * 4),
+                                 own(&col->data.data, col->data.len), (long long)nulls);
             break;
         case KIND_INT:
-            item = Py_BuildValue("(NNL)", as_bytes(col->validity, bitmap),
-                                 as_bytes(col->ints, (size_t)n * 8), (long long)nulls);
+            item = Py_BuildValue("(NNL)", own(&col->validity, bitmap),
+                                 own(&col->ints, (size_t)n * 8), (long long)nulls);
             break;
         case KIND_DOUBLE:
-            item = Py_BuildValue("(NNL)", as_bytes(col->validity, bitmap),
-                                 as_bytes(col->doubles, (size_t)n * 8), (long long)nulls);
+            item = Py_BuildValue("(NNL)", own(&col->validity, bitmap),
+                                 own(&col->doubles, (size_t)n * 8), (long long)nulls);
             break;
         case KIND_MAP:
-            item = Py_BuildValue("(NNNNN)", as_bytes(col->offsets, ((size_t)n + 1) * 4),
-                                 as_bytes(col->key_offsets.data, col->key_offsets.len),
-                                 as_bytes(col->key_data.data, col->key_data.len),
-                                 as_bytes(col->value_offsets.data, col->value_offsets.len),
-                                 as_bytes(col->value_data.data, col->value_data.len));
+            item = Py_BuildValue("(NNNNN)", own(&col->offsets, ((size_t)n + 1) * 4),
+                                 own(&col->key_offsets.data, col->key_offsets.len),
+                                 own(&col->key_data.data, col->key_data.len),
+                                 own(&col->value_offsets.data, col->value_offsets.len),
+                                 own(&col->value_data.data, col->value_data.len));
             break;
         }
         if (!item) {
@@ -555,7 +600,7 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         PyList_SET_ITEM(columns, i, item);
     }
-    result = Py_BuildValue("(NN)", as_bytes(mine, (size_t)n), columns);
+    result = Py_BuildValue("(NN)", own(&mine, (size_t)n), columns);
     goto out;
 nomem:
     PyErr_NoMemory();
@@ -575,6 +620,10 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_scan", "Canonical event lines -> Arrow column buffers.", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&OwnedBufferType) < 0) return NULL;
+    return PyModule_Create(&module);
+}

@@ -168,10 +168,10 @@ def _map_as_text(column: pa.Array) -> pa.Array:
     return pc.binary_join(lists, _ENTRY_SEP)
 
 
-def _content_texts(events: pa.Table) -> list[pa.Array | str]:
+def _content_texts(batch: pa.RecordBatch) -> list[pa.Array | str]:
     """Each content field as text; a row's content is these joined by _FIELD_SEP, a null
     written _NULL: the bytes its content hash is taken of."""
-    return [_as_text(events[f.name].combine_chunks(), f.type) for f in _CONTENT_FIELDS]
+    return [_as_text(batch.column(f.name), f.type) for f in _CONTENT_FIELDS]
 
 
 def content_hashes(events: pa.Table) -> pa.Array:
@@ -179,9 +179,15 @@ def content_hashes(events: pa.Table) -> pa.Array:
 
     Not a cryptographic hash: it tells a re-sent event from a changed one under the same id,
     where a 2^-128 accident is the risk, not an adversary (who could simply send a new id)."""
-    if events.num_rows == 0:
+    # Batch by batch: combining a parsed table's chunks first would copy all of its text.
+    parts = [
+        hashing.xxh3_128_hex_rows(_content_texts(batch), _FIELD_SEP, _NULL)
+        for batch in events.to_batches()
+        if batch.num_rows
+    ]
+    if not parts:
         return pa.array([], pa.string())
-    return hashing.xxh3_128_hex_rows(_content_texts(events), _FIELD_SEP, _NULL)
+    return parts[0] if len(parts) == 1 else pa.concat_arrays(parts)
 
 
 def legacy_content_hashes(events: pa.Table) -> pa.Array:
@@ -189,7 +195,8 @@ def legacy_content_hashes(events: pa.Table) -> pa.Array:
     hold it; it is only computed for rows whose id is stored with another hash."""
     if events.num_rows == 0:
         return pa.array([], pa.string())
-    rows = hashing.joined_rows(_content_texts(events), _FIELD_SEP, _NULL).cast(pa.large_binary())
+    (whole,) = events.combine_chunks().to_batches()
+    rows = hashing.joined_rows(_content_texts(whole), _FIELD_SEP, _NULL).cast(pa.large_binary())
     offsets = np.frombuffer(rows.buffers()[1], np.int64)[rows.offset : rows.offset + len(rows) + 1]
     data = memoryview(rows.buffers()[2] or b"")
     return pa.array(
