@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import orjson
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -355,3 +356,14 @@ def test_plain_columns_are_written_without_a_dictionary(ctx, tmp_path):
     assert "event_id" in catalog.BRONZE_EVENTS.plain_columns
     assert not any("DICTIONARY" in e for e in encodings["event_id"])
     assert any("DICTIONARY" in e for e in encodings["event_type"])
+
+
+def test_ids_are_distinct_by_their_hashes_and_by_themselves_when_hashes_collide(monkeypatch):
+    from tracelake.jobs.ingest import writer
+
+    assert writer._all_distinct(pa.array(["a", "b", "c"]))
+    assert not writer._all_distinct(pa.array(["a", "b", "a"]))
+    # Every id hashing alike: the ids themselves decide.
+    monkeypatch.setattr(writer.event_keys, "id_hashes", lambda ids: np.zeros(len(ids), np.int64))
+    assert writer._all_distinct(pa.array(["a", "b", "c"]))
+    assert not writer._all_distinct(pa.array(["a", "b", "a"]))
