@@ -23,7 +23,7 @@ ENSURE_CHROMIUM = if ! command -v chromium >/dev/null 2>&1; then \
 	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium >/dev/null) || echo "warning: could not install chromium"; fi
 
-.PHONY: demo test bench lint format clean airflow schema fuzz chaos native-jars terraform-test mds-env
+.PHONY: demo test bench lint format clean airflow schema fuzz sanitize chaos native-jars terraform-test mds-env
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "tracelake needs Python 3.11+"'
@@ -115,6 +115,24 @@ fuzz: $(STAMPS)/test
 	mkdir -p .fuzz/corpus
 	$(BIN)/python tests/fuzz/fuzz_parsers.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
 	  -artifact_prefix=.fuzz/ .fuzz/corpus
+
+# The C parts of ingest (jobs/ingest/*.c) built with AddressSanitizer and UBSan into a scratch
+# directory, then the scanner's tests and a mutation stress run against them (not part of
+# `make test`; the regular builds stay in place).
+SANITIZE_DIR := .sanitize
+sanitize: $(STAMPS)/test
+	rm -rf $(SANITIZE_DIR) && mkdir -p $(SANITIZE_DIR)/tracelake/jobs/ingest
+	for f in _scan _hashing; do cc -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	  -fno-sanitize-recover=undefined -shared -fPIC -std=c11 -Ijobs/ingest \
+	  $$($(BIN)/python -c 'import sysconfig; print("-I" + sysconfig.get_paths()["include"])') \
+	  jobs/ingest/$$f.c -o $(SANITIZE_DIR)/$$f$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))'); done
+	LD_PRELOAD="$$(cc -print-file-name=libasan.so) $$(cc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  TRACELAKE_NATIVE_DIR=$(SANITIZE_DIR) $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/core/test_scan.py tests/core/test_hashing.py tests/core/test_canonical_fastpath.py
+	LD_PRELOAD="$$(cc -print-file-name=libasan.so) $$(cc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  TRACELAKE_NATIVE_DIR=$(SANITIZE_DIR) $(BIN)/python tests/fuzz/stress_native.py
 
 # Long concurrency runs and many more property examples (not part of `make test`).
 chaos: $(STAMPS)/test

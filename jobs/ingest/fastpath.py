@@ -14,6 +14,7 @@ import types
 import typing
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import annotated_types
 import numpy as np
@@ -25,12 +26,11 @@ from tracelake.schemas import MAX_EVENT_BYTES, AgentEvent
 from tracelake.schemas.agent_event import _CUSTOM_EVENT_RE, EventType
 from tracelake.schemas.arrow import EVENT_SCHEMA
 
+from . import native
 from .sources import newline_offsets
 
-try:  # the C scanner, built by `pip install`; without a compiler Arrow's reader does its work
-    from . import _scan
-except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _scan = None
+# The C scanner, built by `pip install`; without a compiler Arrow's reader does its work.
+_scan: Any = native.load("_scan")
 
 # ISO-8601 with an explicit zone and at most microseconds: what Arrow's cast parses exactly as
 # pydantic does. Other notations go to the per-line path.

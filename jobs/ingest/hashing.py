@@ -5,16 +5,16 @@ give the same digests (tests/core/test_hashing.py)."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-try:
-    from . import _hashing
-except ImportError:  # pragma: no cover - exercised where the extension is not built
-    _hashing = None
+from . import native
+
+_hashing: Any = native.load("_hashing")
 
 # "native" (the C hashers) or "python" (the xxhash package a value at a time); tests run both.
 HASHER = "native" if _hashing is not None else "python"

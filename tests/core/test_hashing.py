@@ -93,3 +93,14 @@ def test_row_digests_are_the_digests_of_the_joined_rows(spec, rows):
     assert native.to_pylist() == reference.to_pylist()
     joined = hashing.joined_rows(texts, "\x1f", "\x00").to_pylist()
     assert native.to_pylist() == [xxhash.xxh3_128_hexdigest(j.encode()) for j in joined]
+
+
+def test_a_module_not_built_is_none_and_a_named_directory_without_it_is_an_error(
+    monkeypatch, tmp_path
+):
+    from tracelake.jobs.ingest import native
+
+    assert native.load("_not_a_module") is None
+    monkeypatch.setenv("TRACELAKE_NATIVE_DIR", str(tmp_path))
+    with pytest.raises((ImportError, FileNotFoundError)):
+        native.load("_hashing")
