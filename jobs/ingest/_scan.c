@@ -305,19 +305,45 @@ static int read_map(Cursor *c, Column *col) {
     }
 }
 
-/* Find the field named [k, k+len): the next one in schema order first (producers write keys
- * in a fixed order), else a scan. */
-static inline int find_field(Column *cols, int ncols, int guess, const char *k, size_t len) {
-    for (int tries = 0; tries < ncols; tries++) {
-        int i = guess + tries;
-        if (i >= ncols) i -= ncols;
-        if ((size_t)cols[i].name_len == len && memcmp(cols[i].name, k, len) == 0) return i;
+/* Field names by a hash of their length and end bytes: an open-addressing table of column
+ * index + 1 (0: empty). */
+#define NAME_SLOTS 256
+typedef struct {
+    uint8_t slot[NAME_SLOTS];
+} NameTable;
+
+static inline unsigned name_hash(const char *k, size_t len) {
+    return len ? (unsigned)(len * 131u + (unsigned char)k[0] * 31u + (unsigned char)k[len - 1])
+               : 0u;
+}
+
+static void name_table_build(NameTable *t, const Column *cols, int ncols) {
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < ncols; i++) {
+        unsigned h = name_hash(cols[i].name, (size_t)cols[i].name_len);
+        while (t->slot[h % NAME_SLOTS]) h++;
+        t->slot[h % NAME_SLOTS] = (uint8_t)(i + 1);
     }
-    return -1;
+}
+
+static inline int same_name(const Column *col, const char *k, size_t len) {
+    return (size_t)col->name_len == len && memcmp(col->name, k, len) == 0;
+}
+
+/* Find the field named [k, k+len): the next one in schema order first (producers write keys
+ * in a fixed order), else through the table. */
+static inline int find_field(const Column *cols, const NameTable *t, int guess, const char *k,
+                             size_t len) {
+    if (same_name(&cols[guess], k, len)) return guess;
+    for (unsigned h = name_hash(k, len);; h++) {
+        int i = t->slot[h % NAME_SLOTS] - 1;
+        if (i < 0) return -1;
+        if (same_name(&cols[i], k, len)) return i;
+    }
 }
 
 /* One line into row `row`. Returns 0, -1 (not mine) or -2 (out of memory). */
-static int scan_line(Cursor *c, Column *cols, int ncols, Py_ssize_t row) {
+static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names, Py_ssize_t row) {
     uint64_t seen = 0;
     skip_ws(c);
     if (c->p >= c->end || *c->p != '{') return -1;
@@ -333,11 +359,11 @@ static int scan_line(Cursor *c, Column *cols, int ncols, Py_ssize_t row) {
         c->p++;
         /* keys are plain names: a key with an escape is left to the per-line path */
         const unsigned char *k = c->p;
-        while (c->p < c->end && *c->p != '"' && *c->p != '\\') c->p++;
+        c->p = string_run_end(c->p, c->end);
         if (c->p >= c->end || *c->p != '"') return -1;
         size_t klen = (size_t)(c->p - k);
         c->p++;
-        int f = find_field(cols, ncols, guess, (const char *)k, klen);
+        int f = find_field(cols, names, guess, (const char *)k, klen);
         if (f < 0 || (seen >> f) & 1) return -1;
         seen |= 1ull << f;
         guess = f + 1 < ncols ? f + 1 : 0;
@@ -475,7 +501,7 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
     memset(cols, 0, sizeof cols);
     uint8_t *mine = NULL;
     Py_ssize_t n = starts_buf.len / 8;
-    if (ncols != nkinds || ncols > MAX_FIELDS || ends_buf.len != starts_buf.len) {
+    if (ncols != nkinds || ncols < 1 || ncols > MAX_FIELDS || ends_buf.len != starts_buf.len) {
         PyErr_SetString(PyExc_ValueError, "names/kinds/starts/ends do not match");
         goto out;
     }
@@ -518,6 +544,8 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
             goto out;
         }
     }
+    NameTable names_table;
+    name_table_build(&names_table, cols, ncols);
     int failed = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = 0; row < n && !failed; row++) {
@@ -527,7 +555,7 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         Cursor c = {(const unsigned char *)text.buf + starts[row],
                     (const unsigned char *)text.buf + ends[row]};
-        int rc = scan_line(&c, cols, ncols, row);
+        int rc = scan_line(&c, cols, ncols, &names_table, row);
         for (int i = 0; i < ncols; i++) {
             Column *col = &cols[i];
             if (rc) { /* roll the row back: it is null everywhere */

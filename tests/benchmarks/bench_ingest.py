@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             lake = root / f"lake-{i}"
             os.sync()
             run = run_ingest(root / "traces", lake, workers, args.profile)
-            print(f"ingest    run {i + 1}: {run[1]:.2f} s")
+            peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            print(f"ingest    run {i + 1}: {run[1]:.2f} s, peak RSS so far {peak_gib:.2f} GiB")
             runs.append(run)
             shutil.rmtree(lake, ignore_errors=True)  # the next run starts from an empty lake
             if run[0].rows_out != events or run[0].rows_quarantined:
@@ -193,8 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             f"  (best of {len(runs)}; workers={workers or 'per core'}, +{warm_s:.1f} s start; cpu "
             f"{result.details['cpu_s'][0]:.1f} s user + {result.details['cpu_s'][1]:.1f} s sys)"
         )
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        print(f"ingest    peak RSS of this process: {peak:.2f} GiB")
+        # The first run's peak is the one a single ingest has; later runs add what the
+        # allocators kept from the earlier ones.
+        print("ingest    peak RSS of one run: the first run's figure above")
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
