@@ -641,8 +641,51 @@ out:
     return result;
 }
 
+PyDoc_STRVAR(newlines_doc, "newlines(data) -> buffer\n\n"
+                            "The offset of every newline byte in `data`, as int64 values.");
+
+static PyObject *newlines(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const char *start = data.buf, *end = start + data.len;
+    size_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (const char *p = start; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) count++;
+    Py_END_ALLOW_THREADS
+    int64_t *offsets = malloc(count ? count * sizeof(int64_t) : 1);
+    if (!offsets) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    size_t i = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (const char *p = start; i < count && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        offsets[i++] = p - start;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyObject *result = own(&offsets, i * sizeof(int64_t));
+    free(offsets); /* NULL unless own() failed */
+    return result;
+}
+
+PyDoc_STRVAR(count_newlines_doc, "count_newlines(data) -> int\n\nNewline bytes in `data`.");
+
+static PyObject *count_newlines(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const char *start = data.buf, *end = start + data.len;
+    Py_ssize_t count = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (const char *p = start; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++) count++;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(count);
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, scan_doc},
+    {"newlines", newlines, METH_VARARGS, newlines_doc},
+    {"count_newlines", count_newlines, METH_VARARGS, count_newlines_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,6 +8,7 @@ sanitize` points it at builds with AddressSanitizer and UBSan.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -15,6 +16,7 @@ import sysconfig
 from types import ModuleType
 
 
+@functools.cache
 def load(name: str) -> ModuleType | None:
     """The compiled module `name` of this package, or None when it was not built."""
     directory = os.environ.get("TRACELAKE_NATIVE_DIR")

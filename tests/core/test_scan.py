@@ -227,3 +227,26 @@ def test_a_large_block_grows_its_buffers():
     assert table["seq"].to_pylist() == list(range(50))
     assert table["attributes"].to_pylist()[-1] == [("k", big)]
     assert isinstance(table["attributes"].chunk(0), pa.MapArray)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=3000), st.integers(0, 7))
+def test_newlines_in_c_are_numpys(data, cut):
+    from types import SimpleNamespace
+
+    from tracelake.jobs.ingest import sources
+
+    raw = np.frombuffer(data, np.uint8)[cut:]  # a view that does not start at its buffer
+    native = sources.newline_offsets(raw), sources.count_newlines(raw)
+    saved = sources.native
+    sources.native = SimpleNamespace(load=lambda name: None)
+    try:
+        reference = sources.newline_offsets(raw), sources.count_newlines(raw)
+    finally:
+        sources.native = saved
+    assert (
+        native[0].tolist()
+        == reference[0].tolist()
+        == [i for i, b in enumerate(data[cut:]) if b == 10]
+    )
+    assert native[1] == reference[1] == len(reference[0])

@@ -6,8 +6,8 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
-import orjson
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
