@@ -53,6 +53,7 @@ typedef struct {
     int64_t *ints;     /* KIND_INT */
     double *doubles;   /* KIND_DOUBLE */
     int32_t *offsets;  /* KIND_STRING: n + 1; KIND_MAP: entry offsets, n + 1 */
+    Py_ssize_t filled; /* offsets[0..filled] are written (the rest when a later row needs them) */
     Bytes data;        /* KIND_STRING */
     /* KIND_MAP: keys and values as two string arrays */
     Bytes key_offsets, key_data, value_offsets, value_data;
@@ -342,9 +343,20 @@ static inline int find_field(const Column *cols, const NameTable *t, int guess, 
     }
 }
 
-/* One line into row `row`. Returns 0, -1 (not mine) or -2 (out of memory). */
-static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names, Py_ssize_t row) {
+/* Write the offsets of the rows before `row` that had no value, so offsets[row] is where row
+ * `row` starts: a column does work only in rows that have it, not in every row. */
+static inline void fill_to(Column *col, Py_ssize_t row) {
+    int32_t at = col->kind == KIND_MAP ? col->entries : (int32_t)col->data.len;
+    for (Py_ssize_t i = col->filled + 1; i <= row; i++) col->offsets[i] = at;
+    if (col->filled < row) col->filled = row;
+}
+
+/* One line into row `row`. Returns 0, -1 (not mine) or -2 (out of memory); `*touched` gets
+ * the columns it may have written to. */
+static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names, Py_ssize_t row,
+                     uint64_t *touched) {
     uint64_t seen = 0;
+    *touched = 0;
     skip_ws(c);
     if (c->p >= c->end || *c->p != '{') return -1;
     c->p++;
@@ -373,6 +385,8 @@ static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names,
         skip_ws(c);
         if (c->p >= c->end) return -1;
         Column *col = &cols[f];
+        if (col->offsets) fill_to(col, row); /* before it counts as touched: rollback reads it */
+        *touched = seen;
         unsigned char ch = *c->p;
         if (ch == 'n') {
             if (c->end - c->p < 4 || memcmp(c->p, "null", 4) != 0) return -1;
@@ -383,11 +397,16 @@ static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names,
             c->p++;
             int rc = read_string(c, &col->data);
             if (rc) return rc;
+            if (col->data.len > INT32_MAX) return -2;
+            col->offsets[row + 1] = (int32_t)col->data.len;
+            col->filled = row + 1;
             set_valid(col->validity, row);
         } else if (col->kind == KIND_MAP) {
             if (ch != '{') return -1;
             int rc = read_map(c, col);
             if (rc) return rc;
+            col->offsets[row + 1] = col->entries;
+            col->filled = row + 1;
         } else {
             const unsigned char *start;
             int integral;
@@ -555,33 +574,28 @@ static PyObject *scan(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         Cursor c = {(const unsigned char *)text.buf + starts[row],
                     (const unsigned char *)text.buf + ends[row]};
-        int rc = scan_line(&c, cols, ncols, &names_table, row);
-        for (int i = 0; i < ncols; i++) {
+        uint64_t touched;
+        int rc = scan_line(&c, cols, ncols, &names_table, row, &touched);
+        for (int i = 0; rc && i < ncols; i++) { /* roll the row back: it is null everywhere */
+            if (!((touched >> i) & 1)) continue;
             Column *col = &cols[i];
-            if (rc) { /* roll the row back: it is null everywhere */
-                if (col->validity) clear_valid(col->validity, row);
-                if (col->kind == KIND_STRING) col->data.len = (size_t)col->offsets[row];
-                if (col->kind == KIND_MAP) {
-                    col->entries = col->offsets[row];
-                    col->key_offsets.len = col->value_offsets.len = 4 * ((size_t)col->entries + 1);
-                    col->key_data.len = (size_t)((int32_t *)col->key_offsets.data)[col->entries];
-                    col->value_data.len =
-                        (size_t)((int32_t *)col->value_offsets.data)[col->entries];
-                }
-            }
+            if (col->validity) clear_valid(col->validity, row);
             if (col->kind == KIND_STRING) {
-                if (col->data.len > INT32_MAX) {
-                    failed = -2;
-                    break;
-                }
-                col->offsets[row + 1] = (int32_t)col->data.len;
+                col->data.len = (size_t)col->offsets[row];
+                col->filled = row;
             } else if (col->kind == KIND_MAP) {
-                col->offsets[row + 1] = col->entries;
+                col->entries = col->offsets[row];
+                col->filled = row;
+                col->key_offsets.len = col->value_offsets.len = 4 * ((size_t)col->entries + 1);
+                col->key_data.len = (size_t)((int32_t *)col->key_offsets.data)[col->entries];
+                col->value_data.len = (size_t)((int32_t *)col->value_offsets.data)[col->entries];
             }
         }
         if (rc == -2) failed = -2;
         mine[row] = rc == 0;
     }
+    for (int i = 0; !failed && i < ncols; i++)
+        if (cols[i].offsets) fill_to(&cols[i], n);
     Py_END_ALLOW_THREADS
     if (failed == -1) {
         PyErr_SetString(PyExc_ValueError, "a line's span lies outside the text");
