@@ -253,6 +253,22 @@ static inline void clear_valid(uint8_t *validity, Py_ssize_t row) {
     validity[row >> 3] &= (uint8_t)~(1u << (row & 7));
 }
 
+/* After an object member: 1 when another follows (cursor at its key), 0 when the object
+ * closes (cursor past '}'), -1 for anything else. */
+static inline int next_member(Cursor *c) {
+    skip_ws(c);
+    if (c->p < c->end && *c->p == ',') {
+        c->p++;
+        skip_ws(c);
+        return 1;
+    }
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return 0;
+    }
+    return -1;
+}
+
 /* The map's value (cursor at '{'): string keys and values. */
 static int read_map(Cursor *c, Column *col) {
     c->p++;
@@ -292,17 +308,8 @@ static int read_map(Cursor *c, Column *col) {
         ((int32_t *)col->value_offsets.data)[col->entries] = (int32_t)col->value_data.len;
         col->key_offsets.len += 4;
         col->value_offsets.len += 4;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            skip_ws(c);
-            continue;
-        }
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        return -1;
+        int more = next_member(c);
+        if (more <= 0) return more;
     }
 }
 
@@ -418,17 +425,9 @@ static int scan_line(Cursor *c, Column *cols, int ncols, const NameTable *names,
             }
             set_valid(col->validity, row);
         }
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ',') {
-            c->p++;
-            skip_ws(c);
-            continue;
-        }
-        if (c->p < c->end && *c->p == '}') {
-            c->p++;
-            break;
-        }
-        return -1;
+        int more = next_member(c);
+        if (more < 0) return -1;
+        if (!more) break;
     }
 done:
     skip_ws(c);
