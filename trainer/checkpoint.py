@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .errors import TrainerInputError
+from .template import save_prompt_format
 
 MERGE_TOLERANCE = 1e-4
 # Merging LoRA into bfloat16 weights rounds each merged weight to 8 bits of mantissa; the logits
@@ -51,7 +52,8 @@ def unwrap(model: Any) -> Any:
 def save_checkpoint(
     model: Any, tokenizer: Any, out_dir: str | Path, probe: torch.Tensor, tolerance: float = 1e-6
 ) -> dict[str, Any]:
-    """Save model + tokenizer; reload and compare logits on `probe`. Returns the check's figures."""
+    """Save model + tokenizer (and its prompt format); reload and compare logits on `probe`.
+    Returns the check's figures."""
     from transformers import AutoModelForCausalLM
 
     out = Path(out_dir)
@@ -64,6 +66,7 @@ def save_checkpoint(
     merge_diff = (expected - trained).abs().max().item()
     plain.save_pretrained(str(out), safe_serialization=True)
     tokenizer.save_pretrained(str(out))
+    save_prompt_format(tokenizer, out)
     # Reloaded as trained (dtype, attention, device): the check is about the save, so nothing
     # else may differ. config.json records no attention implementation; loaders choose their own.
     weight = next(plain.parameters())

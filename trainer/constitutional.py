@@ -66,7 +66,8 @@ def run_constitutional(manifest_uri: str, options: ConstitutionalOptions) -> Run
             raise TrainerInputError(f"{manifest_uri}: no pair for rules {options.rules}")
     torch.manual_seed(options.seed)
     columns = ("prompt", "chosen", "rejected", "critique_messages")
-    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"], columns), d)
+    tools = options.model.prompt_format().tools_in_prompt
+    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"], columns, tools), d)
     critiques = tokenize_rows(tokenizer, splits["train"], options.max_length, "critique_messages")
     held_critiques = tokenize_rows(
         tokenizer, splits["validation"], options.max_length, "critique_messages"

@@ -181,9 +181,9 @@ def run_dpo(manifest_uri: str, options: DPOOptions, recipe: str = "dpo") -> RunR
     d = init_distributed()
     manifest, splits = open_export(manifest_uri, recipe)
     torch.manual_seed(options.seed)
-    tokenizer = prepare_tokenizer(
-        options.model, corpus_text(splits["train"], ("prompt", "chosen", "rejected")), d
-    )
+    columns = ("prompt", "chosen", "rejected")
+    tools = options.model.prompt_format().tools_in_prompt
+    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"], columns, tools), d)
     train = tokenize_pairs(tokenizer, splits["train"], options.max_length)
     heldout = tokenize_pairs(tokenizer, splits["validation"], options.max_length)
     if not train.rows:

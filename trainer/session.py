@@ -21,6 +21,7 @@ from .data import check_columns, load_manifest, read_split
 from .errors import TrainerInputError
 from .model import HybridOptions, apply_hybrid, build_model, load_model, tiny_config
 from .records import Throughput
+from .template import PromptFormat, load_prompt_format, set_prompt_format
 from .tokenizer import load_tokenizer, new_token_ids, train_bpe
 
 
@@ -41,8 +42,16 @@ class ModelOptions:
     # auto: "packed" (variable-length flash attention, trainer/attention.py) where torch has it
     # for the device, else "sdpa" (a dense block-diagonal mask; exact, wasteful on long rows).
     attention: str = "auto"
+    # The tool schemas in every prompt (true) or left out (false: the model learns its
+    # components; examples shrink by the schemas). Unset: as the base checkpoint was trained
+    # (its prompt_format.json), else true. Saved with the checkpoint (trainer/template.py).
+    tools_in_prompt: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.tools_in_prompt is not None and not isinstance(self.tools_in_prompt, bool):
+            raise TrainerInputError(
+                f"model.tools_in_prompt={self.tools_in_prompt!r}: use true or false"
+            )
         for name, allowed in (
             ("device", ("auto", "cpu", "cuda")),
             ("dtype", ("auto", "float32", "bfloat16")),
@@ -65,6 +74,11 @@ class ModelOptions:
         if attention == "auto":
             attention = "packed" if varlen_available(device) else "sdpa"
         return device, dtype, attention
+
+    def prompt_format(self) -> PromptFormat:
+        if self.tools_in_prompt is not None:
+            return PromptFormat(tools_in_prompt=self.tools_in_prompt)
+        return load_prompt_format(self.path) if self.path else PromptFormat()
 
 
 @dataclass
@@ -105,14 +119,18 @@ def open_export(uri: str, recipe: str) -> tuple[Manifest, dict[str, list[dict[st
 
 
 def prepare_tokenizer(options: ModelOptions, corpus: list[str], d: Dist | None = None) -> Any:
+    """The base model's tokenizer or a BPE trained on `corpus`, carrying the prompt format."""
     if options.path:
-        return load_tokenizer(options.path)
-    if d is None or d.world == 1:
-        return train_bpe(corpus, vocab_size=options.tiny_vocab)
-    # Every rank must hold the same vocabulary: rank 0 trains it and the others receive it.
-    payload = [train_bpe(corpus, vocab_size=options.tiny_vocab) if d.main else None]
-    dist.broadcast_object_list(payload, src=0)
-    return payload[0]
+        tokenizer = load_tokenizer(options.path)
+    elif d is None or d.world == 1:
+        tokenizer = train_bpe(corpus, vocab_size=options.tiny_vocab)
+    else:
+        # Every rank must hold the same vocabulary: rank 0 trains it and the others receive it.
+        payload = [train_bpe(corpus, vocab_size=options.tiny_vocab) if d.main else None]
+        dist.broadcast_object_list(payload, src=0)
+        tokenizer = payload[0]
+    set_prompt_format(tokenizer, options.prompt_format())
+    return tokenizer
 
 
 def prepare_model(options: ModelOptions, tokenizer: Any, seed: int) -> tuple[Any, list[dict]]:

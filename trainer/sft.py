@@ -99,8 +99,11 @@ def tokenize_rows(
     return Tokenized(examples, phases, rejected, truncated)
 
 
-def corpus_text(rows: list[dict[str, Any]], columns: tuple[str, ...] = ("messages",)) -> list[str]:
-    """Plain text of the export for training a toy tokenizer."""
+def corpus_text(
+    rows: list[dict[str, Any]], columns: tuple[str, ...] = ("messages",), tools: bool = True
+) -> list[str]:
+    """Plain text of the export for training a toy tokenizer (the tool schemas only when
+    prompts will hold them: no vocabulary spent on text the model never sees)."""
     texts = []
     for row in rows:
         for column in columns:
@@ -109,7 +112,8 @@ def corpus_text(rows: list[dict[str, Any]], columns: tuple[str, ...] = ("message
                 texts.append(m.get("reasoning") or "")
                 for call in m.get("tool_calls") or []:
                     texts.append(str(call))
-        texts.append(row.get("tools") or "")
+        if tools:
+            texts.append(row.get("tools") or "")
     return texts
 
 
@@ -205,7 +209,8 @@ def run_sft(manifest_uri: str, options: SFTOptions) -> RunRecord:
     d = init_distributed()
     manifest, splits = open_export(manifest_uri, "sft")
     torch.manual_seed(options.seed)
-    tokenizer = prepare_tokenizer(options.model, corpus_text(splits["train"]), d)
+    corpus = corpus_text(splits["train"], tools=options.model.prompt_format().tools_in_prompt)
+    tokenizer = prepare_tokenizer(options.model, corpus, d)
     train = tokenize_rows(tokenizer, splits["train"], options.max_length)
     heldout = tokenize_rows(tokenizer, splits["validation"], options.max_length)
     if not train.examples:

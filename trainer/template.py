@@ -13,7 +13,8 @@ Tool calls and tool results are pre-rendered in Python with the shared wire form
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from tracelake.schemas.tool_calls import (
@@ -23,6 +24,8 @@ from tracelake.schemas.tool_calls import (
     format_tool_response,
     from_message_call,
 )
+
+from .errors import TrainerInputError
 
 BOS, EOT, PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -50,6 +53,56 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}<|im_start|>assistant\n{% endif -%}"
 )
+
+
+PROMPT_FORMAT_FILE = "prompt_format.json"
+_FORMAT_ATTRIBUTE = "tracelake_prompt_format"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a model's prompts are rendered, beyond the template itself. Chosen when a model is
+    trained, kept on its tokenizer and saved with its checkpoint, so that training and every
+    later use (evaluation, GRPO rollouts, the next recipe) render the same context.
+
+    `tools_in_prompt=False`: the tool schemas are left out of every prompt; the model is trained
+    to know its components (the methodology's claim that a fine-tuned model needs no framework
+    in its prompt), and every example is shorter by the schemas (most of a short episode).
+    """
+
+    tools_in_prompt: bool = True
+
+    def tools(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return tools if self.tools_in_prompt else []
+
+
+def prompt_format(tokenizer: Any) -> PromptFormat:
+    return getattr(tokenizer, _FORMAT_ATTRIBUTE, None) or PromptFormat()
+
+
+def set_prompt_format(tokenizer: Any, fmt: PromptFormat) -> None:
+    setattr(tokenizer, _FORMAT_ATTRIBUTE, fmt)
+
+
+def save_prompt_format(tokenizer: Any, directory: str | Path) -> None:
+    path = Path(directory) / PROMPT_FORMAT_FILE
+    path.write_text(json.dumps(asdict(prompt_format(tokenizer)), indent=2) + "\n")
+
+
+def load_prompt_format(directory: str | Path) -> PromptFormat:
+    """The format a checkpoint was trained with; the default for a model directory without
+    one (any Hugging Face model: tools in the prompt)."""
+    path = Path(directory) / PROMPT_FORMAT_FILE
+    if not path.is_file():
+        return PromptFormat()
+    try:
+        data = json.loads(path.read_text())
+        fmt = PromptFormat(**data)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise TrainerInputError(f"{path}: not a prompt format ({exc}); delete or fix it") from None
+    if not isinstance(fmt.tools_in_prompt, bool):
+        raise TrainerInputError(f"{path}: tools_in_prompt must be true or false")
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -117,7 +170,7 @@ def prompt_ids(
     """
     ids = tokenizer.apply_chat_template(
         prepare_messages(messages),
-        tools=tools or None,
+        tools=prompt_format(tokenizer).tools(tools) or None,
         chat_template=CHAT_TEMPLATE,
         add_generation_prompt=True,
         tokenize=True,
@@ -144,7 +197,7 @@ def tokenize_messages(
     prepared = prepare_messages(messages)
     encoded = tokenizer.apply_chat_template(
         prepared,
-        tools=tools or None,
+        tools=prompt_format(tokenizer).tools(tools) or None,
         chat_template=CHAT_TEMPLATE,
         tokenize=True,
         return_dict=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TrainerInputError
-from .template import CHAT_TEMPLATE, EOT, PAD, SPECIAL_TOKENS
+from .template import CHAT_TEMPLATE, EOT, PAD, SPECIAL_TOKENS, load_prompt_format, set_prompt_format
 
 
 def train_bpe(
@@ -33,7 +33,8 @@ def train_bpe(
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
-    """The tokenizer saved with a model; our special tokens are added when it lacks them."""
+    """The tokenizer saved with a model, with the prompt format it was trained with; our
+    special tokens are added when it lacks them."""
     from transformers import AutoTokenizer
 
     path = Path(model_dir)
@@ -51,6 +52,7 @@ def load_tokenizer(model_dir: str | Path) -> Any:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = PAD
     tokenizer.chat_template = CHAT_TEMPLATE
+    set_prompt_format(tokenizer, load_prompt_format(path))
     return tokenizer
 
 

@@ -39,9 +39,13 @@ class ModelDirPolicy(EvalPolicy):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from ...trainer.template import load_prompt_format, set_prompt_format
+
         self.directory = Path(directory)
         self.checkpoint = str(self.directory.resolve())
         self.tokenizer = AutoTokenizer.from_pretrained(self.directory)
+        # Prompts as the checkpoint was trained: with or without the tool schemas.
+        set_prompt_format(self.tokenizer, load_prompt_format(self.directory))
         self.tokenizer.padding_side = "left"
         self.model = AutoModelForCausalLM.from_pretrained(self.directory).eval()
         self.sample, self.temperature = sample, temperature

@@ -139,6 +139,38 @@ def test_bf16_packed_attention_run_saves_and_reloads_as_trained(exports, tmp_pat
     assert record.loss_last == record.loss_last  # not NaN
 
 
+def test_tools_left_out_of_prompts_travel_with_the_checkpoint(exports, tmp_path: Path) -> None:
+    """`model.tools_in_prompt: false` is saved with the checkpoint; evaluation and a recipe
+    continuing from it render prompts the same way, unless told otherwise."""
+    from trainer_fixture import TOOLS
+
+    from tracelake.jobs.evaluation.job import make_policy
+    from tracelake.trainer.tokenizer import load_tokenizer
+
+    out = tmp_path / "bare"
+    options = SFTOptions(
+        output_dir=str(out),
+        steps=2,
+        max_length=512,
+        pack_capacity=1024,
+        model=ModelOptions(tools_in_prompt=False),
+    )
+    record = run_sft(exports["sft"], options)
+    assert record.options["model"]["tools_in_prompt"] is False
+    assert json.loads((out / "prompt_format.json").read_text()) == {"tools_in_prompt": False}
+    assert ModelOptions(path=str(out)).prompt_format().tools_in_prompt is False
+    assert ModelOptions(path=str(out), tools_in_prompt=True).prompt_format().tools_in_prompt
+    tokenizer = load_tokenizer(out)
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "read notes"}]
+    policy = make_policy(str(out), max_new_tokens=4)
+    prompt = tokenizer.decode(policy._prompt_ids(messages, TOOLS))
+    assert "read_file" not in prompt and prompt.rstrip().endswith("assistant")
+    (out / "prompt_format.json").unlink()  # any other model directory: schemas in the prompt
+    assert "read_file" in tokenizer.decode(make_policy(str(out))._prompt_ids(messages, TOOLS))
+    with pytest.raises(TrainerInputError, match="tools_in_prompt='no'"):
+        ModelOptions(tools_in_prompt="no")  # type: ignore[arg-type]
+
+
 def test_model_options_refuse_unknown_choices() -> None:
     with pytest.raises(TrainerInputError, match=r"model\.attention='flash'"):
         ModelOptions(attention="flash")

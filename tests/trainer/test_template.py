@@ -6,10 +6,15 @@ import pytest
 from trainer_fixture import TOOLS, conversation
 
 from tracelake.schemas.tool_calls import format_tool_call, from_message_call
+from tracelake.trainer.errors import TrainerInputError
 from tracelake.trainer.template import (
     EOT,
     ExampleRejected,
+    PromptFormat,
+    load_prompt_format,
+    prompt_format,
     prompt_ids,
+    set_prompt_format,
     tokenize_messages,
     tokenize_within_limit,
 )
@@ -84,6 +89,39 @@ def test_generation_prompt_is_the_trained_context(tokenizer) -> None:
         prompt = prompt_ids(tokenizer, messages[:k], TOOLS)
         assert example.input_ids[: len(prompt)] == prompt
         assert example.weights[len(prompt)] > 0 and example.weights[len(prompt) - 1] == 0
+
+
+def test_without_tools_in_prompt_the_schemas_are_left_out_everywhere(tokenizer, tmp_path) -> None:
+    """A model trained without tool schemas sees none at inference either: training examples
+    and generation prompts drop them alike, and the prompt is still the trained context."""
+    import copy
+    import random
+
+    bare = copy.deepcopy(tokenizer)
+    set_prompt_format(bare, PromptFormat(tools_in_prompt=False))
+    assert prompt_format(tokenizer).tools_in_prompt  # the shared fixture is untouched
+    messages, _ = conversation(random.Random(9))
+    with_tools = tokenize_messages(tokenizer, messages, TOOLS)
+    without = tokenize_messages(bare, messages, TOOLS)
+    assert without.input_ids == tokenize_messages(tokenizer, messages, []).input_ids
+    assert len(without.input_ids) < len(with_tools.input_ids)
+    assert "search_docs" in tokenizer.decode(with_tools.input_ids)
+    assert "search_docs" not in bare.decode(without.input_ids)
+    assert [w for w in without.weights if w] == [w for w in with_tools.weights if w]
+    for k, message in enumerate(messages):
+        if message["role"] == "assistant":
+            prompt = prompt_ids(bare, messages[:k], TOOLS)
+            example = tokenize_messages(bare, messages[: k + 1], TOOLS)
+            assert example.input_ids[: len(prompt)] == prompt
+            assert example.weights[len(prompt)] > 0
+    # a checkpoint without the file is any model: tools in the prompt; a broken file is named
+    assert load_prompt_format(tmp_path).tools_in_prompt
+    (tmp_path / "prompt_format.json").write_text('{"tools_in_prompt": "no"}')
+    with pytest.raises(TrainerInputError, match=r"prompt_format\.json: tools_in_prompt"):
+        load_prompt_format(tmp_path)
+    (tmp_path / "prompt_format.json").write_text('{"tool_schemas": false}')
+    with pytest.raises(TrainerInputError, match="not a prompt format"):
+        load_prompt_format(tmp_path)
 
 
 def test_over_limit_is_cut_at_a_turn_boundary_or_rejected(tokenizer) -> None:
