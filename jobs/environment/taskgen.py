@@ -81,6 +81,63 @@ def training_pools() -> Pools:
     return Pools("train", templates, values, gaps)
 
 
+# Invented slot values: made-up words from these parts, or words of the catalogue's own values.
+_ONSETS = ("b", "c", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w", "z")
+_ONSETS += ("br", "cr", "dr", "fl", "gr", "pl", "pr", "st", "tr", "sh", "ch", "th")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "io", "ou")
+_CODAS = ("", "", "", "n", "r", "s", "l", "m", "x", "nd", "st")
+_INVENTED_KEYS = {  # pool -> (words per value, joiner, file extensions)
+    "topics": (1, 3, " ", ()),
+    "datasets": (1, 3, "_", (".csv", ".csv", ".parquet", ".jsonl")),
+    "metrics": (1, 2, " ", ()),
+    "content_kinds": (1, 2, " ", ()),
+    "audiences": (1, 2, " ", ()),
+    "markets": (1, 3, " ", ()),
+    "techs": (1, 3, " ", ()),
+    "industries": (1, 2, " ", ()),
+}
+
+
+def invented_pools(seed: int, size: int = 400) -> Pools:
+    """Training pools whose slot values are invented (`size` per pool, deterministic for `seed`):
+    words made up from syllables or taken from the catalogue's values, recombined. With a few
+    dozen catalogue values a model can recall every value it needs; with invented ones it must
+    copy them from the goal and from earlier results, as held-out tasks require. Templates,
+    language pairs and capability gaps stay the catalogue's; a value that contains a reserved
+    (held-out) value is drawn again."""
+    rng = random.Random(f"invented|{seed}")
+    base = training_pools()
+    known = sorted(
+        {
+            w
+            for key in _INVENTED_KEYS
+            for value in base.values[key]
+            for w in slug(value).split("-")
+            if len(w) >= 3 and not w.isdigit()
+        }
+    )
+    reserved = [r.lower() for r in holdout().all_values() if "+" not in r]
+
+    def word() -> str:
+        if rng.random() < 0.5:
+            return rng.choice(known)
+        syllables = rng.choice((1, 2, 2, 3))
+        return "".join(
+            rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables)
+        )
+
+    values: dict[str, tuple[Any, ...]] = dict(base.values)
+    for key, (low, high, joiner, extensions) in _INVENTED_KEYS.items():
+        drawn: set[str] = set()
+        while len(drawn) < size:
+            value = joiner.join(word() for _ in range(rng.randint(low, high)))
+            value += rng.choice(extensions) if extensions else ""
+            if not any(r in value.lower() for r in reserved):
+                drawn.add(value)
+        values[key] = tuple(sorted(drawn))
+    return Pools("train", base.templates, values, base.gaps)
+
+
 class ExpertPlan:
     """Builds an expert plan step by step, tracking the ids the environment will assign."""
 
@@ -418,15 +475,22 @@ def holdout_tasks(level: int) -> list[Task]:
     return generate(holdout_pools(), level, HOLDOUT_TASKS_PER_LEVEL, 0, "L")
 
 
-def make_training_tasks(n: int, seed: int, levels: Iterable[int] = LEVELS) -> list[Task]:
-    """`n` training tasks (never from the holdout registry), deterministic for `seed`."""
+def make_training_tasks(
+    n: int, seed: int, levels: Iterable[int] = LEVELS, pools: Pools | None = None
+) -> list[Task]:
+    """`n` training tasks (never from the holdout registry), deterministic for `seed`; from the
+    catalogue's pools unless `pools` is given (e.g. `invented_pools`)."""
     levels = tuple(levels)
     if n < 0 or not levels or set(levels) - set(LEVELS):
         raise ValueError(f"need n >= 0 and levels drawn from {LEVELS}, got {n}, {levels}")
+    prefix = f"train-s{seed}-L" if pools is None else f"train-v{seed}-L"  # v: other pools
+    pools = pools or training_pools()
+    if pools.split != "train":
+        raise ValueError(f"training tasks come from training pools, not {pools.split!r} ones")
     per = [n // len(levels) + (1 if i < n % len(levels) else 0) for i in range(len(levels))]
     out: list[Task] = []
     for level, count in zip(levels, per, strict=True):
-        out.extend(generate(training_pools(), level, count, seed, f"train-s{seed}-L"))
+        out.extend(generate(pools, level, count, seed, prefix))
     return out
 
 

@@ -6,21 +6,26 @@ checkpoint on held-out L1-L3 tasks against `replay` and against its untrained in
 Export: one row per episode (messages in the wire format, the episode's tools), phases
 orchestration (L1), transfer (L2) and component_evolution (L3: create_component); synthetic
 variations are the same tasks with an injected fault the oracle recovers from, whose retry turn
-is weighted 2 (recovery weighting). Variants:
+is weighted 2 (recovery weighting), and with `--invented-tasks N` N more tasks whose slot values
+are invented (taskgen.invented_pools: values a model must copy, not recall). Variants:
   full                     everything
   no_recovery_weighting    retry turns weighted 1
   no_component_evolution   the component_evolution phase left out of training
-  no_synthetic_variations  the fault variants left out
+  no_synthetic_variations  the fault variants and invented-value tasks left out
 Training (`sft`, every variant alike): a tiny Llama trained in full from scratch
 (`hybrid.lora: false`: LoRA on random weights freezes the embeddings and all but the last block
 at their initialisation), per-document attention on packed rows (`model.attention: packed`),
-one packed row per step, L1 episodes sampled 4x (`phase_weights`). Printed per policy and level:
-completion and self-correction (docs/evaluation.md), tool-call validity, calls per episode, and
-each variant's training loss; nothing is asserted. `--variants full` runs the main comparison
-alone (trained vs untrained vs replay).
+one packed row per step, L1 episodes sampled 4x (`phase_weights`), the tool schemas left out of
+every prompt (`model.tools_in_prompt: false`, saved with the checkpoint: the model is trained to
+know its components, and an L1 example is a third of its length with them; `--tools-in-prompt`
+puts them back). Printed per policy and level: completion and self-correction
+(docs/evaluation.md), then over all levels tool-call validity, the share of episodes whose first
+call is the expert plan's first component, the wrong-component rate, calls per episode, and each
+variant's training loss; nothing is asserted. `--variants full` runs the main comparison alone
+(trained vs untrained vs replay).
 
     python tests/benchmarks/bench_eval_study.py [--steps 450] [--train-tasks 300]
-        [--tasks-per-level 8] [--variants full,no_recovery_weighting,...]
+        [--tasks-per-level 8] [--variants full,no_recovery_weighting,...] [--tools-in-prompt]
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from trainer_fixture import write_export  # noqa: E402
 
 from tracelake.jobs.environment import Environment, make_training_tasks  # noqa: E402
+from tracelake.jobs.environment.taskgen import invented_pools  # noqa: E402
 from tracelake.jobs.evaluation.job import make_policy  # noqa: E402
 from tracelake.jobs.evaluation.policies import Oracle, Replay  # noqa: E402
 from tracelake.jobs.evaluation.runner import EvalOptions, evaluate  # noqa: E402
@@ -71,9 +77,15 @@ def _message(m: dict, weight: float | None) -> dict:
     }
 
 
-def episode_rows(n_tasks: int, seed: int, recovery_weight: float) -> list[dict]:
+def episode_rows(n_tasks: int, seed: int, recovery_weight: float, invented: int = 0) -> list[dict]:
+    """Oracle episodes of `n_tasks` catalogue tasks and `invented` tasks with invented slot
+    values (synthetic value variations), each plain and with an injected fault."""
     rows = []
-    for i, task in enumerate(make_training_tasks(n_tasks, seed)):
+    tasks = [(t, "catalogue") for t in make_training_tasks(n_tasks, seed)]
+    if invented:
+        pools = invented_pools(seed)
+        tasks += [(t, "invented") for t in make_training_tasks(invented, seed, pools=pools)]
+    for i, (task, values) in enumerate(tasks):
         for variant in ("plain", "fault"):
             fault = fault_for(task) if variant == "fault" else None
             env = Environment(
@@ -100,7 +112,7 @@ def episode_rows(n_tasks: int, seed: int, recovery_weight: float) -> list[dict]:
                     "phase": PHASE_OF_LEVEL[task.level],
                     "level": task.level,
                     "pattern": "recovery" if fault else "sequential",
-                    "synthetic": variant,
+                    "synthetic": variant if values == "catalogue" else "invented",
                     "split": "validation" if i % 10 == 9 else "train",
                 }
             )
@@ -129,6 +141,7 @@ def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace)
             tiny_vocab=args.vocab,
             attention="packed",
             hybrid=HybridOptions(lora=False, lr_full=args.lr),
+            tools_in_prompt=args.tools_in_prompt,
         ),
         log_every=max(1, args.steps // 4),
     )
@@ -136,19 +149,28 @@ def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace)
 
 
 def untrained_like(checkpoint: Path, out: Path, layers: int, hidden: int) -> Path:
-    """The same tokenizer and architecture, random weights: the untrained initialisation."""
-    from transformers import AutoTokenizer
-
+    """The same tokenizer, prompt format and architecture, random weights: the untrained
+    initialisation."""
     from tracelake.trainer.model import build_model, tiny_config
+    from tracelake.trainer.template import save_prompt_format
+    from tracelake.trainer.tokenizer import load_tokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    tokenizer = load_tokenizer(checkpoint)
     model = build_model(tiny_config(len(tokenizer), layers=layers, hidden=hidden), seed=0)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    save_prompt_format(tokenizer, out)
     return out
 
 
-def figures(run) -> dict[str, str]:
+def first_components() -> dict[str, str]:
+    """Held-out task id -> the first component of its expert plan."""
+    from tracelake.jobs.environment import load_tasks
+
+    return {t.task_id: t.expert_plan[0]["name"] for t in load_tasks() if t.expert_plan}
+
+
+def figures(run, first: dict[str, str]) -> dict[str, str]:
     out = {}
     for level in ("L1", "L2", "L3"):
         s = run.summary.get(level, {})
@@ -158,11 +180,15 @@ def figures(run) -> dict[str, str]:
     main = [r for r in run.records if not r["memory"]]
     valid = run.summary["all"].get("validity")
     out["valid"] = "-" if valid is None else f"{valid:.2f}"
+    starts = [bool(r["calls"]) and r["calls"][0]["name"] == first.get(r["task_id"]) for r in main]
+    out["first"] = f"{sum(starts) / max(1, len(starts)):.2f}"
+    wrong = run.summary["all"].get("wrong_component_rate")
+    out["wrong"] = "-" if wrong is None else f"{wrong:.2f}"
     out["calls"] = f"{sum(len(r['calls']) for r in main) / max(1, len(main)):.1f}"
     return out
 
 
-COLUMNS = ("L1 C", "L1 SC", "L2 C", "L2 SC", "L3 C", "L3 SC", "valid", "calls")
+COLUMNS = ("L1 C", "L1 SC", "L2 C", "L2 SC", "L3 C", "L3 SC", "valid", "first", "wrong", "calls")
 
 
 def main() -> None:
@@ -179,6 +205,17 @@ def main() -> None:
     )
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="trained variants to run")
+    parser.add_argument(
+        "--invented-tasks",
+        type=int,
+        default=0,
+        help="also train on this many tasks with invented slot values (synthetic variations)",
+    )
+    parser.add_argument(
+        "--tools-in-prompt",
+        action="store_true",
+        help="train and evaluate with the tool schemas in every prompt (3x longer examples)",
+    )
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -190,14 +227,15 @@ def main() -> None:
     options = EvalOptions(
         tasks_per_level=args.tasks_per_level, memory_sequence=0, chance_faults=False
     )
+    first = first_components()
     results: dict[str, dict[str, str]] = {}
     trained: dict[str, str] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         t0 = time.perf_counter()
-        weighted = episode_rows(args.train_tasks, 7, recovery_weight=2.0)
-        flat = episode_rows(args.train_tasks, 7, recovery_weight=1.0)
+        weighted = episode_rows(args.train_tasks, 7, 2.0, args.invented_tasks)
+        flat = episode_rows(args.train_tasks, 7, 1.0, args.invented_tasks)
         exports = {
             "full": write_export(str(base / "ex"), "sft", weighted, build_id="full"),
             "no_recovery_weighting": write_export(str(base / "ex"), "sft", flat, "flat"),
@@ -228,18 +266,20 @@ def main() -> None:
         for name, path in checkpoints.items():
             t0 = time.perf_counter()
             policy = make_policy(str(path), max_new_tokens=args.max_new_tokens)
-            results[name] = figures(evaluate(policy, options))
+            results[name] = figures(evaluate(policy, options), first)
             print(f"evaluated {name} in {time.perf_counter() - t0:.1f}s", flush=True)
-        results["replay"] = figures(evaluate(Replay(), options))
-        results["oracle"] = figures(evaluate(Oracle(), options))
+        results["replay"] = figures(evaluate(Replay(), options), first)
+        results["oracle"] = figures(evaluate(Oracle(), options), first)
     print(
         f"\n{args.train_tasks} training tasks, {args.layers} layers x {args.hidden}, BPE "
         f"{args.vocab}, {args.steps} steps at lr {args.lr}, orchestration weight "
-        f"{args.orchestration_weight}; held-out: {args.tasks_per_level} "
-        "tasks per level (injected faults included)"
+        f"{args.orchestration_weight}, tool schemas "
+        f"{'in' if args.tools_in_prompt else 'not in'} the prompt; held-out: "
+        f"{args.tasks_per_level} tasks per level (injected faults included)"
     )
     print("C = completion, SC = self-correction (recovered / surfaced injected faults; - when")
-    print("no fault surfaced), valid = tool-call validity incl. unparseable turns, calls/episode")
+    print("no fault surfaced), valid = tool-call validity incl. unparseable turns, first = first")
+    print("call is the expert's first component, wrong = wrong-component rate, calls/episode")
     print(f"{'policy':<26}" + "".join(f"{c:>7}" for c in COLUMNS))
     for name, row in results.items():
         print(f"{name:<26}" + "".join(f"{row[c]:>7}" for c in COLUMNS))

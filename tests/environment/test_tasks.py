@@ -15,7 +15,12 @@ from tracelake.jobs.environment import (
     make_training_tasks,
 )
 from tracelake.jobs.environment.holdout import holdout
-from tracelake.jobs.environment.taskgen import holdout_tasks, training_pools
+from tracelake.jobs.environment.taskgen import (
+    holdout_pools,
+    holdout_tasks,
+    invented_pools,
+    training_pools,
+)
 from tracelake.jobs.environment.tasks import TASKS_DIR, task_file
 from tracelake.jobs.simulate import catalog
 from tracelake.jobs.simulate.runs import generate_runs
@@ -163,6 +168,26 @@ def test_training_tasks_never_use_the_holdout():
             assert t.capability_gap["component"] not in holdout().component_names
         assert run_plan(t, t.expert_plan).success
     assert make_training_tasks(90, seed=11) == tasks
+
+
+def test_invented_values_are_new_and_never_the_holdout():
+    """Tasks from invented pools: values mostly outside the catalogue (a model must copy them),
+    none containing a held-out value, every expert plan working, deterministic."""
+    reserved = holdout_words()
+    pools = invented_pools(seed=4, size=120)
+    catalogue = training_pools().values
+    for key in ("topics", "datasets", "metrics", "audiences"):
+        assert len(pools.values[key]) == 120
+        assert len(set(pools.values[key]) - set(catalogue[key])) >= 110, key
+    tasks = make_training_tasks(45, seed=2, pools=pools)
+    assert {t.level for t in tasks} == {1, 2, 3}
+    assert all(t.task_id.startswith("train-v2-L") for t in tasks)
+    for t in tasks:
+        assert _contains_reserved(t.goal, reserved) == [], t.goal
+        assert run_plan(t, t.expert_plan).success
+    assert make_training_tasks(45, seed=2, pools=invented_pools(seed=4, size=120)) == tasks
+    with pytest.raises(ValueError, match="training pools"):
+        make_training_tasks(3, seed=2, pools=holdout_pools())
 
 
 def test_simulated_runs_never_use_the_holdout():
