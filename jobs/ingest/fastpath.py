@@ -294,7 +294,9 @@ def _scan_block(block: LineBlock) -> tuple[pa.Table, pa.Array]:
 
 
 def parse_block(block: LineBlock) -> FastResult | None:
-    """Parse and validate a block of non-blank lines; None when Arrow cannot read it whole."""
+    """Parse and validate a block of non-blank lines. None (every line then goes to the
+    per-line path) when the block is not UTF-8, or, on the pyarrow path, when Arrow cannot read
+    it whole; the C scanner instead leaves the lines it does not take null."""
     n = len(block)
     if n == 0:
         return FastResult(
