@@ -49,3 +49,27 @@ def test_gpu_trainer_smoke_runs_on_the_cpu_too(recipe: str) -> None:
     assert report["attention"] == "sdpa" and report["reload_check"]["ok"]
     if recipe == "sft":
         assert report["loss_last"] < report["loss_first"]
+
+
+def test_eval_study_runs_end_to_end_at_toy_size() -> None:
+    """The CPU study of docs/evaluation.md (make bench) at toy size: two trained variants with
+    invented-value tasks, the untrained initialisation, replay and the oracle, one held-out task
+    per level; its table has every policy and the oracle completes every level."""
+    out = run_script(
+        BENCH.with_name("bench_eval_study.py"),
+        *("--steps", "2", "--train-tasks", "6", "--invented-tasks", "3"),
+        *("--tasks-per-level", "1", "--variants", "full,no_synthetic_variations"),
+    )
+    header = next(line for line in out.splitlines() if line.startswith("policy"))
+    columns = header.split()[1:]
+    assert columns[-4:] == ["valid", "first", "wrong", "calls"]
+    rows = {}
+    for line in out.splitlines()[out.splitlines().index(header) + 1 :]:
+        if line.startswith(" "):  # the variants' losses follow the table
+            break
+        name, *values = line.split()
+        rows[name] = values
+    assert set(rows) == {"full", "no_synthetic_variations", "untrained_init", "replay", "oracle"}
+    oracle = dict(zip(["L1C", "L1SC", "L2C", "L2SC", "L3C", "L3SC"], rows["oracle"], strict=False))
+    assert oracle["L1C"] == oracle["L2C"] == oracle["L3C"] == "1.00"
+    assert "tool schemas not in the prompt" in out
