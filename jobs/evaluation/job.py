@@ -108,7 +108,7 @@ def run_eval(
 
 
 def summary_lines(run: EvalRun, written: dict[str, Any]) -> list[str]:
-    keys = ("completion", "pass^1", "validity", "call_ratio", "self_correction",
+    keys = ("completion", "pass^1", "validity", "first_component", "call_ratio", "self_correction",
             "constraint_adherence", "creation", "als")  # fmt: skip
     lines = [f"eval {run.eval_id}: {run.policy} ({run.checkpoint}), {len(run.records)} episodes"]
     for scope, figures in run.summary.items():

@@ -51,8 +51,8 @@ def pass_hat_k(records: list[Record], k: int) -> float | None:
 
 
 def episode_efficiency(r: Record) -> dict[str, float | None]:
-    """Per episode: call and cost ratios against the expert plan, wrong-component, redundant and
-    valid call shares."""
+    """Per episode: whether the first call is the expert plan's first component, call and cost
+    ratios against the expert plan, wrong-component, redundant and valid call shares."""
     calls = r["calls"]
     n = len(calls)
     expert = {s for s in r["expert_components"]} | {"recall_memory"}
@@ -69,7 +69,11 @@ def episode_efficiency(r: Record) -> dict[str, float | None]:
         if c.get("error_type") in INVALID_CALL_TYPES:
             invalid += 1
     attempts = n + len(r.get("parse_errors", []))
+    expert_first = r.get("expert_first")
     return {
+        "first_component": float(bool(calls) and calls[0]["name"] == expert_first)
+        if expert_first
+        else None,
         "call_ratio": _ratio(float(n), r["expert_calls"]),
         "cost_ratio": _ratio(r["cost_usd"], r["expert_cost_usd"]),
         "wrong_component_rate": wrong / n if n else None,
@@ -95,6 +99,9 @@ def efficiency(records: list[Record]) -> dict[str, float | None]:
         1 for r in records for c in r["calls"] if c.get("error_type") in INVALID_CALL_TYPES
     )
     return {
+        "first_component": _mean(
+            e["first_component"] for _, e in per if e["first_component"] is not None
+        ),
         "call_ratio": _mean(e["call_ratio"] for e in ok if e["call_ratio"] is not None),
         "cost_ratio": _mean(e["cost_ratio"] for e in ok if e["cost_ratio"] is not None),
         "wrong_component_rate": _mean(

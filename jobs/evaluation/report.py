@@ -14,7 +14,8 @@ from .runner import EvalRun
 
 REPORT_DIR = "ops/reports"
 CHART_METRICS = (
-    "completion", "pass^1", "validity", "call_ratio", "cost_ratio", "wrong_component_rate",
+    "completion", "pass^1", "validity", "first_component", "call_ratio", "cost_ratio",
+    "wrong_component_rate",
     "redundant_call_rate", "self_correction", "constraint_adherence", "creation",
     "change_completion", "als",
 )  # fmt: skip

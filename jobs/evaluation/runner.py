@@ -108,6 +108,7 @@ def record_of(
         "fault": asdict(case.fault) if case.fault else None,
         "change": case.change.changes if case.change else None,
         "expert_calls": len(task.expert_plan),
+        "expert_first": task.expert_plan[0]["name"] if task.expert_plan else None,
         "expert_cost_usd": expert_cost(task),
         "expert_components": sorted({s["name"] for s in task.expert_plan}),
         "heldout_component": gap.get("component") in holdout().component_names,

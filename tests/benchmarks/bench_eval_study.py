@@ -163,14 +163,7 @@ def untrained_like(checkpoint: Path, out: Path, layers: int, hidden: int) -> Pat
     return out
 
 
-def first_components() -> dict[str, str]:
-    """Held-out task id -> the first component of its expert plan."""
-    from tracelake.jobs.environment import load_tasks
-
-    return {t.task_id: t.expert_plan[0]["name"] for t in load_tasks() if t.expert_plan}
-
-
-def figures(run, first: dict[str, str]) -> dict[str, str]:
+def figures(run) -> dict[str, str]:
     out = {}
     for level in ("L1", "L2", "L3"):
         s = run.summary.get(level, {})
@@ -178,12 +171,10 @@ def figures(run, first: dict[str, str]) -> dict[str, str]:
             value = s.get(metric)
             out[f"{level} {key}"] = "-" if value is None else f"{value:.2f}"
     main = [r for r in run.records if not r["memory"]]
-    valid = run.summary["all"].get("validity")
-    out["valid"] = "-" if valid is None else f"{valid:.2f}"
-    starts = [bool(r["calls"]) and r["calls"][0]["name"] == first.get(r["task_id"]) for r in main]
-    out["first"] = f"{sum(starts) / max(1, len(starts)):.2f}"
-    wrong = run.summary["all"].get("wrong_component_rate")
-    out["wrong"] = "-" if wrong is None else f"{wrong:.2f}"
+    for key, metric in (("valid", "validity"), ("first", "first_component"),
+                        ("wrong", "wrong_component_rate")):  # fmt: skip
+        value = run.summary["all"].get(metric)
+        out[key] = "-" if value is None else f"{value:.2f}"
     out["calls"] = f"{sum(len(r['calls']) for r in main) / max(1, len(main)):.1f}"
     return out
 
@@ -227,7 +218,6 @@ def main() -> None:
     options = EvalOptions(
         tasks_per_level=args.tasks_per_level, memory_sequence=0, chance_faults=False
     )
-    first = first_components()
     results: dict[str, dict[str, str]] = {}
     trained: dict[str, str] = {}
     started = time.perf_counter()
@@ -266,10 +256,10 @@ def main() -> None:
         for name, path in checkpoints.items():
             t0 = time.perf_counter()
             policy = make_policy(str(path), max_new_tokens=args.max_new_tokens)
-            results[name] = figures(evaluate(policy, options), first)
+            results[name] = figures(evaluate(policy, options))
             print(f"evaluated {name} in {time.perf_counter() - t0:.1f}s", flush=True)
-        results["replay"] = figures(evaluate(Replay(), options), first)
-        results["oracle"] = figures(evaluate(Oracle(), options), first)
+        results["replay"] = figures(evaluate(Replay(), options))
+        results["oracle"] = figures(evaluate(Oracle(), options))
     print(
         f"\n{args.train_tasks} training tasks, {args.layers} layers x {args.hidden}, BPE "
         f"{args.vocab}, {args.steps} steps at lr {args.lr}, orchestration weight "

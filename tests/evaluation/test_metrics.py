@@ -11,7 +11,8 @@ def rec(task_id="t1", success=True, level=1, calls=(), **kw):
     base = {
         "task_id": task_id, "level": level, "trial": 0, "memory": False, "success": success,
         "steps": len(calls), "cost_usd": 0.03, "expert_calls": 2, "expert_cost_usd": 0.01,
-        "expert_components": ["SearchTool", "FileWriterTool"], "calls": list(calls),
+        "expert_components": ["SearchTool", "FileWriterTool"], "expert_first": "SearchTool",
+        "calls": list(calls),
         "parse_errors": [], "fault": None, "change": None, "broken_rules": [],
         "gap_capability": None, "created_gap_component": False, "heldout_component": False,
     }  # fmt: skip
@@ -44,9 +45,14 @@ def test_utilisation_efficiency():
     assert e["call_ratio"] == 2.0 and e["cost_ratio"] == pytest.approx(3.0)
     assert e["redundant_call_rate"] == 0.25 and e["wrong_component_rate"] == 0.25
     assert e["validity"] == pytest.approx(3 / 5)  # 4 calls + 1 unparseable turn, 1 invalid
+    assert e["first_component"] == 1.0  # opened with the expert plan's first component
     agg = metrics.efficiency([r, rec(success=False, calls=[call("SearchTool", query="y")])])
     assert agg["call_ratio"] == 2.0  # ratios over successful episodes only
     assert agg["validity"] == pytest.approx(4 / 6)
+    wrong_start = rec(success=False, calls=[call("FileWriterTool", path="a")])
+    silent = rec(success=False)  # no call at all: did not open with the right component
+    agg = metrics.efficiency([r, wrong_start, silent, rec(expert_first=None)])
+    assert agg["first_component"] == pytest.approx(1 / 3)  # no expert plan: not counted
 
 
 def test_learning_speed():
