@@ -17,8 +17,8 @@ Training (`sft`, every variant alike): a tiny Llama trained in full from scratch
 at their initialisation), per-document attention on packed rows (`model.attention: packed`),
 one packed row per step, L1 episodes sampled 4x (`phase_weights`), the tool schemas left out of
 every prompt (`model.tools_in_prompt: false`, saved with the checkpoint: the model is trained to
-know its components, and an L1 example is a third of its length with them; `--tools-in-prompt`
-puts them back). Printed per policy and level: completion and self-correction
+know its components, and an L1 example is about half its length with them;
+`--tools-in-prompt` puts them back). Printed per policy and level: completion and self-correction
 (docs/evaluation.md), then over all levels tool-call validity, the share of episodes whose first
 call is the expert plan's first component, the wrong-component rate, calls per episode, and each
 variant's training loss; nothing is asserted. `--variants full` runs the main comparison alone
@@ -119,6 +119,17 @@ def episode_rows(n_tasks: int, seed: int, recovery_weight: float, invented: int 
     return rows
 
 
+def with_retry_weight(rows: list[dict], weight: float) -> list[dict]:
+    """The same episodes with every up-weighted (retry) turn weighted `weight` instead."""
+    out = []
+    for row in rows:
+        messages = [
+            {**m, "weight": weight} if (m["weight"] or 1.0) > 1.0 else m for m in row["messages"]
+        ]
+        out.append({**row, "messages": messages})
+    return out
+
+
 def train(manifest: str, out: Path, phases: list[str], args: argparse.Namespace) -> Any:
     """The `sft` recipe from scratch: a tiny model trains every weight (`hybrid.lora: false`;
     LoRA on random weights would freeze the embeddings and all but the last block at their
@@ -205,7 +216,7 @@ def main() -> None:
     parser.add_argument(
         "--tools-in-prompt",
         action="store_true",
-        help="train and evaluate with the tool schemas in every prompt (3x longer examples)",
+        help="train and evaluate with the tool schemas in every prompt (about 2x longer examples)",
     )
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
@@ -225,7 +236,7 @@ def main() -> None:
         base = Path(tmp)
         t0 = time.perf_counter()
         weighted = episode_rows(args.train_tasks, 7, 2.0, args.invented_tasks)
-        flat = episode_rows(args.train_tasks, 7, 1.0, args.invented_tasks)
+        flat = with_retry_weight(weighted, 1.0)
         exports = {
             "full": write_export(str(base / "ex"), "sft", weighted, build_id="full"),
             "no_recovery_weighting": write_export(str(base / "ex"), "sft", flat, "flat"),
